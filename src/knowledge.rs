@@ -1,0 +1,213 @@
+//! Symbolic (Dolev–Yao) terms and the knowledge closure (DESIGN §3).
+//!
+//! Nothing in the model is real cryptography. Messages carry [`Term`]s built
+//! from atoms (handles, IP addresses, days, push tokens, keys, message
+//! contents) and three constructors: pairing, encryption under a public key
+//! and signature under a private key. A party's [`Knowledge`] is the closure
+//! of everything it received under the usual analysis rules:
+//!
+//! * a pair yields both halves;
+//! * a signature yields its body (signatures are not confidential);
+//! * an encryption yields its body exactly when the matching private key is
+//!   itself known.
+//!
+//! Synthesis ([`Knowledge::derives`]) is the dual: a party can build a pair of
+//! terms it can build, an encryption under a public key it knows and a
+//! signature only under a private key it knows. That last rule is why a
+//! malicious directory cannot forge the account signature that Contact Key
+//! Verification checks.
+
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// An account (a handle: phone number or e-mail address), by its index in the scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AccountId(pub u8);
+
+/// A device of the scenario, by its global index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct DeviceId(pub u8);
+
+/// A message body composed by a user, by its index in the scenario (`m1`, `m2`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ContentId(pub u8);
+
+/// The requester's IP address, by the index of the account it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct IpId(pub u8);
+
+/// A day of the scenario's clock, counted from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Day(pub u8);
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "day {}", self.0)
+    }
+}
+
+/// A push token: the address the relay delivers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Token {
+    /// The token of a real device.
+    Device(DeviceId),
+    /// The token of the device the directory operator adds under the ghost-device threat.
+    Ghost,
+}
+
+/// The owner of an asymmetric key pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum KeyId {
+    /// A device's message encryption key pair.
+    Device(DeviceId),
+    /// An account's Contact Key Verification signing key pair; the directory never holds its private half.
+    Account(AccountId),
+    /// The key pair of the directory operator's ghost device.
+    Ghost,
+}
+
+/// A symbolic message term.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Term {
+    Handle(AccountId),
+    Ip(IpId),
+    Day(Day),
+    Token(Token),
+    Count(u8),
+    Content(ContentId),
+    /// The public half of a key pair.
+    Pk(KeyId),
+    /// The private half of a key pair.
+    Sk(KeyId),
+    Pair(Box<Term>, Box<Term>),
+    /// `{body}` encrypted under the public key of `KeyId`.
+    Enc(KeyId, Box<Term>),
+    /// `body` signed with the private key of `KeyId`.
+    Sign(KeyId, Box<Term>),
+}
+
+impl Term {
+    pub fn pair(a: Term, b: Term) -> Term {
+        Term::Pair(Box::new(a), Box::new(b))
+    }
+
+    /// Right-nested pairing of a non-empty list: `tuple([a, b, c]) = (a, (b, c))`.
+    pub fn tuple(items: impl IntoIterator<Item = Term>) -> Term {
+        let mut items: Vec<Term> = items.into_iter().collect();
+        let mut acc = items.pop().expect("a tuple has at least one element");
+        while let Some(t) = items.pop() {
+            acc = Term::pair(t, acc);
+        }
+        acc
+    }
+
+    pub fn enc(key: KeyId, body: Term) -> Term {
+        Term::Enc(key, Box::new(body))
+    }
+
+    pub fn sign(key: KeyId, body: Term) -> Term {
+        Term::Sign(key, Box::new(body))
+    }
+}
+
+/// What one party can derive: a set of terms closed under analysis.
+///
+/// The set holds every term received and every subterm that analysis
+/// extracts; it only grows, so claims that read it are stable (once a party
+/// derives a content, it does for ever).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Knowledge {
+    terms: BTreeSet<Term>,
+}
+
+impl Knowledge {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The closure of `terms`.
+    pub fn from_terms(terms: impl IntoIterator<Item = Term>) -> Self {
+        let mut k = Self::new();
+        k.learn_all(terms);
+        k
+    }
+
+    /// Adds `term` and everything analysis extracts from it.
+    pub fn learn(&mut self, term: Term) {
+        self.learn_all(std::iter::once(term));
+    }
+
+    /// Adds `terms` and closes the set under analysis.
+    pub fn learn_all(&mut self, terms: impl IntoIterator<Item = Term>) {
+        let mut work: Vec<Term> = terms.into_iter().collect();
+        while let Some(t) = work.pop() {
+            if self.terms.contains(&t) {
+                continue;
+            }
+            match &t {
+                Term::Pair(a, b) => {
+                    work.push((**a).clone());
+                    work.push((**b).clone());
+                }
+                Term::Sign(_, body) => work.push((**body).clone()),
+                Term::Enc(key, body) if self.terms.contains(&Term::Sk(*key)) => {
+                    work.push((**body).clone());
+                }
+                Term::Sk(key) => {
+                    // A newly learnt private key opens every ciphertext already held under it.
+                    for held in &self.terms {
+                        if let Term::Enc(k, body) = held {
+                            if k == key {
+                                work.push((**body).clone());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.terms.insert(t);
+        }
+    }
+
+    /// Whether the party can produce `term`: it holds it, or can build it from parts it can produce.
+    pub fn derives(&self, term: &Term) -> bool {
+        if self.terms.contains(term) {
+            return true;
+        }
+        match term {
+            Term::Pair(a, b) => self.derives(a) && self.derives(b),
+            Term::Enc(key, body) => self.derives(&Term::Pk(*key)) && self.derives(body),
+            Term::Sign(key, body) => self.derives(&Term::Sk(*key)) && self.derives(body),
+            _ => false,
+        }
+    }
+
+    /// The message contents this party can derive.
+    pub fn contents(&self) -> impl Iterator<Item = ContentId> + '_ {
+        self.terms.iter().filter_map(|t| match t {
+            Term::Content(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    pub fn knows_content(&self, c: ContentId) -> bool {
+        self.terms.contains(&Term::Content(c))
+    }
+
+    pub fn terms(&self) -> impl Iterator<Item = &Term> {
+        self.terms.iter()
+    }
+
+    pub fn is_subset(&self, other: &Knowledge) -> bool {
+        self.terms.is_subset(&other.terms)
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}

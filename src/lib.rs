@@ -1,0 +1,50 @@
+//! # imessage-model
+//!
+//! A formal model of iMessage's lookup, delivery and logging, checked
+//! exhaustively with the [`stateright`] model checker.
+//!
+//! Devices, the identity directory, the lookup log, the push relay, the SMS
+//! carrier and a legal authority are actors; cryptography is symbolic
+//! (Dolev–Yao), so what each party can derive is computed. Privacy claims
+//! ("content never reaches the log", "every lookup is logged") are
+//! properties checked over every interleaving of a bounded scenario.
+//!
+//! The public surface is small: load a [`Scenario`], [`check`] it, read the
+//! [`ScenarioReport`].
+//!
+//! ```no_run
+//! let scenario = imessage_model::Scenario::load("models/baseline.toml".as_ref())?;
+//! let report = imessage_model::check(scenario, &imessage_model::CheckOptions::default());
+//! for claim in &report.claims {
+//!     println!("{} {}", claim.id, claim.verdict.name());
+//! }
+//! # Ok::<(), imessage_model::ScenarioError>(())
+//! ```
+
+pub mod check;
+pub mod claims;
+pub mod knowledge;
+pub mod model;
+pub mod protocol;
+pub mod report;
+pub mod scenario;
+
+pub use claims::{Claim, ClaimKind, Verdict, CATALOGUE};
+pub use model::ProtocolModel;
+pub use report::{Report, ScenarioReport};
+pub use scenario::{Scenario, ScenarioError};
+
+/// How to check.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    /// Also report the witness path of every reachable `sometimes` claim.
+    pub witnesses: bool,
+}
+
+/// Checks one scenario exhaustively (within its bounds) and reports every claim.
+pub fn check(scenario: Scenario, options: &CheckOptions) -> ScenarioReport {
+    let limits = check::Limits::of(&scenario);
+    let model = ProtocolModel::new(scenario);
+    let exploration = check::explore(&model, limits);
+    report::scenario_report(&exploration, options.witnesses)
+}

@@ -1,0 +1,198 @@
+//! Scenario -> stateright model.
+//!
+//! The parties run as a stateright `ActorModel` (network semantics, timers,
+//! lossy delivery come from there). [`ProtocolModel`] wraps it to add what an
+//! actor cannot express: the scenario's clock. A tick is a model step that
+//! advances the day at the directory and the log at once (the log purges
+//! what has aged out); it is enabled only while no message is in flight,
+//! since a day is long next to a network delay. User actions and court
+//! orders tied to a day are enabled only on that day. The claims of `claims.rs` are the model's
+//! stateright properties.
+
+use crate::claims;
+use crate::knowledge::Day;
+use crate::protocol::wire::{Msg, Timer};
+use crate::protocol::{
+    actor_id, as_authority, as_carrier, as_device, as_directory, as_log, as_relay, role_of,
+    AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, Party, PartyState,
+    RelayState, Role,
+};
+use crate::scenario::{Order, Scenario};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
+use stateright::{Model, Property};
+use std::sync::Arc;
+
+/// A state of the whole system.
+pub type State = ActorModelState<Party>;
+
+/// One step of the system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// A step of one actor: a delivery, a dropped message or a timer.
+    Actor(ActorModelAction<Msg, Timer, ()>),
+    /// The clock moves to the next day.
+    Tick,
+}
+
+/// The model of one scenario.
+pub struct ProtocolModel {
+    pub scenario: Arc<Scenario>,
+    actors: ActorModel<Party>,
+}
+
+impl ProtocolModel {
+    pub fn new(scenario: Scenario) -> Self {
+        let scenario = Arc::new(scenario);
+        let mut roles = vec![
+            Role::Directory,
+            Role::LookupLog,
+            Role::Relay,
+            Role::Carrier,
+            Role::Authority,
+        ];
+        roles.extend(
+            (0..scenario.devices.len()).map(|d| Role::Device(crate::knowledge::DeviceId(d as u8))),
+        );
+        let network = match scenario.order {
+            Order::Ordered => Network::new_ordered([]),
+            Order::Unordered => Network::new_unordered_nonduplicating([]),
+        };
+        let actors = ActorModel::new((), ())
+            .actors(roles.into_iter().map(|role| Party {
+                role,
+                scenario: Arc::clone(&scenario),
+            }))
+            .init_network(network)
+            .lossy_network(if scenario.lossy {
+                LossyNetwork::Yes
+            } else {
+                LossyNetwork::No
+            });
+        ProtocolModel { scenario, actors }
+    }
+
+    /// The day of the scenario's clock in this state.
+    pub fn today(state: &State) -> Day {
+        log(state).day
+    }
+
+    /// Whether a timer may fire today: actions tied to a day wait for it.
+    fn enabled_today(&self, state: &State, action: &ActorModelAction<Msg, Timer, ()>) -> bool {
+        let ActorModelAction::Timeout(id, timer) = action else {
+            return true;
+        };
+        let day = match (role_of(*id), timer) {
+            (Role::Device(d), Timer::UserAction(n)) => {
+                self.scenario.device(d).actions[*n as usize].day
+            }
+            (Role::Authority, Timer::LegalRequest(n)) => {
+                self.scenario.legal_requests[*n as usize].day
+            }
+            _ => None,
+        };
+        day.is_none_or(|d| d == Self::today(state))
+    }
+}
+
+impl Model for ProtocolModel {
+    type State = State;
+    type Action = Step;
+
+    fn init_states(&self) -> Vec<State> {
+        self.actors.init_states()
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Step>) {
+        let mut inner = Vec::new();
+        self.actors.actions(state, &mut inner);
+        actions.extend(
+            inner
+                .into_iter()
+                .filter(|a| self.enabled_today(state, a))
+                .map(Step::Actor),
+        );
+        // A day is long next to a network delay: the clock moves on only once every message
+        // in flight has been delivered or lost, so a message never spans a day boundary.
+        if Self::today(state).0 + 1 < self.scenario.days && state.network.len() == 0 {
+            actions.push(Step::Tick);
+        }
+    }
+
+    fn next_state(&self, state: &State, action: Step) -> Option<State> {
+        match action {
+            Step::Actor(a) => self.actors.next_state(state, a),
+            Step::Tick => {
+                let mut next = state.clone();
+                let dir = actor_index(Role::Directory);
+                let mut directory = as_directory(&state.actor_states[dir]).clone();
+                directory.day = Day(directory.day.0 + 1);
+                next.actor_states[dir] = Arc::new(PartyState::Directory(directory));
+                let lg = actor_index(Role::LookupLog);
+                next.actor_states[lg] =
+                    Arc::new(PartyState::LookupLog(log(state).tick(&self.scenario)));
+                Some(next)
+            }
+        }
+    }
+
+    fn format_action(&self, action: &Step) -> String {
+        crate::report::describe(&self.scenario, action).text
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        claims::CATALOGUE.iter().map(|c| c.property()).collect()
+    }
+}
+
+fn actor_index(role: Role) -> usize {
+    usize::from(actor_id(role))
+}
+
+/// The directory's state.
+pub fn directory(s: &State) -> &DirectoryState {
+    as_directory(&s.actor_states[actor_index(Role::Directory)])
+}
+/// The lookup log's state.
+pub fn log(s: &State) -> &LogState {
+    as_log(&s.actor_states[actor_index(Role::LookupLog)])
+}
+/// The relay's state.
+pub fn relay(s: &State) -> &RelayState {
+    as_relay(&s.actor_states[actor_index(Role::Relay)])
+}
+/// The carrier's state.
+pub fn carrier(s: &State) -> &CarrierState {
+    as_carrier(&s.actor_states[actor_index(Role::Carrier)])
+}
+/// The authority's state.
+pub fn authority(s: &State) -> &AuthorityState {
+    as_authority(&s.actor_states[actor_index(Role::Authority)])
+}
+/// Every device's state, with its id.
+pub fn devices(s: &State) -> impl Iterator<Item = (crate::knowledge::DeviceId, &DeviceState)> {
+    s.actor_states[crate::protocol::SERVERS..]
+        .iter()
+        .enumerate()
+        .map(|(i, st)| (crate::knowledge::DeviceId(i as u8), as_device(st)))
+}
+
+/// Every message in flight, whatever the network's order.
+pub fn in_flight(s: &State) -> Box<dyn Iterator<Item = &Msg> + '_> {
+    match &s.network {
+        Network::Ordered(channels) => Box::new(channels.values().flat_map(|q| q.iter())),
+        Network::UnorderedNonDuplicating(msgs) => Box::new(msgs.keys().map(|e| &e.msg)),
+        Network::UnorderedDuplicating(msgs, _) => Box::new(msgs.iter().map(|e| &e.msg)),
+    }
+}
+
+/// The workload actions of a device that have not fired yet.
+pub fn pending_actions(s: &State, d: crate::knowledge::DeviceId) -> impl Iterator<Item = u8> + '_ {
+    s.timers_set
+        .get(usize::from(actor_id(Role::Device(d))))
+        .into_iter()
+        .flat_map(|t| t.iter())
+        .filter_map(|t| match t {
+            Timer::UserAction(n) => Some(*n),
+            Timer::LegalRequest(_) => None,
+        })
+}

@@ -1,0 +1,52 @@
+//! The authority: law enforcement serving court orders on the lookup log
+//! (the 2016 law-enforcement FAQ; DESIGN §2).
+//!
+//! Each legal request of the scenario is a timer that may fire at any point
+//! (on its day, if it names one). What the log discloses is kept with the
+//! day it was disclosed on, so claims can ask what the authority learnt and
+//! whether it was still within retention.
+
+use super::wire::{Msg, Record, Timer};
+use super::Party;
+use crate::knowledge::{AccountId, Day, Knowledge};
+use crate::scenario::Scenario;
+use serde::Serialize;
+use stateright::actor::{model_timeout, Out};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct AuthorityState {
+    /// Orders answered: the day and the handle, whatever the number of records.
+    pub served: BTreeSet<(Day, AccountId)>,
+    /// Records disclosed, with the day they were disclosed on.
+    pub disclosed: BTreeSet<(Day, Record)>,
+}
+
+impl AuthorityState {
+    pub fn start(scenario: &Scenario, o: &mut Out<Party>) -> Self {
+        for n in 0..scenario.legal_requests.len() {
+            o.set_timer(Timer::LegalRequest(n as u8), model_timeout());
+        }
+        Self::default()
+    }
+
+    pub fn on_msg(&self, msg: Msg) -> Option<Self> {
+        let Msg::Disclosure {
+            handle,
+            day,
+            records,
+        } = msg
+        else {
+            return None; // The authority only receives disclosures.
+        };
+        let mut next = self.clone();
+        next.served.insert((day, handle));
+        next.disclosed.extend(records.into_iter().map(|r| (day, r)));
+        (next != *self).then_some(next)
+    }
+
+    /// What the authority can derive from the records disclosed to it.
+    pub fn knowledge(&self) -> Knowledge {
+        Knowledge::from_terms(self.disclosed.iter().map(|(_, r)| r.to_term()))
+    }
+}

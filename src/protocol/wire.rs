@@ -1,0 +1,145 @@
+//! The messages the parties exchange, and the timers that fire user actions.
+//!
+//! The flow (DESIGN §2): a device sends a [`Msg::Lookup`] to the directory;
+//! the directory answers with a [`Msg::LookupReply`] and sends the record to
+//! the lookup log as a [`Msg::LogWrite`] (acknowledged by [`Msg::LogAck`] when
+//! the directory logs before replying). A send goes as one [`Msg::Push`] to
+//! the relay, which fans it out as one [`Msg::Deliver`] per target device, or
+//! as an [`Msg::Sms`] through the carrier when the handle is not registered.
+//! The authority serves a [`Msg::LegalRequest`] on the log and receives a
+//! [`Msg::Disclosure`].
+
+use crate::knowledge::{AccountId, ContentId, Day, IpId, KeyId, Term, Token};
+use serde::Serialize;
+
+/// A lookup as the directory receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LookupRequest {
+    pub requester: AccountId,
+    pub token: Token,
+    pub ip: IpId,
+    pub target: AccountId,
+    /// Only under the planted bug `lookup-carries-draft`: the draft the lookup is made for.
+    pub draft: Option<ContentId>,
+}
+
+impl LookupRequest {
+    pub fn to_term(&self) -> Term {
+        let mut parts = vec![
+            Term::Handle(self.requester),
+            Term::Token(self.token),
+            Term::Ip(self.ip),
+            Term::Handle(self.target),
+        ];
+        parts.extend(self.draft.map(Term::Content));
+        Term::tuple(parts)
+    }
+}
+
+/// One record of the lookup log: what the directory logs about one lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Record {
+    pub day: Day,
+    pub requester: AccountId,
+    pub target: AccountId,
+    pub ip: IpId,
+    /// How many devices the answer listed (ghost included).
+    pub device_count: u8,
+    /// Whatever else of the request the directory logged (only under a planted bug).
+    pub draft: Option<ContentId>,
+}
+
+impl Record {
+    /// The record as a term: what a holder of the record can analyse.
+    pub fn to_term(&self) -> Term {
+        let mut parts = vec![
+            Term::Day(self.day),
+            Term::Handle(self.requester),
+            Term::Handle(self.target),
+            Term::Ip(self.ip),
+            Term::Count(self.device_count),
+        ];
+        parts.extend(self.draft.map(Term::Content));
+        Term::tuple(parts)
+    }
+}
+
+/// One device in a directory answer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Entry {
+    pub token: Token,
+    pub key: KeyId,
+    /// Under Contact Key Verification: the account's signature over `(Pk(key), token)`.
+    pub attestation: Option<Term>,
+}
+
+impl Entry {
+    /// The body an account signature must cover for this entry to verify.
+    pub fn attested_body(&self) -> Term {
+        Term::pair(Term::Pk(self.key), Term::Token(self.token))
+    }
+}
+
+/// The directory's answer to a lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Answer {
+    NotRegistered,
+    Devices(Vec<Entry>),
+}
+
+impl Answer {
+    pub fn device_count(&self) -> u8 {
+        match self {
+            Answer::NotRegistered => 0,
+            Answer::Devices(e) => e.len() as u8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Msg {
+    /// device -> directory
+    Lookup(LookupRequest),
+    /// directory -> device
+    LookupReply { target: AccountId, answer: Answer },
+    /// directory -> lookup log
+    LogWrite(Record),
+    /// lookup log -> directory (logging before the reply only)
+    LogAck(Record),
+    /// device -> relay: one ciphertext per target device
+    Push {
+        from: AccountId,
+        to: AccountId,
+        payloads: Vec<(Token, Term)>,
+    },
+    /// relay -> the device holding `token`
+    Deliver {
+        from: AccountId,
+        to: AccountId,
+        token: Token,
+        payload: Term,
+    },
+    /// device -> carrier: SMS fallback, in plaintext
+    Sms {
+        from: AccountId,
+        to: AccountId,
+        body: Term,
+    },
+    /// authority -> lookup log: a court order for the records of a handle
+    LegalRequest { handle: AccountId },
+    /// lookup log -> authority
+    Disclosure {
+        handle: AccountId,
+        day: Day,
+        records: Vec<Record>,
+    },
+}
+
+/// Timers: user actions and court orders, which fire in any order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Timer {
+    /// The device's user performs its `n`-th workload action.
+    UserAction(u8),
+    /// The authority serves its `n`-th legal request.
+    LegalRequest(u8),
+}

@@ -1,0 +1,335 @@
+//! Reports: what a check found, as data ([`Report`]), as text and as JSON.
+//!
+//! The JSON shape is an interface (README, "JSON output"); the text is for
+//! people. Both are built from the same [`ScenarioReport`].
+
+pub mod text;
+
+use crate::check::{Bound, Exploration, Trace};
+use crate::claims::{ClaimKind, Verdict, CATALOGUE};
+use crate::knowledge::Token;
+use crate::model::{ProtocolModel, Step};
+use crate::protocol::wire::{Answer, Msg, Record, Timer};
+use crate::protocol::{role_of, Role};
+use crate::scenario::{ActionKind, Scenario};
+use serde::Serialize;
+use stateright::actor::ActorModelAction;
+
+/// The result of checking a set of scenarios.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+impl Report {
+    /// Whether every verdict that has an expectation meets it.
+    pub fn all_as_expected(&self) -> bool {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.claims)
+            .all(|c| c.as_expected != Some(false))
+    }
+}
+
+/// The result of checking one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    pub file: String,
+    pub name: String,
+    pub variant: &'static str,
+    pub threat: &'static str,
+    /// States generated, duplicates included.
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    /// Whether the whole state space was explored.
+    pub complete: bool,
+    /// The bound the search stopped at, when it is not complete.
+    pub bound: Option<String>,
+    pub claims: Vec<ClaimReport>,
+}
+
+/// The verdict on one claim.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimReport {
+    pub id: &'static str,
+    pub kind: ClaimKind,
+    pub verdict: Verdict,
+    /// True when the verdict holds only within the search's bound.
+    pub bounded: bool,
+    pub expected: Option<Verdict>,
+    /// Whether the verdict meets the expectation; `null` when the file expects nothing.
+    pub as_expected: Option<bool>,
+    /// The counterexample or witness, when reported.
+    pub trace: Option<Vec<TraceStep>>,
+}
+
+/// One step of a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    pub step: usize,
+    /// `user`, `order`, `deliver`, `drop` or `tick`.
+    pub kind: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// What happened, without the parties: `lookup target=B …`.
+    pub event: String,
+    /// The whole step as one line: `device A/1 -> directory: lookup target=B …`.
+    pub text: String,
+}
+
+/// Builds the report of one explored scenario. Counterexamples of violated `always` claims
+/// are always included; witnesses of `sometimes` claims only with `witnesses`.
+pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
+    let scenario = &x.model.scenario;
+    let complete = x.complete();
+    let claims = CATALOGUE
+        .iter()
+        .map(|claim| {
+            let verdict = x.verdict(claim);
+            let bounded = !complete && !verdict.has_path();
+            let expected = scenario.expectation(claim.id);
+            let as_expected =
+                expected.map(|e| e == verdict && (!bounded || scenario.allow_bounded));
+            let want_trace = match verdict {
+                Verdict::Violated => true,
+                Verdict::Reachable => witnesses,
+                _ => false,
+            };
+            let trace = want_trace
+                .then(|| x.trace(claim))
+                .flatten()
+                .map(|t| trace_steps(scenario, &t));
+            ClaimReport {
+                id: claim.id,
+                kind: claim.kind,
+                verdict,
+                bounded,
+                expected,
+                as_expected,
+                trace,
+            }
+        })
+        .collect();
+    ScenarioReport {
+        file: scenario.path.display().to_string(),
+        name: scenario.name.clone(),
+        variant: scenario.variant.name(),
+        threat: scenario.threat.name(),
+        states: x.generated,
+        unique_states: x.unique_states(),
+        max_depth: x.max_depth,
+        seconds: x.seconds,
+        complete,
+        bound: x.bound.map(|b| match b {
+            Bound::States(n) => format!("{} states", group(n)),
+            Bound::Depth(d) => format!("depth {d}"),
+        }),
+        claims,
+    }
+}
+
+/// The steps of a trace, numbered from 1.
+pub fn trace_steps(scenario: &Scenario, t: &Trace) -> Vec<TraceStep> {
+    t.steps
+        .iter()
+        .enumerate()
+        .map(|(i, (step, after))| {
+            let mut v = describe(scenario, step);
+            if let Step::Tick = step {
+                let day = ProtocolModel::today(after).0;
+                v.event = format!("day {day} begins");
+                v.text = format!("clock: day {day} begins");
+            }
+            v.step = i + 1;
+            v
+        })
+        .collect()
+}
+
+/// A step in words.
+pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
+    let name = |id| role_of(id).name(s);
+    let (kind, from, to, event) = match step {
+        Step::Tick => ("tick", None, None, "the next day begins".to_string()),
+        Step::Actor(ActorModelAction::Deliver { src, dst, msg }) => (
+            "deliver",
+            Some(name(*src)),
+            Some(name(*dst)),
+            message(s, msg),
+        ),
+        Step::Actor(ActorModelAction::Drop(env)) => (
+            "drop",
+            Some(name(env.src)),
+            Some(name(env.dst)),
+            format!("lost: {}", message(s, &env.msg)),
+        ),
+        Step::Actor(ActorModelAction::Timeout(id, timer)) => match (role_of(*id), timer) {
+            (Role::Device(d), Timer::UserAction(n)) => {
+                let a = s.device(d).actions[*n as usize];
+                let what = match a.kind {
+                    ActionKind::Lookup => format!("user looks up {}", s.handle(a.target)),
+                    ActionKind::Send(c) => format!(
+                        "user sends {} to {}",
+                        Scenario::content_name(c),
+                        s.handle(a.target)
+                    ),
+                };
+                ("user", Some(name(*id)), None, what)
+            }
+            (_, Timer::LegalRequest(n)) => {
+                let r = s.legal_requests[*n as usize];
+                (
+                    "order",
+                    Some(name(*id)),
+                    None,
+                    format!(
+                        "serves a court order for the records of {}",
+                        s.handle(r.handle)
+                    ),
+                )
+            }
+            (_, t) => ("timer", Some(name(*id)), None, format!("{t:?}")),
+        },
+        Step::Actor(other) => ("other", None, None, format!("{other:?}")),
+    };
+    let text = match (&from, &to) {
+        (Some(f), Some(t)) if kind == "drop" => format!("network, {f} -> {t}: {event}"),
+        (Some(f), Some(t)) => format!("{f} -> {t}: {event}"),
+        (Some(f), None) => format!("{f}: {event}"),
+        _ => format!("clock: {event}"),
+    };
+    TraceStep {
+        step: 0,
+        kind,
+        from,
+        to,
+        event,
+        text,
+    }
+}
+
+fn token(s: &Scenario, t: Token) -> String {
+    match t {
+        Token::Device(d) => s.device_name(d),
+        Token::Ghost => "ghost".into(),
+    }
+}
+
+fn record(s: &Scenario, r: &Record) -> String {
+    let mut out = format!(
+        "day {}: {} looked up {} from {}, {} device{}",
+        r.day.0,
+        s.handle(r.requester),
+        s.handle(r.target),
+        s.accounts[r.ip.0 as usize].ip,
+        r.device_count,
+        if r.device_count == 1 { "" } else { "s" }
+    );
+    if let Some(c) = r.draft {
+        out.push_str(&format!(", draft {}", Scenario::content_name(c)));
+    }
+    out
+}
+
+/// A message in words.
+pub fn message(s: &Scenario, m: &Msg) -> String {
+    match m {
+        Msg::Lookup(q) => {
+            let mut out = format!(
+                "lookup target={} requester={} ip={} token={}",
+                s.handle(q.target),
+                s.handle(q.requester),
+                s.accounts[q.ip.0 as usize].ip,
+                token(s, q.token)
+            );
+            if let Some(c) = q.draft {
+                out.push_str(&format!(" draft={}", Scenario::content_name(c)));
+            }
+            out
+        }
+        Msg::LookupReply { target, answer } => match answer {
+            Answer::NotRegistered => format!("answer for {}: not registered", s.handle(*target)),
+            Answer::Devices(entries) => format!(
+                "answer for {}: {}",
+                s.handle(*target),
+                entries
+                    .iter()
+                    .map(|e| format!(
+                        "{}{}",
+                        token(s, e.token),
+                        if e.attestation.is_some() {
+                            " (signed)"
+                        } else {
+                            ""
+                        }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        Msg::LogWrite(r) => format!("record ({})", record(s, r)),
+        Msg::LogAck(r) => format!("ack ({})", record(s, r)),
+        Msg::Push { from, to, payloads } => format!(
+            "push from {} to {}: ciphertexts for {}",
+            s.handle(*from),
+            s.handle(*to),
+            payloads
+                .iter()
+                .map(|(t, _)| token(s, *t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Msg::Deliver {
+            from, to, token: t, ..
+        } => format!(
+            "ciphertext from {} to {} for {}",
+            s.handle(*from),
+            s.handle(*to),
+            token(s, *t)
+        ),
+        Msg::Sms { from, to, body } => format!(
+            "SMS from {} to {} in plaintext: {}",
+            s.handle(*from),
+            s.handle(*to),
+            match body {
+                crate::knowledge::Term::Content(c) => Scenario::content_name(*c),
+                other => format!("{other:?}"),
+            }
+        ),
+        Msg::LegalRequest { handle } => {
+            format!("court order for the records of {}", s.handle(*handle))
+        }
+        Msg::Disclosure {
+            handle,
+            day,
+            records,
+        } => {
+            let mut out = format!(
+                "disclosure on day {} for {}: {} record{}",
+                day.0,
+                s.handle(*handle),
+                records.len(),
+                if records.len() == 1 { "" } else { "s" }
+            );
+            for r in records {
+                out.push_str(&format!(" [{}]", record(s, r)));
+            }
+            out
+        }
+    }
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

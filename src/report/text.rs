@@ -1,0 +1,127 @@
+//! The text report: one block per scenario, then a summary line.
+
+use super::{group, ClaimReport, Report, ScenarioReport};
+use crate::claims::ClaimKind;
+use std::fmt::Write;
+
+/// Renders a whole report. `timings` adds seconds and states per second (off in snapshots).
+pub fn render(report: &Report, timings: bool) -> String {
+    let mut out = String::new();
+    for s in &report.scenarios {
+        scenario(&mut out, s, timings);
+    }
+    summary(&mut out, report, timings);
+    out
+}
+
+fn verdict_text(c: &ClaimReport, s: &ScenarioReport) -> String {
+    if c.bounded {
+        format!(
+            "{} within {}",
+            c.verdict.name(),
+            s.bound.as_deref().unwrap_or("the bound")
+        )
+    } else {
+        c.verdict.name().to_string()
+    }
+}
+
+fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
+    let _ = writeln!(out, "{}: {}", s.file, s.name);
+    let _ = write!(
+        out,
+        "  {} states, {} unique, depth {}, {}",
+        group(s.states),
+        group(s.unique_states),
+        s.max_depth,
+        if s.complete {
+            "complete".to_string()
+        } else {
+            format!(
+                "NOT complete: stopped at {}",
+                s.bound.as_deref().unwrap_or("a bound")
+            )
+        }
+    );
+    if timings {
+        let _ = write!(
+            out,
+            ", {:.2} s, {} unique states/s",
+            s.seconds,
+            group((s.unique_states as f64 / s.seconds.max(1e-9)) as usize)
+        );
+    }
+    out.push('\n');
+    let width = s.claims.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for c in &s.claims {
+        let mark = match c.as_expected {
+            Some(true) => "ok  ",
+            Some(false) => "DIFF",
+            None => "    ",
+        };
+        let expected = match c.expected {
+            Some(e) => format!("expected {}", e.name()),
+            None => "no expectation".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:width$}  {:12} ({expected})",
+            c.id,
+            verdict_text(c, s),
+        );
+    }
+    for c in &s.claims {
+        let Some(trace) = &c.trace else { continue };
+        let what = match c.kind {
+            ClaimKind::Always => "counterexample to",
+            ClaimKind::Sometimes => "witness for",
+        };
+        let _ = writeln!(
+            out,
+            "\n  {what} {} ({} step{}):",
+            c.id,
+            trace.len(),
+            if trace.len() == 1 { "" } else { "s" }
+        );
+        for step in trace {
+            let _ = writeln!(out, "    {:>2}. {}", step.step, step.text);
+        }
+    }
+    if s.claims.iter().any(|c| c.as_expected == Some(false)) {
+        let _ = writeln!(out, "\n  reproduce: imessage-model check {}", s.file);
+    }
+    out.push('\n');
+}
+
+fn summary(out: &mut String, r: &Report, timings: bool) {
+    let claims: Vec<&ClaimReport> = r.scenarios.iter().flat_map(|s| &s.claims).collect();
+    let met = claims
+        .iter()
+        .filter(|c| c.as_expected == Some(true))
+        .count();
+    let differ = claims
+        .iter()
+        .filter(|c| c.as_expected == Some(false))
+        .count();
+    let unexpected = claims.iter().filter(|c| c.as_expected.is_none()).count();
+    let incomplete = r.scenarios.iter().filter(|s| !s.complete).count();
+    let unique: usize = r.scenarios.iter().map(|s| s.unique_states).sum();
+    let _ = write!(
+        out,
+        "{} scenario{}: {met} verdicts as expected, {differ} differ, {unexpected} without expectation; \
+         {} unique states{}",
+        r.scenarios.len(),
+        if r.scenarios.len() == 1 { "" } else { "s" },
+        group(unique),
+        if incomplete > 0 {
+            format!(", {incomplete} scenario(s) NOT complete")
+        } else {
+            ", every scenario complete".to_string()
+        },
+    );
+    if timings {
+        let secs: f64 = r.scenarios.iter().map(|s| s.seconds).sum();
+        let _ = write!(out, ", {secs:.2} s of checking");
+    }
+    out.push('\n');
+}

@@ -1,0 +1,310 @@
+//! Scenario files (`models/*.toml`, DESIGN §7): parsed once, at the edge,
+//! into typed configuration.
+//!
+//! [`Scenario::load`] turns a file into a [`Scenario`] or a
+//! [`ScenarioError`] that names the file, the line, the column and the key.
+//! Everything after this module works on typed values only: account and
+//! device references are indices that are known to exist, bounds are known
+//! to be positive, every expectation names a claim of the catalogue with a
+//! verdict of the claim's kind.
+
+mod raw;
+
+use crate::claims::{Claim, ClaimKind, Verdict};
+use crate::knowledge::{AccountId, ContentId, Day, DeviceId};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub use raw::parse;
+
+/// The default for `bounds.max-states`: exploration stops (and says so) past this many unique states.
+pub const DEFAULT_MAX_STATES: usize = 2_000_000;
+/// The default for `bounds.retention`: the 30 days of the 2016 report.
+pub const DEFAULT_RETENTION: u8 = 30;
+
+/// Protocol variants (DESIGN §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// As reported in 2016: lookups logged with requester, target, day, IP and device count.
+    Imessage2016,
+    /// With Contact Key Verification: device keys are signed by an account key the directory never holds.
+    ImessageCkv,
+}
+
+impl Variant {
+    pub const ALL: [(&'static str, Variant); 2] = [
+        ("imessage-2016", Variant::Imessage2016),
+        ("imessage-ckv", Variant::ImessageCkv),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// Threat models (DESIGN §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Threat {
+    /// Servers follow the protocol but keep and disclose what they see.
+    Honest,
+    /// The directory adds a device key it controls to every answer for a registered handle.
+    GhostDevice,
+}
+
+impl Threat {
+    pub const ALL: [(&'static str, Threat); 2] = [
+        ("honest", Threat::Honest),
+        ("ghost-device", Threat::GhostDevice),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// When the directory writes the lookup record, relative to answering the requester.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Logging {
+    /// The directory sends the record to the log and answers only once the log has acknowledged it.
+    BeforeReply,
+    /// The directory answers first and sends the record afterwards, without waiting.
+    AfterReply,
+}
+
+impl Logging {
+    pub const ALL: [(&'static str, Logging); 2] = [
+        ("before-reply", Logging::BeforeReply),
+        ("after-reply", Logging::AfterReply),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// Delivery order of the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// FIFO per directed channel, as IDS and APNs run over TLS over TCP.
+    Ordered,
+    /// Any message in flight may be delivered next.
+    Unordered,
+}
+
+impl Order {
+    pub const ALL: [(&'static str, Order); 2] =
+        [("ordered", Order::Ordered), ("unordered", Order::Unordered)];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// Deliberately planted bugs: each makes a claim fail, to show the claim can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// The lookup log never purges records, whatever the retention window.
+    LogNeverPurges,
+    /// A device attaches the draft it is about to send to the lookup it makes for it, and the
+    /// directory logs the request as it came.
+    LookupCarriesDraft,
+}
+
+impl Bug {
+    pub const ALL: [(&'static str, Bug); 2] = [
+        ("log-never-purges", Bug::LogNeverPurges),
+        ("lookup-carries-draft", Bug::LookupCarriesDraft),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map(|(n, _)| *n)
+        .expect("every value is in its own table")
+}
+
+/// An account: a handle with its devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub handle: String,
+    /// The public IP address its devices look up from.
+    pub ip: String,
+    /// Whether the handle is registered for iMessage (an unregistered handle gets SMS).
+    pub registered: bool,
+    /// The account's devices, as global device indices.
+    pub devices: Vec<DeviceId>,
+}
+
+/// What a user action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// Type the handle into a new conversation: the device asks the directory.
+    Lookup,
+    /// Send the content to the handle, looking it up first unless the answer is cached.
+    Send(ContentId),
+}
+
+/// One user action of a device's workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserAction {
+    pub kind: ActionKind,
+    pub target: AccountId,
+    /// The day the user acts on; `None` for any day.
+    pub day: Option<Day>,
+}
+
+/// A device and its workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub account: AccountId,
+    /// 1-based number within the account (`A/1`, `A/2`).
+    pub number: u8,
+    pub actions: Vec<UserAction>,
+}
+
+/// A court order served on the lookup log for the records of one handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LegalRequest {
+    pub handle: AccountId,
+    /// The day the order is served on; `None` for any day.
+    pub day: Option<Day>,
+}
+
+/// A verdict the file expects for a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub claim: &'static Claim,
+    pub verdict: Verdict,
+}
+
+/// A scenario, parsed and validated.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it was read from, as given.
+    pub path: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    pub variant: Variant,
+    pub threat: Threat,
+    pub logging: Logging,
+    pub order: Order,
+    pub lossy: bool,
+    pub bugs: BTreeSet<Bug>,
+    /// Days the clock runs: the clock ticks from day 0 up to day `days - 1`.
+    pub days: u8,
+    /// A record made on day d is purged when the day reaches d + retention.
+    pub retention: u8,
+    pub max_depth: Option<usize>,
+    pub max_states: usize,
+    /// Whether a verdict reached within a bound may meet an expectation of `holds` / `unreachable`.
+    pub allow_bounded: bool,
+    pub accounts: Vec<Account>,
+    pub devices: Vec<Device>,
+    pub legal_requests: Vec<LegalRequest>,
+    /// Number of contents composed (`m1` … `mN`), one per send action.
+    pub contents: u8,
+    pub expect: Vec<Expectation>,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        parse(path, &text)
+    }
+
+    pub fn account(&self, a: AccountId) -> &Account {
+        &self.accounts[a.0 as usize]
+    }
+
+    pub fn device(&self, d: DeviceId) -> &Device {
+        &self.devices[d.0 as usize]
+    }
+
+    pub fn handle(&self, a: AccountId) -> &str {
+        &self.account(a).handle
+    }
+
+    /// `A/1`: the device's account handle and its number within the account.
+    pub fn device_name(&self, d: DeviceId) -> String {
+        let dev = self.device(d);
+        format!("{}/{}", self.handle(dev.account), dev.number)
+    }
+
+    pub fn content_name(c: ContentId) -> String {
+        format!("m{}", c.0 as u16 + 1)
+    }
+
+    pub fn expectation(&self, claim_id: &str) -> Option<Verdict> {
+        self.expect
+            .iter()
+            .find(|e| e.claim.id == claim_id)
+            .map(|e| e.verdict)
+    }
+
+    /// The account whose device sent content `c` (each content belongs to exactly one send action).
+    pub fn sender_of(&self, c: ContentId) -> Option<(DeviceId, AccountId)> {
+        self.devices.iter().enumerate().find_map(|(i, d)| {
+            d.actions
+                .iter()
+                .any(|a| a.kind == ActionKind::Send(c))
+                .then_some((DeviceId(i as u8), d.account))
+        })
+    }
+
+    /// A one-line summary: variant, threat, network, logging, bugs.
+    pub fn setting(&self) -> String {
+        let mut s = format!(
+            "{}, {}, {}{} network, logging {}",
+            self.variant.name(),
+            self.threat.name(),
+            if self.lossy { "lossy " } else { "" },
+            self.order.name(),
+            self.logging.name().replace('-', " "),
+        );
+        for b in &self.bugs {
+            s.push_str(", bug ");
+            s.push_str(b.name());
+        }
+        s
+    }
+}
+
+/// Why a scenario file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{}: cannot read the file: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl ScenarioError {
+    /// The 1-based line the error points at, if it points into the file.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ScenarioError::Io { .. } => None,
+            ScenarioError::Invalid { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// Which verdicts a claim of this kind can have.
+pub fn verdicts_for(kind: ClaimKind) -> [Verdict; 2] {
+    match kind {
+        ClaimKind::Always => [Verdict::Holds, Verdict::Violated],
+        ClaimKind::Sometimes => [Verdict::Reachable, Verdict::Unreachable],
+    }
+}

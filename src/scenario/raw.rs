@@ -1,0 +1,450 @@
+//! The TOML layer of a scenario file: deserialise with spans, then validate
+//! into a [`Scenario`] with errors located at the offending key.
+
+use super::*;
+use crate::claims::{self, Verdict};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawScenario {
+    name: Spanned<String>,
+    description: Option<String>,
+    variant: Spanned<String>,
+    threat: Option<Spanned<String>>,
+    logging: Option<Spanned<String>>,
+    #[serde(default)]
+    bugs: Vec<Spanned<String>>,
+    network: Option<RawNetwork>,
+    bounds: Option<RawBounds>,
+    #[serde(rename = "account", default)]
+    accounts: Vec<Spanned<RawAccount>>,
+    #[serde(rename = "action", default)]
+    actions: Vec<Spanned<RawAction>>,
+    #[serde(rename = "legal-request", default)]
+    legal_requests: Vec<Spanned<RawLegalRequest>>,
+    #[serde(default)]
+    expect: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawNetwork {
+    order: Option<Spanned<String>>,
+    lossy: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBounds {
+    days: Option<Spanned<i64>>,
+    retention: Option<Spanned<i64>>,
+    max_depth: Option<Spanned<i64>>,
+    max_states: Option<Spanned<i64>>,
+    allow_bounded: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAccount {
+    handle: Spanned<String>,
+    devices: Option<Spanned<i64>>,
+    ip: Option<Spanned<String>>,
+    registered: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAction {
+    by: Spanned<String>,
+    lookup: Option<Spanned<String>>,
+    send: Option<Spanned<String>>,
+    day: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLegalRequest {
+    handle: Spanned<String>,
+    day: Option<Spanned<i64>>,
+}
+
+/// Builds located errors for one file.
+struct Locator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ScenarioError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        self.error(value.span(), message)
+    }
+
+    /// Parses a string value against a table of names.
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        value: &Spanned<String>,
+        table: &[(&'static str, T)],
+    ) -> Result<T, ScenarioError> {
+        table
+            .iter()
+            .find(|(n, _)| *n == value.get_ref())
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                self.at(
+                    value,
+                    format!(
+                        "key `{key}`: unknown value `{}` (expected one of: {})",
+                        value.get_ref(),
+                        table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// An integer in `min..=max`.
+    fn int(
+        &self,
+        key: &str,
+        value: &Spanned<i64>,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ScenarioError> {
+        let v = *value.get_ref();
+        if v < min || v > max {
+            return Err(self.at(
+                value,
+                format!("key `{key}`: {v} is out of range (it must be from {min} to {max})"),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// Parses the text of a scenario file; `path` is used in error messages and kept in the result.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let loc = Locator { path, text };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        let message = message
+            .strip_prefix("unknown field")
+            .map(|rest| format!("unknown key{rest}"))
+            .unwrap_or(message);
+        loc.error(e.span().unwrap_or(0..0), message)
+    })?;
+
+    if raw.name.get_ref().trim().is_empty() {
+        return Err(loc.at(&raw.name, "key `name`: must not be empty"));
+    }
+    let variant = loc.choice("variant", &raw.variant, &Variant::ALL)?;
+    let threat = match &raw.threat {
+        Some(t) => loc.choice("threat", t, &Threat::ALL)?,
+        None => Threat::Honest,
+    };
+    let logging = match &raw.logging {
+        Some(l) => loc.choice("logging", l, &Logging::ALL)?,
+        None => Logging::BeforeReply,
+    };
+    let mut bugs = BTreeSet::new();
+    for b in &raw.bugs {
+        if !bugs.insert(loc.choice("bugs", b, &Bug::ALL)?) {
+            return Err(loc.at(b, format!("key `bugs`: `{}` is listed twice", b.get_ref())));
+        }
+    }
+    let (order, lossy) = match &raw.network {
+        Some(n) => (
+            match &n.order {
+                Some(o) => loc.choice("network.order", o, &Order::ALL)?,
+                None => Order::Ordered,
+            },
+            n.lossy.unwrap_or(false),
+        ),
+        None => (Order::Ordered, false),
+    };
+
+    let mut days = 1u8;
+    let mut retention = DEFAULT_RETENTION;
+    let mut max_depth = None;
+    let mut max_states = DEFAULT_MAX_STATES;
+    let mut allow_bounded = false;
+    if let Some(b) = &raw.bounds {
+        if let Some(d) = &b.days {
+            days = loc.int("bounds.days", d, 1, 60)? as u8;
+        }
+        if let Some(r) = &b.retention {
+            retention = loc.int("bounds.retention", r, 1, 255)? as u8;
+        }
+        if let Some(d) = &b.max_depth {
+            max_depth = Some(loc.int("bounds.max-depth", d, 1, 1_000_000)? as usize);
+        }
+        if let Some(s) = &b.max_states {
+            max_states = loc.int("bounds.max-states", s, 1, 1_000_000_000)? as usize;
+        }
+        allow_bounded = b.allow_bounded.unwrap_or(false);
+    }
+
+    // Accounts and their devices.
+    if raw.accounts.is_empty() {
+        return Err(loc.error(
+            0..0,
+            "no `[[account]]`: a scenario needs at least one account",
+        ));
+    }
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut devices: Vec<Device> = Vec::new();
+    for (i, acc) in raw.accounts.iter().enumerate() {
+        let acc = acc.get_ref();
+        let handle = acc.handle.get_ref().trim().to_string();
+        if handle.is_empty() || handle.contains('/') {
+            return Err(loc.at(
+                &acc.handle,
+                "key `account.handle`: must be non-empty and must not contain `/`",
+            ));
+        }
+        if accounts.iter().any(|a| a.handle == handle) {
+            return Err(loc.at(
+                &acc.handle,
+                format!("key `account.handle`: `{handle}` is declared twice"),
+            ));
+        }
+        let registered = acc.registered.unwrap_or(true);
+        let count = match &acc.devices {
+            Some(d) if registered => loc.int("account.devices", d, 1, 8)?,
+            Some(d) => {
+                loc.int("account.devices", d, 0, 0).map_err(|_| {
+                    loc.at(
+                        d,
+                        format!(
+                            "key `account.devices`: `{handle}` is not registered for iMessage, \
+                             so it has no iMessage devices (use 0 or leave the key out)"
+                        ),
+                    )
+                })?;
+                0
+            }
+            None if registered => 1,
+            None => 0,
+        };
+        let ip = match &acc.ip {
+            Some(ip) if ip.get_ref().trim().is_empty() => {
+                return Err(loc.at(ip, "key `account.ip`: must not be empty"))
+            }
+            Some(ip) => ip.get_ref().trim().to_string(),
+            None => format!("192.0.2.{}", i + 1),
+        };
+        let mut ids = Vec::new();
+        for n in 0..count {
+            if devices.len() >= 64 {
+                return Err(loc.at(
+                    acc.devices
+                        .as_ref()
+                        .expect("count > 0 only when given or defaulted"),
+                    "key `account.devices`: a scenario has at most 64 devices",
+                ));
+            }
+            ids.push(DeviceId(devices.len() as u8));
+            devices.push(Device {
+                account: AccountId(i as u8),
+                number: n as u8 + 1,
+                actions: Vec::new(),
+            });
+        }
+        accounts.push(Account {
+            handle,
+            ip,
+            registered,
+            devices: ids,
+        });
+        if accounts.len() > 32 {
+            return Err(loc.at(
+                &acc.handle,
+                "key `account`: a scenario has at most 32 accounts",
+            ));
+        }
+    }
+    let find_account = |value: &Spanned<String>, key: &str| -> Result<AccountId, ScenarioError> {
+        accounts
+            .iter()
+            .position(|a| a.handle == value.get_ref().trim())
+            .map(|i| AccountId(i as u8))
+            .ok_or_else(|| {
+                loc.at(
+                    value,
+                    format!(
+                        "key `{key}`: no account has the handle `{}` (accounts: {})",
+                        value.get_ref(),
+                        accounts
+                            .iter()
+                            .map(|a| a.handle.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    };
+    let day_of = |d: &Option<Spanned<i64>>, key: &str| -> Result<Option<Day>, ScenarioError> {
+        d.as_ref()
+            .map(|d| {
+                loc.int(key, d, 0, days as i64 - 1)
+                    .map(|v| Day(v as u8))
+                    .map_err(|_| {
+                        loc.at(
+                            d,
+                            format!(
+                                "key `{key}`: day {} is outside the scenario's days 0..={} \
+                                 (set `bounds.days` to run the clock longer)",
+                                d.get_ref(),
+                                days - 1
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    };
+
+    // The workload.
+    let mut contents = 0u8;
+    for action in &raw.actions {
+        let a = action.get_ref();
+        let by = a.by.get_ref().trim();
+        let device = by.split_once('/').and_then(|(h, n)| {
+            let acc = accounts.iter().position(|acc| acc.handle == h)?;
+            let n: usize = n.parse().ok()?;
+            accounts[acc].devices.get(n.checked_sub(1)?).copied()
+        });
+        let Some(device) = device else {
+            return Err(loc.at(
+                &a.by,
+                format!(
+                    "key `action.by`: `{by}` is not a device of the scenario \
+                     (write HANDLE/N, e.g. `{}/1`, for the N-th device of an account)",
+                    accounts[0].handle
+                ),
+            ));
+        };
+        let (kind, target) = match (&a.lookup, &a.send) {
+            (Some(t), None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
+            (None, Some(t)) => {
+                if contents == u8::MAX {
+                    return Err(loc.at(t, "key `action.send`: too many send actions"));
+                }
+                contents += 1;
+                (
+                    ActionKind::Send(ContentId(contents - 1)),
+                    find_account(t, "action.send")?,
+                )
+            }
+            _ => {
+                return Err(loc.at(
+                    action,
+                    "an `[[action]]` has exactly one of the keys `lookup` or `send`",
+                ))
+            }
+        };
+        let own = devices[device.0 as usize].account;
+        if target == own {
+            let value = a.lookup.as_ref().or(a.send.as_ref()).expect("one is set");
+            return Err(loc.at(
+                value,
+                format!("key `action`: `{by}` would address its own account"),
+            ));
+        }
+        let day = day_of(&a.day, "action.day")?;
+        devices[device.0 as usize]
+            .actions
+            .push(UserAction { kind, target, day });
+        if devices[device.0 as usize].actions.len() > 16 {
+            return Err(loc.at(action, format!("`{by}` has more than 16 actions")));
+        }
+    }
+
+    let mut legal_requests = Vec::new();
+    for lr in &raw.legal_requests {
+        let lr = lr.get_ref();
+        legal_requests.push(LegalRequest {
+            handle: find_account(&lr.handle, "legal-request.handle")?,
+            day: day_of(&lr.day, "legal-request.day")?,
+        });
+    }
+
+    let mut expect = Vec::new();
+    for (id, verdict) in &raw.expect {
+        let Some(claim) = claims::find(id.get_ref()) else {
+            return Err(loc.at(
+                id,
+                format!(
+                    "key `expect.{}`: unknown claim id (known claims: {})",
+                    id.get_ref(),
+                    claims::CATALOGUE
+                        .iter()
+                        .map(|c| c.id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let allowed = verdicts_for(claim.kind);
+        let v =
+            allowed
+                .iter()
+                .copied()
+                .find(|v| v.name() == verdict.get_ref())
+                .ok_or_else(|| {
+                    let all = Verdict::ALL.iter().any(|v| v.name() == verdict.get_ref());
+                    loc.at(
+                        verdict,
+                        format!(
+                        "key `expect.{}`: {} `{}`; `{}` is a{} {} claim, so expect `{}` or `{}`",
+                        claim.id,
+                        if all { "a verdict of the wrong kind:" } else { "unknown verdict" },
+                        verdict.get_ref(),
+                        claim.id,
+                        if claim.kind == ClaimKind::Always { "n" } else { "" },
+                        claim.kind.name(),
+                        allowed[0].name(),
+                        allowed[1].name()
+                    ),
+                    )
+                })?;
+        expect.push(Expectation { claim, verdict: v });
+    }
+
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: raw.name.into_inner().trim().to_string(),
+        description: raw.description.map(|d| d.trim().to_string()),
+        variant,
+        threat,
+        logging,
+        order,
+        lossy,
+        bugs,
+        days,
+        retention,
+        max_depth,
+        max_states,
+        allow_bounded,
+        accounts,
+        devices,
+        legal_requests,
+        contents,
+        expect,
+    })
+}
