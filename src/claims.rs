@@ -194,22 +194,17 @@ pub static CATALOGUE: [Claim; 9] = [
     },
 ];
 
-/// What the holder of the log's records can derive from them.
-fn log_knowledge(s: &State) -> Knowledge {
-    Knowledge::from_terms(model::log(s).records.iter().map(|r| r.to_term()))
-}
-
 fn content_never_in_lookup_log(_: &ProtocolModel, s: &State) -> bool {
-    log_knowledge(s).contents().next().is_none()
+    model::log(s).knowledge.contents().next().is_none()
 }
 
-/// Every server-side knowledge that the content claims read.
-fn server_knowledge(s: &State) -> [Knowledge; 4] {
+/// What each server party can derive: the parties `no-server-learns-content` covers.
+fn server_knowledge(s: &State) -> [&Knowledge; 4] {
     [
-        model::directory(s).knowledge.clone(),
-        log_knowledge(s),
-        model::relay(s).knowledge.clone(),
-        model::authority(s).knowledge(),
+        &model::directory(s).knowledge,
+        &model::log(s).knowledge,
+        &model::relay(s).knowledge,
+        &model::authority(s).knowledge,
     ]
 }
 
@@ -240,7 +235,10 @@ fn ghost_device_detected(m: &ProtocolModel, s: &State) -> bool {
     let servers = server_knowledge(s);
     let carrier = &model::carrier(s).knowledge;
     imessages.iter().all(|&(c, from, to)| {
-        let by_server = servers.iter().chain([carrier]).any(|k| k.knows_content(c));
+        let by_server = servers
+            .into_iter()
+            .chain([carrier])
+            .any(|k| k.knows_content(c));
         let by_other_device = model::devices(s).any(|(id, d)| {
             let account = m.scenario.device(id).account;
             account != from && account != to && d.learned.contains(&c)
@@ -286,7 +284,7 @@ fn retention_respected(m: &ProtocolModel, s: &State) -> bool {
 
 fn authority_learns_contact(_: &ProtocolModel, s: &State) -> bool {
     // A record names its requester and its target: one disclosed record is one contact.
-    let k = model::authority(s).knowledge();
+    let k = &model::authority(s).knowledge;
     model::authority(s).disclosed.iter().any(|(_, r)| {
         r.requester != r.target
             && k.derives(&Term::Handle(r.requester))
@@ -296,7 +294,7 @@ fn authority_learns_contact(_: &ProtocolModel, s: &State) -> bool {
 
 fn authority_links_handle_to_ip(_: &ProtocolModel, s: &State) -> bool {
     // A record pairs the requester's handle with the IP address it looked up from.
-    let k = model::authority(s).knowledge();
+    let k = &model::authority(s).knowledge;
     model::authority(s)
         .disclosed
         .iter()

@@ -20,6 +20,8 @@
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// An account (a handle: phone number or e-mail address), by its index in the scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -116,9 +118,35 @@ impl Term {
 /// The set holds every term received and every subterm that analysis
 /// extracts; it only grows, so claims that read it are stable (once a party
 /// derives a content, it does for ever).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+///
+/// The set is shared (cloning a state does not copy it) and carries a digest
+/// of its contents, so hashing a state does not walk every term. Equality
+/// still compares the terms themselves.
+#[derive(Clone, Debug, Default)]
 pub struct Knowledge {
-    terms: BTreeSet<Term>,
+    terms: Arc<BTreeSet<Term>>,
+    digest: u64,
+}
+
+impl PartialEq for Knowledge {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+            && (Arc::ptr_eq(&self.terms, &other.terms) || self.terms == other.terms)
+    }
+}
+
+impl Eq for Knowledge {}
+
+impl Hash for Knowledge {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.digest);
+    }
+}
+
+impl Serialize for Knowledge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.terms.serialize(s)
+    }
 }
 
 impl Knowledge {
@@ -140,9 +168,16 @@ impl Knowledge {
 
     /// Adds `terms` and closes the set under analysis.
     pub fn learn_all(&mut self, terms: impl IntoIterator<Item = Term>) {
-        let mut work: Vec<Term> = terms.into_iter().collect();
+        let mut work: Vec<Term> = terms
+            .into_iter()
+            .filter(|t| !self.terms.contains(t))
+            .collect();
+        if work.is_empty() {
+            return;
+        }
+        let set = Arc::make_mut(&mut self.terms);
         while let Some(t) = work.pop() {
-            if self.terms.contains(&t) {
+            if set.contains(&t) {
                 continue;
             }
             match &t {
@@ -151,12 +186,12 @@ impl Knowledge {
                     work.push((**b).clone());
                 }
                 Term::Sign(_, body) => work.push((**body).clone()),
-                Term::Enc(key, body) if self.terms.contains(&Term::Sk(*key)) => {
+                Term::Enc(key, body) if set.contains(&Term::Sk(*key)) => {
                     work.push((**body).clone());
                 }
                 Term::Sk(key) => {
                     // A newly learnt private key opens every ciphertext already held under it.
-                    for held in &self.terms {
+                    for held in set.iter() {
                         if let Term::Enc(k, body) = held {
                             if k == key {
                                 work.push((**body).clone());
@@ -166,8 +201,11 @@ impl Knowledge {
                 }
                 _ => {}
             }
-            self.terms.insert(t);
+            set.insert(t);
         }
+        let mut h = rustc_hash::FxHasher::default();
+        set.hash(&mut h);
+        self.digest = h.finish();
     }
 
     /// Whether the party can produce `term`: it holds it, or can build it from parts it can produce.

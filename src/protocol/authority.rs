@@ -20,6 +20,8 @@ pub struct AuthorityState {
     pub served: BTreeSet<(Day, AccountId)>,
     /// Records disclosed, with the day they were disclosed on.
     pub disclosed: BTreeSet<(Day, Record)>,
+    /// What the authority can derive from the records disclosed to it.
+    pub knowledge: Knowledge,
 }
 
 impl AuthorityState {
@@ -41,12 +43,9 @@ impl AuthorityState {
         };
         let mut next = self.clone();
         next.served.insert((day, handle));
+        next.knowledge
+            .learn_all(records.iter().map(Record::to_term));
         next.disclosed.extend(records.into_iter().map(|r| (day, r)));
         (next != *self).then_some(next)
-    }
-
-    /// What the authority can derive from the records disclosed to it.
-    pub fn knowledge(&self) -> Knowledge {
-        Knowledge::from_terms(self.disclosed.iter().map(|(_, r)| r.to_term()))
     }
 }

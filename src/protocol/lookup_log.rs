@@ -9,7 +9,7 @@
 
 use super::wire::{Msg, Record};
 use super::{actor_id, Party, Role};
-use crate::knowledge::{AccountId, Day};
+use crate::knowledge::{AccountId, Day, Knowledge};
 use crate::scenario::{Bug, Logging, Scenario};
 use serde::Serialize;
 use stateright::actor::{Id, Out};
@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 pub struct LogState {
     pub day: Day,
     pub records: BTreeSet<Record>,
+    /// What the holder of the retained records can derive from them (a function of `records`).
+    pub knowledge: Knowledge,
 }
 
 impl Default for LogState {
@@ -26,6 +28,7 @@ impl Default for LogState {
         LogState {
             day: Day(0),
             records: BTreeSet::new(),
+            knowledge: Knowledge::new(),
         }
     }
 }
@@ -48,8 +51,8 @@ impl LogState {
                 let mut next = self.clone();
                 let keep = !expired(scenario, record.day, self.day)
                     || scenario.bugs.contains(&Bug::LogNeverPurges);
-                if keep {
-                    next.records.insert(record.clone());
+                if keep && next.records.insert(record.clone()) {
+                    next.knowledge.learn(record.to_term());
                 }
                 if scenario.logging == Logging::BeforeReply {
                     o.send(actor_id(Role::Directory), Msg::LogAck(record));
@@ -86,7 +89,11 @@ impl LogState {
         let mut next = self.clone();
         next.day = Day(self.day.0 + 1);
         if !scenario.bugs.contains(&Bug::LogNeverPurges) {
+            let before = next.records.len();
             next.records.retain(|r| !expired(scenario, r.day, next.day));
+            if next.records.len() != before {
+                next.knowledge = Knowledge::from_terms(next.records.iter().map(Record::to_term));
+            }
         }
         next
     }

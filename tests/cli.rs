@@ -1,0 +1,128 @@
+//! The binary: exit codes, formats, located errors.
+
+use crate::repo_path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .args(args)
+        .current_dir(repo_path(""))
+        .output()
+        .expect("the binary runs")
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn check_models_exits_zero() {
+    let out = run(&["check", "models/", "--threads", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 differ"), "{stdout}");
+    assert!(stdout.contains("every scenario complete"), "{stdout}");
+}
+
+#[test]
+fn a_flipped_expectation_exits_one_and_says_how_to_reproduce() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/ghost-device-ckv.toml"))
+        .unwrap()
+        .replace(
+            "ghost-device-detected = \"holds\"",
+            "ghost-device-detected = \"violated\"",
+        );
+    let f = write(&dir, "flipped.toml", &text);
+    let out = run(&["check", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("DIFF ghost-device-detected"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("reproduce: imessage-model check {f}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_key_exits_two_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/sms-fallback.toml"))
+        .unwrap()
+        .replace(
+            "registered = false",
+            "registered = false\ncolour = \"green\"",
+        );
+    let f = write(&dir, "bad.toml", &text);
+    let out = run(&["check", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = text.lines().position(|l| l.starts_with("colour")).unwrap() + 1;
+    assert!(
+        stderr.contains(&format!("{f}:{line}:1: unknown key `colour`")),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is checked when a file is rejected"
+    );
+}
+
+#[test]
+fn a_missing_path_exits_two() {
+    let out = run(&["check", "models/no-such.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("models/no-such.toml: no such file or directory"));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let out = run(&[
+        "check",
+        "models/ghost-device-2016.toml",
+        "models/sms-fallback.toml",
+        "--format",
+        "json",
+        "--witness",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let scenarios = v["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    for s in scenarios {
+        for key in [
+            "file",
+            "name",
+            "variant",
+            "threat",
+            "states",
+            "unique_states",
+            "seconds",
+            "complete",
+            "claims",
+        ] {
+            assert!(s.get(key).is_some(), "missing {key}");
+        }
+        for c in s["claims"].as_array().unwrap() {
+            for key in ["id", "kind", "verdict", "expected", "as_expected", "trace"] {
+                assert!(c.get(key).is_some(), "missing {key}");
+            }
+        }
+    }
+    let ghost = &scenarios[0]["claims"].as_array().unwrap()[1];
+    assert_eq!(ghost["id"], "no-server-learns-content");
+    assert_eq!(ghost["verdict"], "violated");
+    assert_eq!(ghost["trace"].as_array().unwrap().len(), 7);
+    assert_eq!(ghost["trace"][0]["text"], "device A/1: user sends m1 to B");
+    let sms = &scenarios[1]["claims"].as_array().unwrap()[5];
+    assert_eq!(sms["id"], "sms-fallback-exposes-content");
+    assert!(sms["trace"].is_array(), "--witness adds witnesses");
+}

@@ -1,0 +1,174 @@
+//! The search engine: agreement with stateright's own checker, bounds, trace replay.
+
+use crate::{model, model_files};
+use imessage_model::check::{explore, Bound, Limits};
+use imessage_model::scenario::parse;
+use imessage_model::{check, CheckOptions, ProtocolModel, Verdict, CATALOGUE};
+use stateright::{Checker, HasDiscoveries, Model};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Our breadth-first search explores exactly the states stateright's breadth-first checker
+/// explores, and discovers exactly the same claims.
+#[test]
+fn search_agrees_with_stateright_checker_on_every_model() {
+    for name in model_files() {
+        let scenario = model(&name);
+        let limits = Limits::of(&scenario);
+        let ours_model = ProtocolModel::new(scenario.clone());
+        let ours = explore(&ours_model, limits);
+        let ours_found: BTreeSet<&str> = CATALOGUE
+            .iter()
+            .filter(|c| ours.verdict(c).has_path())
+            .map(|c| c.id)
+            .collect();
+
+        let theirs = ProtocolModel::new(scenario)
+            .checker()
+            .finish_when(HasDiscoveries::AnyOf(BTreeSet::new()))
+            .spawn_bfs()
+            .join();
+        let theirs_found: BTreeSet<&str> = theirs.discoveries().keys().copied().collect();
+        assert!(theirs.is_done(), "{name}");
+        assert_eq!(
+            ours.unique_states(),
+            theirs.unique_state_count(),
+            "{name}: unique states"
+        );
+        assert_eq!(ours_found, theirs_found, "{name}: discoveries");
+    }
+}
+
+/// Every step of a reported trace is a step of the model, from an initial state.
+#[test]
+fn traces_replay_in_the_model() {
+    for name in [
+        "ghost-device-2016.toml",
+        "log-after-reply-lossy.toml",
+        "retention-bug-never-purges.toml",
+    ] {
+        let scenario = model(name);
+        let limits = Limits::of(&scenario);
+        let m = ProtocolModel::new(scenario);
+        let x = explore(&m, limits);
+        for claim in CATALOGUE.iter().filter(|c| x.verdict(c).has_path()) {
+            let t = x.trace(claim).unwrap();
+            assert!(m.init_states().contains(&t.initial));
+            let mut prev = t.initial.clone();
+            for (step, after) in &t.steps {
+                assert_eq!(
+                    m.next_state(&prev, step.clone()).as_ref(),
+                    Some(after),
+                    "{name} {}",
+                    claim.id
+                );
+                prev = after.clone();
+            }
+            assert!(
+                claim.discovered(&m, &prev),
+                "{name} {}: the trace ends in a discovery",
+                claim.id
+            );
+        }
+    }
+}
+
+const BOUNDED: &str = r#"name = "bounded"
+variant = "imessage-2016"
+[bounds]
+max-states = 5
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+devices = 2
+[[action]]
+by = "A/1"
+send = "B"
+[expect]
+no-server-learns-content = "holds"
+sms-fallback-exposes-content = "unreachable"
+"#;
+
+#[test]
+fn a_state_bound_is_reported_and_does_not_meet_holds() {
+    let s = parse(Path::new("bounded.toml"), BOUNDED).unwrap();
+    let r = check(s, &CheckOptions::default());
+    assert!(!r.complete);
+    assert_eq!(r.unique_states, 5);
+    assert_eq!(r.bound.as_deref(), Some("5 states"));
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "no-server-learns-content")
+        .unwrap();
+    assert_eq!(
+        (c.verdict, c.bounded, c.as_expected),
+        (Verdict::Holds, true, Some(false))
+    );
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "sms-fallback-exposes-content")
+        .unwrap();
+    assert_eq!(
+        (c.verdict, c.bounded, c.as_expected),
+        (Verdict::Unreachable, true, Some(false))
+    );
+}
+
+#[test]
+fn allow_bounded_lets_a_bounded_verdict_meet_holds() {
+    let text = BOUNDED.replace("max-states = 5", "max-states = 5\nallow-bounded = true");
+    let r = check(
+        parse(Path::new("b.toml"), &text).unwrap(),
+        &CheckOptions::default(),
+    );
+    assert!(!r.complete);
+    assert!(r.claims.iter().all(|c| c.as_expected != Some(false)));
+}
+
+#[test]
+fn a_depth_bound_is_reported() {
+    let text = BOUNDED.replace("max-states = 5", "max-depth = 3");
+    let s = parse(Path::new("d.toml"), &text).unwrap();
+    let limits = Limits::of(&s);
+    let m = ProtocolModel::new(s);
+    let x = explore(&m, limits);
+    assert_eq!(x.bound, Some(Bound::Depth(3)));
+    assert_eq!(x.max_depth, 3);
+    let full = explore(
+        &m,
+        Limits {
+            max_states: 1_000_000,
+            max_depth: None,
+        },
+    );
+    assert!(full.complete());
+    assert!(full.unique_states() > x.unique_states());
+}
+
+/// A violation found before the bound is final even though the search was bounded.
+#[test]
+fn a_counterexample_found_within_a_bound_is_final() {
+    let text = std::fs::read_to_string(crate::repo_path("models/ghost-device-2016.toml"))
+        .unwrap()
+        .replace(
+            "[[account]]\nhandle = \"A\"",
+            "[bounds]\nmax-states = 13\n\n[[account]]\nhandle = \"A\"",
+        );
+    let r = check(
+        parse(Path::new("g.toml"), &text).unwrap(),
+        &CheckOptions::default(),
+    );
+    assert!(!r.complete);
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "no-server-learns-content")
+        .unwrap();
+    assert_eq!(
+        (c.verdict, c.bounded, c.as_expected),
+        (Verdict::Violated, false, Some(true))
+    );
+}

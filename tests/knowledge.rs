@@ -1,0 +1,131 @@
+//! Properties of the Dolev–Yao knowledge closure.
+
+use imessage_model::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term};
+use proptest::prelude::*;
+
+fn key() -> impl Strategy<Value = KeyId> {
+    prop_oneof![
+        (0u8..3).prop_map(|d| KeyId::Device(DeviceId(d))),
+        (0u8..2).prop_map(|a| KeyId::Account(AccountId(a))),
+        Just(KeyId::Ghost),
+    ]
+}
+
+fn atom() -> impl Strategy<Value = Term> {
+    prop_oneof![
+        (0u8..3).prop_map(|a| Term::Handle(AccountId(a))),
+        (0u8..3).prop_map(|c| Term::Content(ContentId(c))),
+        key().prop_map(Term::Pk),
+        key().prop_map(Term::Sk),
+    ]
+}
+
+fn term() -> impl Strategy<Value = Term> {
+    atom().prop_recursive(4, 24, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Term::pair(a, b)),
+            (key(), inner.clone()).prop_map(|(k, b)| Term::enc(k, b)),
+            (key(), inner).prop_map(|(k, b)| Term::sign(k, b)),
+        ]
+    })
+}
+
+fn terms() -> impl Strategy<Value = Vec<Term>> {
+    prop::collection::vec(term(), 0..6)
+}
+
+/// Whether `needle` occurs anywhere inside `t`.
+fn occurs(needle: &Term, t: &Term) -> bool {
+    if needle == t {
+        return true;
+    }
+    match t {
+        Term::Pair(a, b) => occurs(needle, a) || occurs(needle, b),
+        Term::Enc(_, b) | Term::Sign(_, b) => occurs(needle, b),
+        _ => false,
+    }
+}
+
+proptest! {
+    /// Content under a key whose private half appears nowhere stays underivable.
+    #[test]
+    fn no_key_no_content(k in key(), c in 0u8..3, others in terms()) {
+        let content = Term::Content(ContentId(c));
+        let others: Vec<Term> = others
+            .into_iter()
+            .filter(|t| !occurs(&Term::Sk(k), t) && !occurs(&content, t))
+            .collect();
+        let mut all = others.clone();
+        all.push(Term::enc(k, Term::pair(Term::Handle(AccountId(0)), content.clone())));
+        let know = Knowledge::from_terms(all);
+        prop_assert!(!know.derives(&content));
+        prop_assert!(!know.knows_content(ContentId(c)));
+    }
+
+    /// More received terms never means less knowledge.
+    #[test]
+    fn closure_is_monotone(a in terms(), b in terms()) {
+        let small = Knowledge::from_terms(a.clone());
+        let big = Knowledge::from_terms(a.into_iter().chain(b));
+        prop_assert!(small.is_subset(&big));
+    }
+
+    /// Closing a closed set changes nothing.
+    #[test]
+    fn closure_is_idempotent(a in terms()) {
+        let once = Knowledge::from_terms(a);
+        let twice = Knowledge::from_terms(once.terms().cloned());
+        prop_assert_eq!(once, twice);
+    }
+
+    /// The order terms arrive in does not matter, nor does learning them one at a time.
+    #[test]
+    fn closure_ignores_arrival_order(a in terms()) {
+        let at_once = Knowledge::from_terms(a.clone());
+        let mut one_by_one = Knowledge::new();
+        for t in a.into_iter().rev() {
+            one_by_one.learn(t);
+        }
+        prop_assert_eq!(at_once, one_by_one);
+    }
+
+    /// The right private key reveals exactly what is under the ciphertext, and nothing does
+    /// without it.
+    #[test]
+    fn right_key_reveals_exactly_the_body(k in key(), body in term()) {
+        let ct = Term::enc(k, body.clone());
+        let opened = Knowledge::from_terms([ct.clone(), Term::Sk(k)]);
+        let mut expected = Knowledge::from_terms([body, Term::Sk(k)]);
+        expected.learn(ct.clone());
+        prop_assert_eq!(&opened, &expected);
+        let closed = Knowledge::from_terms([ct.clone()]);
+        prop_assert_eq!(closed.len(), 1);
+        prop_assert!(closed.derives(&ct));
+    }
+
+    /// A signature cannot be produced without the private key, whatever else is known.
+    #[test]
+    fn no_signature_without_the_private_key(k in key(), body in term(), others in terms()) {
+        prop_assume!(!occurs(&Term::Sk(k), &body));
+        let others: Vec<Term> = others
+            .into_iter()
+            .filter(|t| !occurs(&Term::Sk(k), t) && !occurs(&Term::sign(k, body.clone()), t))
+            .collect();
+        let mut all = others;
+        all.push(body.clone());
+        let know = Knowledge::from_terms(all);
+        prop_assert!(!know.derives(&Term::sign(k, body)));
+    }
+}
+
+#[test]
+fn a_key_learnt_later_opens_ciphertexts_held_earlier() {
+    let ct = Term::enc(KeyId::Ghost, Term::Content(ContentId(0)));
+    let mut k = Knowledge::from_terms([ct]);
+    assert!(!k.knows_content(ContentId(0)));
+    k.learn(Term::pair(
+        Term::Handle(AccountId(1)),
+        Term::Sk(KeyId::Ghost),
+    ));
+    assert!(k.knows_content(ContentId(0)));
+}

@@ -1,0 +1,209 @@
+//! The scenarios of `models/`: verdicts, pinned state counts, pinned traces.
+
+use crate::{model, model_files};
+use imessage_model::report::{self, ScenarioReport};
+use imessage_model::{check, CheckOptions, ClaimKind, Verdict, CATALOGUE};
+
+fn checked(name: &str) -> ScenarioReport {
+    check(model(name), &CheckOptions { witnesses: true })
+}
+
+fn trace_text(r: &ScenarioReport, claim: &str) -> String {
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == claim)
+        .expect("a catalogue claim");
+    let steps = c
+        .trace
+        .as_ref()
+        .unwrap_or_else(|| panic!("{claim}: no trace ({:?})", c.verdict));
+    steps
+        .iter()
+        .map(|s| format!("{:>2}. {}\n", s.step, s.text))
+        .collect()
+}
+
+#[test]
+fn every_model_file_checks_as_expected_and_complete() {
+    for name in model_files() {
+        let r = checked(&name);
+        assert!(r.complete, "{name} is not complete: {:?}", r.bound);
+        for c in &r.claims {
+            assert_ne!(
+                c.as_expected,
+                Some(false),
+                "{name}: {} is {:?}, expected {:?}",
+                c.id,
+                c.verdict,
+                c.expected
+            );
+        }
+        assert!(
+            r.claims.iter().any(|c| c.expected.is_some()),
+            "{name} expects nothing"
+        );
+    }
+}
+
+/// Exact state counts: a change to the model that moves them must say why.
+#[test]
+fn state_counts_are_pinned() {
+    let pinned: &[(&str, usize, usize)] = &[
+        ("baseline.toml", 54, 92),
+        ("draft-in-lookup.toml", 8, 8),
+        ("ghost-device-2016.toml", 14, 19),
+        ("ghost-device-ckv.toml", 10, 11),
+        ("log-after-reply-lossy.toml", 12, 16),
+        ("log-before-reply-lossy.toml", 10, 10),
+        ("lookup-without-message.toml", 30, 46),
+        ("retention-aged-out.toml", 16, 16),
+        ("retention-bug-never-purges.toml", 16, 16),
+        ("sms-fallback.toml", 7, 7),
+    ];
+    let names: Vec<&str> = pinned.iter().map(|p| p.0).collect();
+    let files = model_files();
+    for f in &files {
+        assert!(names.contains(&f.as_str()), "{f} has no pinned state count");
+    }
+    let actual: Vec<(&str, usize, usize)> = pinned
+        .iter()
+        .map(|(n, _, _)| {
+            let r = checked(n);
+            (*n, r.unique_states, r.states)
+        })
+        .collect();
+    assert_eq!(actual, pinned);
+}
+
+/// The rule that keeps checks honest: every claim is met in some scenario and fails in another.
+#[test]
+fn every_claim_is_met_somewhere_and_fails_somewhere() {
+    let reports: Vec<ScenarioReport> = model_files().iter().map(|n| checked(n)).collect();
+    for claim in &CATALOGUE {
+        let outcomes: Vec<(Verdict, &str)> = reports
+            .iter()
+            .flat_map(|r| {
+                r.claims
+                    .iter()
+                    .filter(|c| c.id == claim.id && c.as_expected == Some(true))
+                    .map(move |c| (c.verdict, r.file.as_str()))
+            })
+            .collect();
+        let (good, bad) = match claim.kind {
+            ClaimKind::Always => (Verdict::Holds, Verdict::Violated),
+            ClaimKind::Sometimes => (Verdict::Unreachable, Verdict::Reachable),
+        };
+        assert!(
+            outcomes.iter().any(|o| o.0 == good),
+            "{}: never expected and found {}",
+            claim.id,
+            good.name()
+        );
+        assert!(
+            outcomes.iter().any(|o| o.0 == bad),
+            "{}: never expected and found {}",
+            claim.id,
+            bad.name()
+        );
+    }
+}
+
+#[test]
+fn ghost_device_read_without_ckv_takes_seven_steps() {
+    let r = checked("ghost-device-2016.toml");
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "no-server-learns-content")
+        .unwrap();
+    assert_eq!(c.verdict, Verdict::Violated);
+    assert_eq!(c.trace.as_ref().unwrap().len(), 7);
+    insta::assert_snapshot!(
+        "ghost_device_read_without_ckv",
+        trace_text(&r, "no-server-learns-content")
+    );
+    insta::assert_snapshot!(
+        "ghost_device_undetected_without_ckv",
+        trace_text(&r, "ghost-device-detected")
+    );
+}
+
+#[test]
+fn lost_log_record_takes_three_steps() {
+    let r = checked("log-after-reply-lossy.toml");
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "lookup-always-logged")
+        .unwrap();
+    assert_eq!(c.trace.as_ref().unwrap().len(), 3);
+    insta::assert_snapshot!(
+        "lookup_record_lost_after_reply",
+        trace_text(&r, "lookup-always-logged")
+    );
+}
+
+#[test]
+fn content_in_lookup_log_under_the_draft_bug() {
+    let r = checked("draft-in-lookup.toml");
+    insta::assert_snapshot!(
+        "draft_reaches_lookup_log",
+        trace_text(&r, "content-never-in-lookup-log")
+    );
+}
+
+#[test]
+fn retention_violated_when_the_log_never_purges() {
+    let r = checked("retention-bug-never-purges.toml");
+    insta::assert_snapshot!(
+        "aged_out_record_disclosed",
+        trace_text(&r, "retention-respected")
+    );
+}
+
+#[test]
+fn witnesses_of_the_metadata_findings() {
+    let r = checked("lookup-without-message.toml");
+    insta::assert_snapshot!(
+        "lookup_logged_without_message",
+        trace_text(&r, "lookup-logged-without-message")
+    );
+    let r = checked("sms-fallback.toml");
+    insta::assert_snapshot!(
+        "sms_plaintext_at_carrier",
+        trace_text(&r, "sms-fallback-exposes-content")
+    );
+    let r = checked("baseline.toml");
+    insta::assert_snapshot!(
+        "authority_learns_contact",
+        trace_text(&r, "authority-learns-contact")
+    );
+}
+
+#[test]
+fn json_report_of_the_ckv_scenario() {
+    let r = report::Report {
+        scenarios: vec![check(
+            model("ghost-device-ckv.toml"),
+            &CheckOptions::default(),
+        )],
+    };
+    insta::assert_json_snapshot!("json_report_ghost_device_ckv", r, {
+        ".scenarios[].seconds" => "[seconds]",
+    });
+}
+
+#[test]
+fn text_report_of_the_lossy_after_reply_scenario() {
+    let r = report::Report {
+        scenarios: vec![check(
+            model("log-after-reply-lossy.toml"),
+            &CheckOptions::default(),
+        )],
+    };
+    insta::assert_snapshot!(
+        "text_report_log_after_reply_lossy",
+        report::text::render(&r, false)
+    );
+}

@@ -1,0 +1,308 @@
+//! Scenario files: what parses into what, and what is rejected where.
+
+use imessage_model::scenario::{parse, ActionKind, Logging, Order, Threat, Variant};
+use imessage_model::ScenarioError;
+use proptest::prelude::*;
+use std::path::Path;
+
+const MINIMAL: &str = r#"name = "minimal"
+variant = "imessage-2016"
+
+[[account]]
+handle = "A"
+
+[[account]]
+handle = "B"
+
+[[action]]
+by = "A/1"
+send = "B"
+"#;
+
+/// Parses `text`, expecting an error; returns its line and message.
+fn rejected(text: &str) -> (usize, String) {
+    match parse(Path::new("bad.toml"), text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e @ ScenarioError::Invalid { line, .. }) => (line, e.to_string()),
+        Err(e) => panic!("unexpected error kind: {e}"),
+    }
+}
+
+#[test]
+fn minimal_file_gets_documented_defaults() {
+    let s = parse(Path::new("m.toml"), MINIMAL).unwrap();
+    assert_eq!(s.variant, Variant::Imessage2016);
+    assert_eq!(s.threat, Threat::Honest);
+    assert_eq!(s.logging, Logging::BeforeReply);
+    assert_eq!(s.order, Order::Ordered);
+    assert!(!s.lossy);
+    assert_eq!((s.days, s.retention), (1, 30));
+    assert_eq!(s.max_states, imessage_model::scenario::DEFAULT_MAX_STATES);
+    assert_eq!(s.accounts[0].ip, "192.0.2.1");
+    assert_eq!(s.accounts[1].devices.len(), 1);
+    assert_eq!(
+        s.devices[0].actions[0].kind,
+        ActionKind::Send(imessage_model::knowledge::ContentId(0))
+    );
+    assert_eq!(s.contents, 1);
+}
+
+#[test]
+fn unknown_key_names_the_line_and_the_key() {
+    let text = MINIMAL.replace("[[action]]\nby", "[[action]]\nspeed = 3\nby");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 11, "{msg}");
+    assert!(msg.starts_with("bad.toml:11:"), "{msg}");
+    assert!(msg.contains("unknown key `speed`"), "{msg}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let text = format!("retention_days = 30\n{MINIMAL}");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 1, "{msg}");
+    assert!(msg.contains("unknown key `retention_days`"), "{msg}");
+}
+
+#[test]
+fn unknown_claim_id() {
+    let text = format!("{MINIMAL}\n[expect]\ncontent-never-logged = \"holds\"\n");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 15, "{msg}");
+    assert!(msg.contains("expect.content-never-logged"), "{msg}");
+    assert!(msg.contains("unknown claim id"), "{msg}");
+}
+
+#[test]
+fn verdict_of_the_wrong_kind() {
+    let text = format!("{MINIMAL}\n[expect]\nlookup-always-logged = \"reachable\"\n");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 15);
+    assert!(
+        msg.contains("`lookup-always-logged` is an always claim, so expect `holds` or `violated`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn device_of_an_unknown_account() {
+    let text = MINIMAL.replace("by = \"A/1\"", "by = \"Z/1\"");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 11);
+    assert!(
+        msg.contains("key `action.by`: `Z/1` is not a device"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn device_number_beyond_the_account() {
+    let text = MINIMAL.replace("by = \"A/1\"", "by = \"A/2\"");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 11);
+    assert!(msg.contains("`A/2` is not a device"), "{msg}");
+}
+
+#[test]
+fn send_to_an_unknown_handle() {
+    let text = MINIMAL.replace("send = \"B\"", "send = \"Q\"");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 12);
+    assert!(
+        msg.contains("key `action.send`: no account has the handle `Q` (accounts: A, B)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_bound_of_zero() {
+    let text = format!("{MINIMAL}\n[bounds]\ndays = 0\n");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 15);
+    assert!(
+        msg.contains("key `bounds.days`: 0 is out of range (it must be from 1 to 60)"),
+        "{msg}"
+    );
+    let text = format!("{MINIMAL}\n[bounds]\nmax-states = 0\n");
+    let (_, msg) = rejected(&text);
+    assert!(
+        msg.contains("key `bounds.max-states`: 0 is out of range"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_variant_lists_the_known_ones() {
+    let text = MINIMAL.replace("imessage-2016", "imessage-2030");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 2);
+    assert!(msg.contains("key `variant`: unknown value `imessage-2030` (expected one of: imessage-2016, imessage-ckv)"), "{msg}");
+}
+
+#[test]
+fn an_action_needs_exactly_one_of_lookup_or_send() {
+    let text = MINIMAL.replace("send = \"B\"", "send = \"B\"\nlookup = \"B\"");
+    let (_, msg) = rejected(&text);
+    assert!(
+        msg.contains("exactly one of the keys `lookup` or `send`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unregistered_account_has_no_devices() {
+    let text = MINIMAL.replace(
+        "handle = \"B\"",
+        "handle = \"B\"\nregistered = false\ndevices = 2",
+    );
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 10);
+    assert!(msg.contains("`B` is not registered for iMessage"), "{msg}");
+}
+
+#[test]
+fn a_day_outside_the_clock() {
+    let text = MINIMAL.replace("send = \"B\"", "send = \"B\"\nday = 1");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 13);
+    assert!(
+        msg.contains("day 1 is outside the scenario's days 0..=0"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_syntax_error_is_located() {
+    let (line, _) = rejected("name = \"x\"\nvariant = \n");
+    assert_eq!(line, 2);
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let e = imessage_model::Scenario::load(Path::new("no/such/file.toml")).unwrap_err();
+    assert!(matches!(e, ScenarioError::Io { .. }));
+    assert!(e
+        .to_string()
+        .starts_with("no/such/file.toml: cannot read the file"));
+}
+
+/// A generated, valid scenario: accounts with device counts, and actions by index.
+#[derive(Debug, Clone)]
+struct Gen {
+    accounts: Vec<(bool, u8)>,
+    actions: Vec<(usize, usize, bool)>,
+    expect: Vec<(usize, bool)>,
+}
+
+fn gen() -> impl Strategy<Value = Gen> {
+    (
+        prop::collection::vec((any::<bool>(), 1u8..4), 2..5),
+        prop::collection::vec((0usize..100, 0usize..100, any::<bool>()), 0..5),
+        prop::collection::vec((0usize..9, any::<bool>()), 0..5),
+    )
+        .prop_map(|(accounts, actions, expect)| Gen {
+            accounts,
+            actions,
+            expect,
+        })
+}
+
+impl Gen {
+    fn handles(&self) -> Vec<String> {
+        (0..self.accounts.len()).map(|i| format!("h{i}")).collect()
+    }
+    /// Registered accounts with their device counts.
+    fn devices(&self) -> Vec<(usize, u8)> {
+        self.accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, (reg, _))| *reg)
+            .map(|(i, (_, n))| (i, *n))
+            .collect()
+    }
+    fn render(&self) -> String {
+        let mut t = String::from("name = \"generated\"\nvariant = \"imessage-ckv\"\n");
+        for (i, (reg, n)) in self.accounts.iter().enumerate() {
+            t += &format!("\n[[account]]\nhandle = \"h{i}\"\nregistered = {reg}\n");
+            if *reg {
+                t += &format!("devices = {n}\n");
+            }
+        }
+        let devs = self.devices();
+        if !devs.is_empty() {
+            for &(a, b, send) in &self.actions {
+                let (acc, n) = devs[a % devs.len()];
+                let num = (b % n as usize) + 1;
+                let target = (acc + 1 + b % (self.accounts.len() - 1)) % self.accounts.len();
+                let verb = if send { "send" } else { "lookup" };
+                t += &format!("\n[[action]]\nby = \"h{acc}/{num}\"\n{verb} = \"h{target}\"\n");
+            }
+        }
+        if !self.expect.is_empty() {
+            t += "\n[expect]\n";
+            let mut seen = std::collections::BTreeSet::new();
+            for &(c, yes) in &self.expect {
+                let claim = &imessage_model::CATALOGUE[c];
+                if !seen.insert(c) {
+                    continue;
+                }
+                let v = imessage_model::scenario::verdicts_for(claim.kind)[usize::from(!yes)];
+                t += &format!("{} = \"{}\"\n", claim.id, v.name());
+            }
+        }
+        t
+    }
+}
+
+proptest! {
+    /// Every generated valid file parses into exactly what it says.
+    #[test]
+    fn valid_files_parse_to_what_they_say(g in gen()) {
+        let text = g.render();
+        let s = parse(Path::new("g.toml"), &text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(s.accounts.len(), g.accounts.len());
+        let handles = g.handles();
+        for (i, (reg, n)) in g.accounts.iter().enumerate() {
+            prop_assert_eq!(&s.accounts[i].handle, &handles[i]);
+            prop_assert_eq!(s.accounts[i].registered, *reg);
+            prop_assert_eq!(s.accounts[i].devices.len(), if *reg { *n as usize } else { 0 });
+        }
+        let actions: usize = s.devices.iter().map(|d| d.actions.len()).sum();
+        let expected_actions = if g.devices().is_empty() { 0 } else { g.actions.len() };
+        prop_assert_eq!(actions, expected_actions);
+        let sends = g.actions.iter().filter(|a| a.2).count();
+        prop_assert_eq!(s.contents as usize, if g.devices().is_empty() { 0 } else { sends });
+        for e in &s.expect {
+            prop_assert!(imessage_model::scenario::verdicts_for(e.claim.kind).contains(&e.verdict));
+        }
+    }
+
+    /// An unknown key inserted on any line of a valid file is reported on that line.
+    #[test]
+    fn an_unknown_key_is_reported_where_it_stands(g in gen(), at in 0usize..100) {
+        let text = g.render();
+        let lines: Vec<&str> = text.lines().collect();
+        // Insert right after a table header or the top-level keys, where a key is legal syntax.
+        let spots: Vec<usize> = lines.iter().enumerate()
+            .filter(|(_, l)| l.starts_with('[') || l.starts_with("variant"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        let spot = spots[at % spots.len()];
+        let mut out: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        out.insert(spot, "bogus-key = \"x\"".to_string());
+        let bad = out.join("\n");
+        match parse(Path::new("g.toml"), &bad) {
+            Err(ScenarioError::Invalid { line, message, .. }) => {
+                prop_assert_eq!(line, spot + 1, "{}", message);
+                prop_assert!(message.contains("bogus-key"), "{}", message);
+            }
+            other => prop_assert!(false, "not rejected: {:?}", other.map(|s| s.name)),
+        }
+    }
+
+    /// No input makes the parser panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in "[a-z\\[\\]=\"\\n. 0-9/-]{0,200}") {
+        let _ = parse(Path::new("x.toml"), &text);
+    }
+}
