@@ -190,6 +190,10 @@ impl Exploration<'_> {
 
     /// The shortest path to the claim's counterexample or witness: each step with the state it
     /// leads to, after the initial state. `None` when there is no discovery.
+    ///
+    /// The search stores representatives under symmetry reduction; the trace is the concrete
+    /// run they stand for. From a concrete state, the step taken is one whose successor has
+    /// the stored next representative as its own representative (one exists by symmetry).
     pub fn trace(&self, claim: &Claim) -> Option<Trace> {
         let mut idx = self.discovery(claim)?;
         let mut chain = vec![idx];
@@ -198,15 +202,29 @@ impl Exploration<'_> {
             idx = p;
         }
         chain.reverse();
-        let initial = self.states[chain[0] as usize].clone();
+        let m = self.model;
+        let target0 = &self.states[chain[0] as usize];
+        let initial = m
+            .raw_init_states()
+            .into_iter()
+            .find(|s| m.canonical(s.clone()) == *target0)
+            .expect("every stored initial state represents a raw initial state");
+        let mut current = initial.clone();
         let mut steps = Vec::new();
         let mut actions = Vec::new();
-        for w in chain.windows(2) {
-            let (p, child) = (w[0] as usize, w[1] as usize);
-            let (_, ai) = self.parent[child].expect("a non-initial state has a parent");
+        for &child in &chain[1..] {
+            let target = &self.states[child as usize];
             actions.clear();
-            self.model.actions(&self.states[p], &mut actions);
-            steps.push((actions[ai as usize].clone(), self.states[child].clone()));
+            m.actions(&current, &mut actions);
+            let (step, next) = actions
+                .iter()
+                .find_map(|a| {
+                    let next = m.raw_next_state(&current, a.clone())?;
+                    (m.canonical(next.clone()) == *target).then(|| (a.clone(), next))
+                })
+                .expect("a successor represented by the stored state exists by symmetry");
+            steps.push((step, next.clone()));
+            current = next;
         }
         Some(Trace { initial, steps })
     }

@@ -28,6 +28,7 @@ pub mod model;
 pub mod protocol;
 pub mod report;
 pub mod scenario;
+pub mod symmetry;
 
 pub use claims::{Claim, ClaimKind, Verdict, CATALOGUE};
 pub use model::ProtocolModel;

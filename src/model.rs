@@ -18,6 +18,7 @@ use crate::protocol::{
     RelayState, Role,
 };
 use crate::scenario::{Order, Scenario};
+use crate::symmetry::Symmetry;
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Model, Property};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub enum Step {
 pub struct ProtocolModel {
     pub scenario: Arc<Scenario>,
     actors: ActorModel<Party>,
+    symmetry: Symmetry,
 }
 
 impl ProtocolModel {
@@ -68,7 +70,46 @@ impl ProtocolModel {
             } else {
                 LossyNetwork::No
             });
-        ProtocolModel { scenario, actors }
+        let symmetry = Symmetry::of(&scenario);
+        ProtocolModel {
+            scenario,
+            actors,
+            symmetry,
+        }
+    }
+
+    /// The same model without symmetry reduction: every state is its own representative.
+    pub fn without_symmetry(mut self) -> Self {
+        self.symmetry = Symmetry::default();
+        self
+    }
+
+    /// The successor of `state` by `action`, as the system reaches it (not its representative).
+    pub fn raw_next_state(&self, state: &State, action: Step) -> Option<State> {
+        match action {
+            Step::Actor(a) => self.actors.next_state(state, a),
+            Step::Tick => {
+                let mut next = state.clone();
+                let dir = actor_index(Role::Directory);
+                let mut directory = as_directory(&state.actor_states[dir]).clone();
+                directory.day = Day(directory.day.0 + 1);
+                next.actor_states[dir] = Arc::new(PartyState::Directory(directory));
+                let lg = actor_index(Role::LookupLog);
+                next.actor_states[lg] =
+                    Arc::new(PartyState::LookupLog(log(state).tick(&self.scenario)));
+                Some(next)
+            }
+        }
+    }
+
+    /// The representative of a state under symmetry reduction.
+    pub fn canonical(&self, state: State) -> State {
+        self.symmetry.canonical(state)
+    }
+
+    /// The raw initial states (before symmetry reduction).
+    pub fn raw_init_states(&self) -> Vec<State> {
+        self.actors.init_states()
     }
 
     /// The day of the scenario's clock in this state.
@@ -99,7 +140,10 @@ impl Model for ProtocolModel {
     type Action = Step;
 
     fn init_states(&self) -> Vec<State> {
-        self.actors.init_states()
+        self.raw_init_states()
+            .into_iter()
+            .map(|s| self.canonical(s))
+            .collect()
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Step>) {
@@ -119,20 +163,8 @@ impl Model for ProtocolModel {
     }
 
     fn next_state(&self, state: &State, action: Step) -> Option<State> {
-        match action {
-            Step::Actor(a) => self.actors.next_state(state, a),
-            Step::Tick => {
-                let mut next = state.clone();
-                let dir = actor_index(Role::Directory);
-                let mut directory = as_directory(&state.actor_states[dir]).clone();
-                directory.day = Day(directory.day.0 + 1);
-                next.actor_states[dir] = Arc::new(PartyState::Directory(directory));
-                let lg = actor_index(Role::LookupLog);
-                next.actor_states[lg] =
-                    Arc::new(PartyState::LookupLog(log(state).tick(&self.scenario)));
-                Some(next)
-            }
-        }
+        self.raw_next_state(state, action)
+            .map(|s| self.canonical(s))
     }
 
     fn format_action(&self, action: &Step) -> String {

@@ -1,0 +1,311 @@
+//! Symmetry reduction: devices that no claim and no step can tell apart are
+//! interchangeable, so a state and the same state with those devices
+//! renamed are explored once.
+//!
+//! Two devices are interchangeable when they belong to the same account and
+//! have the same workload (typically devices that only receive). A
+//! permutation of interchangeable devices renames them everywhere: actor
+//! slots, timers, envelopes, push tokens and keys inside terms and
+//! knowledge, the directory's held replies. Lists whose order follows device
+//! ids (answer entries, push payloads) are re-sorted, so the renamed state is
+//! exactly the state the system reaches by the renamed run: the permutation
+//! is an automorphism of the transition system, and every claim reads
+//! accounts, never device numbers, so verdicts are unchanged.
+//!
+//! The representative of a state is the member of its orbit with the
+//! smallest hash (ties: the first permutation tried, identity first). Any
+//! member would be sound; this choice is canonical up to hash collisions,
+//! which can only cost reduction, never soundness. This runs inside the
+//! model's `next_state`, so it works under every checker (stateright's
+//! built-in `symmetry()` is applied only by its DFS and simulation checkers).
+
+use crate::knowledge::{DeviceId, KeyId, Knowledge, Term, Token};
+use crate::model::State;
+use crate::protocol::device::DeviceState;
+use crate::protocol::directory::DirectoryState;
+use crate::protocol::wire::{Answer, Entry, LookupRequest, Msg};
+use crate::protocol::{PartyState, SERVERS};
+use crate::scenario::Scenario;
+use stateright::actor::{Envelope, Id, Network};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Most permutations tried per state; larger classes are split into chunks of this many devices'
+/// factorial (a sound, partial reduction).
+const MAX_CLASS: usize = 5;
+
+/// The interchangeable-device classes of a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Symmetry {
+    /// Every permutation of the devices to try, as a map from old to new device index;
+    /// the identity is first.
+    perms: Vec<Vec<u8>>,
+}
+
+impl Symmetry {
+    pub fn of(scenario: &Scenario) -> Self {
+        let n = scenario.devices.len();
+        let mut classes: Vec<Vec<usize>> = Vec::new();
+        for (i, d) in scenario.devices.iter().enumerate() {
+            match classes.iter_mut().find(|c| {
+                let first = &scenario.devices[c[0]];
+                first.account == d.account && first.actions == d.actions && c.len() < MAX_CLASS
+            }) {
+                Some(c) => c.push(i),
+                None => classes.push(vec![i]),
+            }
+        }
+        let mut perms: Vec<Vec<u8>> = vec![(0..n as u8).collect()];
+        for class in classes.iter().filter(|c| c.len() > 1) {
+            let mut next = Vec::new();
+            for base in &perms {
+                for order in permutations(class) {
+                    let mut p = base.clone();
+                    for (from, to) in class.iter().zip(order) {
+                        p[*from] = base[to];
+                    }
+                    next.push(p);
+                }
+            }
+            perms = next;
+        }
+        Symmetry { perms }
+    }
+
+    /// Whether no two devices are interchangeable.
+    pub fn is_trivial(&self) -> bool {
+        self.perms.len() <= 1
+    }
+
+    /// The representative of `s`'s orbit.
+    pub fn canonical(&self, s: State) -> State {
+        if self.is_trivial() {
+            return s;
+        }
+        let mut best_hash = hash(&s);
+        let mut best = s;
+        let mut candidates = Vec::new();
+        for p in &self.perms[1..] {
+            candidates.push(apply(&best, p));
+        }
+        for c in candidates {
+            let h = hash(&c);
+            if h < best_hash {
+                best_hash = h;
+                best = c;
+            }
+        }
+        best
+    }
+}
+
+fn hash(s: &State) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every ordering of `items`, identity first.
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let head = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, head);
+            out.push(tail);
+        }
+    }
+    out
+}
+
+/// Renaming of devices.
+struct Map<'a>(&'a [u8]);
+
+impl Map<'_> {
+    fn device(&self, d: DeviceId) -> DeviceId {
+        DeviceId(self.0[d.0 as usize])
+    }
+    fn id(&self, id: Id) -> Id {
+        let n = usize::from(id);
+        if n < SERVERS {
+            id
+        } else {
+            Id::from(SERVERS + self.0[n - SERVERS] as usize)
+        }
+    }
+    fn token(&self, t: Token) -> Token {
+        match t {
+            Token::Device(d) => Token::Device(self.device(d)),
+            Token::Ghost => Token::Ghost,
+        }
+    }
+    fn key(&self, k: KeyId) -> KeyId {
+        match k {
+            KeyId::Device(d) => KeyId::Device(self.device(d)),
+            other => other,
+        }
+    }
+    fn term(&self, t: &Term) -> Term {
+        match t {
+            Term::Token(tok) => Term::Token(self.token(*tok)),
+            Term::Pk(k) => Term::Pk(self.key(*k)),
+            Term::Sk(k) => Term::Sk(self.key(*k)),
+            Term::Pair(a, b) => Term::pair(self.term(a), self.term(b)),
+            Term::Enc(k, b) => Term::enc(self.key(*k), self.term(b)),
+            Term::Sign(k, b) => Term::sign(self.key(*k), self.term(b)),
+            atom => atom.clone(),
+        }
+    }
+    fn knowledge(&self, k: &Knowledge) -> Knowledge {
+        // Renaming is a bijection on atoms, so the renamed closure is the closure of the renamed terms.
+        Knowledge::from_terms(k.terms().map(|t| self.term(t)))
+    }
+    fn answer(&self, a: &Answer) -> Answer {
+        match a {
+            Answer::NotRegistered => Answer::NotRegistered,
+            Answer::Devices(entries) => {
+                let mut e: Vec<Entry> = entries
+                    .iter()
+                    .map(|e| Entry {
+                        token: self.token(e.token),
+                        key: self.key(e.key),
+                        attestation: e.attestation.as_ref().map(|t| self.term(t)),
+                    })
+                    .collect();
+                e.sort();
+                Answer::Devices(e)
+            }
+        }
+    }
+    fn msg(&self, m: &Msg) -> Msg {
+        match m {
+            Msg::Lookup(q) => Msg::Lookup(LookupRequest {
+                token: self.token(q.token),
+                ..q.clone()
+            }),
+            Msg::LookupReply { target, answer } => Msg::LookupReply {
+                target: *target,
+                answer: self.answer(answer),
+            },
+            Msg::Push { from, to, payloads } => {
+                let mut p: Vec<(Token, Term)> = payloads
+                    .iter()
+                    .map(|(t, x)| (self.token(*t), self.term(x)))
+                    .collect();
+                p.sort();
+                Msg::Push {
+                    from: *from,
+                    to: *to,
+                    payloads: p,
+                }
+            }
+            Msg::Deliver {
+                from,
+                to,
+                token,
+                payload,
+            } => Msg::Deliver {
+                from: *from,
+                to: *to,
+                token: self.token(*token),
+                payload: self.term(payload),
+            },
+            Msg::Sms { from, to, body } => Msg::Sms {
+                from: *from,
+                to: *to,
+                body: self.term(body),
+            },
+            // Records, orders and disclosures name accounts only.
+            other => other.clone(),
+        }
+    }
+    fn envelope(&self, e: &Envelope<Msg>) -> Envelope<Msg> {
+        Envelope {
+            src: self.id(e.src),
+            dst: self.id(e.dst),
+            msg: self.msg(&e.msg),
+        }
+    }
+    fn network(&self, n: &Network<Msg>) -> Network<Msg> {
+        match n {
+            Network::Ordered(channels) => Network::new_ordered(
+                channels
+                    .iter()
+                    .flat_map(|((s, d), q)| {
+                        q.iter().map(move |m| Envelope {
+                            src: *s,
+                            dst: *d,
+                            msg: m.clone(),
+                        })
+                    })
+                    .map(|e| self.envelope(&e)),
+            ),
+            Network::UnorderedNonDuplicating(multiset) => Network::new_unordered_nonduplicating(
+                multiset
+                    .iter()
+                    .flat_map(|(e, count)| std::iter::repeat_n(self.envelope(e), *count)),
+            ),
+            Network::UnorderedDuplicating(set, last) => {
+                Network::new_unordered_duplicating_with_last_msg(
+                    set.iter().map(|e| self.envelope(e)),
+                    last.as_ref().map(|e| self.envelope(e)),
+                )
+            }
+        }
+    }
+    fn party(&self, p: &PartyState) -> PartyState {
+        match p {
+            PartyState::Directory(d) => PartyState::Directory(DirectoryState {
+                day: d.day,
+                knowledge: self.knowledge(&d.knowledge),
+                held: d
+                    .held
+                    .iter()
+                    .map(|(dev, r)| (self.device(*dev), r.clone()))
+                    .collect(),
+                answered: d.answered.clone(),
+            }),
+            PartyState::Relay(r) => {
+                let mut r = r.clone();
+                r.knowledge = self.knowledge(&r.knowledge);
+                PartyState::Relay(r)
+            }
+            PartyState::Carrier(c) => {
+                let mut c = c.clone();
+                c.knowledge = self.knowledge(&c.knowledge);
+                PartyState::Carrier(c)
+            }
+            PartyState::Device(d) => PartyState::Device(DeviceState {
+                cache: d
+                    .cache
+                    .iter()
+                    .map(|(a, ans)| (*a, self.answer(ans)))
+                    .collect(),
+                ..d.clone()
+            }),
+            // The log and the authority hold records, which name accounts only.
+            other => other.clone(),
+        }
+    }
+}
+
+/// `s` with its devices renamed by `perm`.
+fn apply(s: &State, perm: &[u8]) -> State {
+    let m = Map(perm);
+    let mut out = s.clone();
+    let slot = |i: usize| usize::from(m.id(Id::from(i)));
+    for i in 0..s.actor_states.len() {
+        let j = slot(i);
+        out.actor_states[j] = Arc::new(m.party(&s.actor_states[i]));
+        out.timers_set[j] = s.timers_set[i].clone();
+        out.random_choices[j] = s.random_choices[i].clone();
+        out.crashed[j] = s.crashed[i];
+        out.actor_storages[j] = s.actor_storages[i].clone();
+    }
+    out.network = m.network(&s.network);
+    out
+}
