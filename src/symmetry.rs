@@ -304,7 +304,7 @@ fn apply(s: &State, perm: &[u8]) -> State {
         out.timers_set[j] = s.timers_set[i].clone();
         out.random_choices[j] = s.random_choices[i].clone();
         out.crashed[j] = s.crashed[i];
-        out.actor_storages[j] = s.actor_storages[i].clone();
+        out.actor_storages[j] = s.actor_storages[i];
     }
     out.network = m.network(&s.network);
     out
