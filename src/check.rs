@@ -11,15 +11,24 @@
 //! Deduplication compares whole states (not only their hashes), so two
 //! distinct states are never merged.
 //!
+//! An `eventually` claim is decided after the search, on the explored
+//! graph: it is violated when some run that avoids the claim's condition
+//! reaches a state with no successor (a run that ends without it), and the
+//! shortest such run is its counterexample. Like stateright, this does not
+//! treat runs that go round a cycle for ever as counterexamples; unlike
+//! stateright, the report says when such a cycle exists, and then the
+//! claim's `holds` is not a proof.
+//!
 //! A search that stops at `max-states` or `max-depth` is *bounded*: its
 //! `holds` and `unreachable` verdicts are reported as holding within the
 //! bound, never as final.
 
-use crate::claims::{Claim, Verdict, CATALOGUE};
+use crate::claims::{Claim, ClaimKind, Verdict, CATALOGUE};
 use crate::model::{ProtocolModel, State, Step};
 use crate::scenario::Scenario;
 use hashbrown::HashTable;
 use stateright::Model;
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -48,14 +57,28 @@ impl Limits {
     }
 }
 
+/// What the search found for one claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Finding {
+    /// No discovery.
+    None,
+    /// A discovery, with the chain of stored states leading to it from an initial state.
+    Path(Vec<u32>),
+    /// An `eventually` claim with no run ending without it, but a cycle of states without it.
+    Cycle,
+}
+
 /// The explored state graph, kept for rebuilding traces.
 pub struct Exploration<'m> {
     pub model: &'m ProtocolModel,
     states: Vec<State>,
+    table: HashTable<u32>,
     /// For every state but the initial ones: its parent and the index of the action taken.
     parent: Vec<Option<(u32, u32)>>,
-    /// Per catalogue claim: the first state (in breadth-first order) that is a discovery.
-    discoveries: Vec<Option<u32>>,
+    depth: Vec<u32>,
+    /// Whether a state's successors were all explored.
+    expanded: Vec<bool>,
+    findings: Vec<Finding>,
     /// Successor states generated, duplicates included (the initial states count too).
     pub generated: usize,
     pub max_depth: usize,
@@ -75,30 +98,30 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
     let mut x = Exploration {
         model,
         states: Vec::new(),
+        table: HashTable::new(),
         parent: Vec::new(),
-        discoveries: vec![None; CATALOGUE.len()],
+        depth: Vec::new(),
+        expanded: Vec::new(),
+        findings: vec![Finding::None; CATALOGUE.len()],
         generated: 0,
         max_depth: 0,
         bound: None,
         seconds: 0.0,
     };
-    let mut table: HashTable<u32> = HashTable::new();
-    let mut depth_of: Vec<u32> = Vec::new();
-
     for s in model.init_states() {
         x.generated += 1;
         if x.states.len() >= limits.max_states {
             x.bound = Some(Bound::States(limits.max_states));
             break;
         }
-        x.insert(&mut table, &mut depth_of, s, None, 0);
+        x.insert(s, None, 0);
     }
     let mut next = 0usize;
     let mut actions = Vec::new();
     'search: while next < x.states.len() {
         let idx = next;
         next += 1;
-        let depth = depth_of[idx];
+        let depth = x.depth[idx];
         actions.clear();
         model.actions(&x.states[idx], &mut actions);
         if let Some(max) = limits.max_depth {
@@ -108,6 +131,8 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
                     .any(|a| model.next_state(&x.states[idx], a.clone()).is_some());
                 if has_successor {
                     x.bound = Some(Bound::Depth(max));
+                } else {
+                    x.expanded[idx] = true;
                 }
                 continue;
             }
@@ -117,22 +142,18 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
                 continue;
             };
             x.generated += 1;
-            if x.states.len() >= limits.max_states {
-                // Only a state already seen may still be accepted; a new one is past the bound.
-                let h = hash_state(&succ);
-                if table.find(h, |&i| x.states[i as usize] == succ).is_none() {
-                    x.bound = Some(Bound::States(limits.max_states));
-                    break 'search;
-                }
-                continue;
+            if x.states.len() >= limits.max_states && x.find(&succ).is_none() {
+                // A new state past the bound: stop here.
+                x.bound = Some(Bound::States(limits.max_states));
+                break 'search;
             }
-            x.insert(
-                &mut table,
-                &mut depth_of,
-                succ,
-                Some((idx as u32, ai as u32)),
-                depth + 1,
-            );
+            x.insert(succ, Some((idx as u32, ai as u32)), depth + 1);
+        }
+        x.expanded[idx] = true;
+    }
+    for (c, claim) in CATALOGUE.iter().enumerate() {
+        if claim.kind == ClaimKind::Eventually {
+            x.findings[c] = x.decide_eventually(claim);
         }
     }
     x.seconds = start.elapsed().as_secs_f64();
@@ -140,31 +161,106 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
 }
 
 impl Exploration<'_> {
-    /// Adds `s` unless an equal state is already known; evaluates every claim on a new state.
-    fn insert(
-        &mut self,
-        table: &mut HashTable<u32>,
-        depth_of: &mut Vec<u32>,
-        s: State,
-        parent: Option<(u32, u32)>,
-        depth: u32,
-    ) {
+    fn find(&self, s: &State) -> Option<u32> {
+        self.table
+            .find(hash_state(s), |&i| self.states[i as usize] == *s)
+            .copied()
+    }
+
+    /// Adds `s` unless an equal state is already known; evaluates every state claim on a new state.
+    fn insert(&mut self, s: State, parent: Option<(u32, u32)>, depth: u32) {
         let h = hash_state(&s);
-        if table.find(h, |&i| self.states[i as usize] == s).is_some() {
+        if self
+            .table
+            .find(h, |&i| self.states[i as usize] == s)
+            .is_some()
+        {
             return;
         }
         let idx = self.states.len() as u32;
         for (c, claim) in CATALOGUE.iter().enumerate() {
-            if self.discoveries[c].is_none() && claim.discovered(self.model, &s) {
-                self.discoveries[c] = Some(idx);
+            if self.findings[c] == Finding::None && claim.discovered(self.model, &s) {
+                self.findings[c] = Finding::Path(self.chain_to(parent, idx));
             }
         }
         let states = &self.states;
-        table.insert_unique(h, idx, |&i| hash_state(&states[i as usize]));
+        self.table
+            .insert_unique(h, idx, |&i| hash_state(&states[i as usize]));
         self.states.push(s);
         self.parent.push(parent);
-        depth_of.push(depth);
+        self.depth.push(depth);
+        self.expanded.push(false);
         self.max_depth = self.max_depth.max(depth as usize);
+    }
+
+    /// The chain of state indices from an initial state to `idx`, whose parent is `parent`.
+    fn chain_to(&self, parent: Option<(u32, u32)>, idx: u32) -> Vec<u32> {
+        let mut chain = vec![idx];
+        let mut p = parent;
+        while let Some((i, _)) = p {
+            chain.push(i);
+            p = self.parent[i as usize];
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The stored successors of a state.
+    fn successors(&self, idx: u32) -> Vec<u32> {
+        let mut actions = Vec::new();
+        let s = &self.states[idx as usize];
+        self.model.actions(s, &mut actions);
+        actions
+            .into_iter()
+            .filter_map(|a| self.model.next_state(s, a))
+            .filter_map(|n| self.find(&n))
+            .collect()
+    }
+
+    /// Decides an `eventually` claim on the explored graph: a shortest run through states where
+    /// the condition is false that ends in a state with no successor is a counterexample.
+    fn decide_eventually(&self, claim: &Claim) -> Finding {
+        let avoids = |i: u32| !(claim.condition)(self.model, &self.states[i as usize]);
+        let n = self.states.len();
+        let mut seen = vec![false; n];
+        let mut via: Vec<Option<u32>> = vec![None; n];
+        let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut queue: VecDeque<u32> = (0..n as u32)
+            .filter(|&i| self.parent[i as usize].is_none() && avoids(i))
+            .collect();
+        for &i in &queue {
+            seen[i as usize] = true;
+        }
+        while let Some(u) = queue.pop_front() {
+            if !self.expanded[u as usize] {
+                continue; // Beyond the bound: its future is unknown.
+            }
+            let succ = self.successors(u);
+            if succ.is_empty() {
+                let mut chain = vec![u];
+                let mut at = u;
+                while let Some(p) = via[at as usize] {
+                    chain.push(p);
+                    at = p;
+                }
+                chain.reverse();
+                return Finding::Path(chain);
+            }
+            let next: Vec<u32> = succ.into_iter().filter(|&v| avoids(v)).collect();
+            for &v in &next {
+                if !seen[v as usize] {
+                    seen[v as usize] = true;
+                    via[v as usize] = Some(u);
+                    queue.push_back(v);
+                }
+            }
+            succ_of.push((u, next));
+        }
+        if has_cycle(n, &succ_of) {
+            Finding::Cycle
+        } else {
+            Finding::None
+        }
     }
 
     pub fn unique_states(&self) -> usize {
@@ -175,17 +271,30 @@ impl Exploration<'_> {
         self.bound.is_none()
     }
 
-    /// The verdict for a catalogue claim.
-    pub fn verdict(&self, claim: &Claim) -> Verdict {
-        claim.verdict(self.discovery(claim).is_some())
+    /// The stored states (representatives under symmetry reduction), in the order found.
+    pub fn states(&self) -> impl Iterator<Item = &State> {
+        self.states.iter()
     }
 
-    fn discovery(&self, claim: &Claim) -> Option<u32> {
+    fn finding(&self, claim: &Claim) -> &Finding {
         let c = CATALOGUE
             .iter()
             .position(|k| k == claim)
             .expect("claims come from the catalogue");
-        self.discoveries[c]
+        &self.findings[c]
+    }
+
+    /// The verdict for a catalogue claim.
+    pub fn verdict(&self, claim: &Claim) -> Verdict {
+        claim.verdict(matches!(self.finding(claim), Finding::Path(_)))
+    }
+
+    /// Why a verdict without a path is not a proof even in a complete search: an `eventually`
+    /// claim whose graph has a cycle of states without the condition.
+    pub fn caveat(&self, claim: &Claim) -> Option<&'static str> {
+        (*self.finding(claim) == Finding::Cycle).then_some(
+            "a cycle of states without the condition exists; runs that stay in it for ever are not counted",
+        )
     }
 
     /// The shortest path to the claim's counterexample or witness: each step with the state it
@@ -195,13 +304,9 @@ impl Exploration<'_> {
     /// run they stand for. From a concrete state, the step taken is one whose successor has
     /// the stored next representative as its own representative (one exists by symmetry).
     pub fn trace(&self, claim: &Claim) -> Option<Trace> {
-        let mut idx = self.discovery(claim)?;
-        let mut chain = vec![idx];
-        while let Some((p, _)) = self.parent[idx as usize] {
-            chain.push(p);
-            idx = p;
-        }
-        chain.reverse();
+        let Finding::Path(chain) = self.finding(claim) else {
+            return None;
+        };
         let m = self.model;
         let target0 = &self.states[chain[0] as usize];
         let initial = m
@@ -228,6 +333,39 @@ impl Exploration<'_> {
         }
         Some(Trace { initial, steps })
     }
+}
+
+/// Whether the graph given by `succ_of` (node, successors) has a cycle.
+fn has_cycle(n: usize, succ_of: &[(u32, Vec<u32>)]) -> bool {
+    let mut adj: Vec<&[u32]> = vec![&[]; n];
+    for (u, v) in succ_of {
+        adj[*u as usize] = v;
+    }
+    // Iterative depth-first search with three colours.
+    let mut colour = vec![0u8; n];
+    for (root, _) in succ_of {
+        if colour[*root as usize] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(u32, usize)> = vec![(*root, 0)];
+        colour[*root as usize] = 1;
+        while let Some((u, i)) = stack.pop() {
+            if let Some(&v) = adj[u as usize].get(i) {
+                stack.push((u, i + 1));
+                match colour[v as usize] {
+                    0 => {
+                        colour[v as usize] = 1;
+                        stack.push((v, 0));
+                    }
+                    1 => return true,
+                    _ => {}
+                }
+            } else {
+                colour[u as usize] = 2;
+            }
+        }
+    }
+    false
 }
 
 /// A path through the state space.

@@ -7,15 +7,17 @@
 //! For an `always` claim the condition is the invariant; for a `sometimes`
 //! claim it describes the witness state.
 
-use crate::knowledge::{AccountId, ContentId, Knowledge, Term};
+use crate::knowledge::{AccountId, ContentId, DeviceId, Knowledge, Term};
 use crate::model::{self, ProtocolModel, State};
 use crate::protocol::device::Channel;
 use crate::protocol::lookup_log::expired;
-use crate::protocol::wire::Msg;
+use crate::protocol::wire::{Answer, Msg};
+use crate::protocol::{LogState, Role};
+use crate::scenario::ActionKind;
 use serde::Serialize;
 use stateright::{Expectation, Property};
 
-/// How a claim quantifies over the reachable states.
+/// How a claim quantifies over the behaviours of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClaimKind {
@@ -23,6 +25,8 @@ pub enum ClaimKind {
     Always,
     /// True in some reachable state; a success has a witness.
     Sometimes,
+    /// True at some point of every run that ends; a failure is a run that ends without it.
+    Eventually,
 }
 
 impl ClaimKind {
@@ -30,6 +34,7 @@ impl ClaimKind {
         match self {
             ClaimKind::Always => "always",
             ClaimKind::Sometimes => "sometimes",
+            ClaimKind::Eventually => "eventually",
         }
     }
 }
@@ -64,6 +69,10 @@ impl Verdict {
     pub fn has_path(self) -> bool {
         matches!(self, Verdict::Violated | Verdict::Reachable)
     }
+    /// Whether the verdict is the claim's success: holds or reachable.
+    pub fn is_success(self) -> bool {
+        matches!(self, Verdict::Holds | Verdict::Reachable)
+    }
 }
 
 /// One claim of the catalogue.
@@ -89,6 +98,7 @@ impl Claim {
         match self.kind {
             ClaimKind::Always => Property::always(self.id, self.condition),
             ClaimKind::Sometimes => Property::sometimes(self.id, self.condition),
+            ClaimKind::Eventually => Property::eventually(self.id, self.condition),
         }
     }
 
@@ -96,23 +106,27 @@ impl Claim {
         match self.kind {
             ClaimKind::Always => Expectation::Always,
             ClaimKind::Sometimes => Expectation::Sometimes,
+            ClaimKind::Eventually => Expectation::Eventually,
         }
     }
 
-    /// Whether `state` is a discovery for this claim: a counterexample or a witness.
+    /// Whether `state` on its own is a discovery for this claim: a counterexample of an
+    /// `always` claim or a witness of a `sometimes` claim. (An `eventually` claim is decided
+    /// on runs, not states: see `check.rs`.)
     pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
         let c = (self.condition)(m, state);
         match self.kind {
             ClaimKind::Always => !c,
             ClaimKind::Sometimes => c,
+            ClaimKind::Eventually => false,
         }
     }
 
     /// The verdict when a discovery was (or was not) found.
     pub fn verdict(&self, discovered: bool) -> Verdict {
         match (self.kind, discovered) {
-            (ClaimKind::Always, false) => Verdict::Holds,
-            (ClaimKind::Always, true) => Verdict::Violated,
+            (ClaimKind::Always | ClaimKind::Eventually, false) => Verdict::Holds,
+            (ClaimKind::Always | ClaimKind::Eventually, true) => Verdict::Violated,
             (ClaimKind::Sometimes, true) => Verdict::Reachable,
             (ClaimKind::Sometimes, false) => Verdict::Unreachable,
         }
@@ -125,10 +139,14 @@ pub fn find(id: &str) -> Option<&'static Claim> {
 
 const FAQ: &str =
     "Apple's 2016 law-enforcement FAQ on iMessage lookup logs (made public by The Intercept)";
-const GUIDE: &str = "Apple Platform Security guide, iMessage and Contact Key Verification";
+const GUIDE: &str =
+    "Apple Platform Security guide: iMessage, and Contact Key Verification (iOS 17.2)";
+const GHOST: &str = "Levy and Robinson, 'Principles for a More Informed Exceptional Access Debate' (Lawfare, 2018): the ghost-user proposal";
+const SIGNAL: &str = "Signal's private contact discovery (2017) and sealed sender (2018) designs";
+const CARRIER: &str = "Apple Platform Security guide: SMS fallback is not end-to-end encrypted";
 
 /// The catalogue, in the order reports list it.
-pub static CATALOGUE: [Claim; 9] = [
+pub static CATALOGUE: [Claim; 14] = [
     Claim {
         id: "content-never-in-lookup-log",
         kind: ClaimKind::Always,
@@ -147,8 +165,22 @@ pub static CATALOGUE: [Claim; 9] = [
         id: "ghost-device-detected",
         kind: ClaimKind::Always,
         statement: "Whenever content sent over iMessage is derived by anyone but the sender's and the recipient's own devices, some device has raised an alert.",
-        source: GUIDE,
+        source: GHOST,
         condition: ghost_device_detected,
+    },
+    Claim {
+        id: "content-authentic",
+        kind: ClaimKind::Always,
+        statement: "A device accepts content as from A only if a device of A produced it.",
+        source: GUIDE,
+        condition: content_authentic,
+    },
+    Claim {
+        id: "sms-fallback-exposes-content",
+        kind: ClaimKind::Sometimes,
+        statement: "The carrier can hold a message's plaintext.",
+        source: CARRIER,
+        condition: sms_fallback_exposes_content,
     },
     Claim {
         id: "lookup-always-logged",
@@ -165,11 +197,11 @@ pub static CATALOGUE: [Claim; 9] = [
         condition: lookup_logged_without_message,
     },
     Claim {
-        id: "sms-fallback-exposes-content",
+        id: "message-without-logged-lookup",
         kind: ClaimKind::Sometimes,
-        statement: "The carrier can hold a message's plaintext.",
-        source: GUIDE,
-        condition: sms_fallback_exposes_content,
+        statement: "A has sent B a message while the log holds no record of A looking B up.",
+        source: FAQ,
+        condition: message_without_logged_lookup,
     },
     Claim {
         id: "retention-respected",
@@ -192,10 +224,37 @@ pub static CATALOGUE: [Claim; 9] = [
         source: FAQ,
         condition: authority_links_handle_to_ip,
     },
+    Claim {
+        id: "registration-oracle",
+        kind: ClaimKind::Sometimes,
+        statement: "A requester learns, truthfully, whether a handle is registered for iMessage.",
+        source: FAQ,
+        condition: registration_oracle,
+    },
+    Claim {
+        id: "relay-learns-contact",
+        kind: ClaimKind::Sometimes,
+        statement: "The push relay can derive who sent a message to whom.",
+        source: SIGNAL,
+        condition: relay_learns_contact,
+    },
+    Claim {
+        id: "message-eventually-delivered",
+        kind: ClaimKind::Eventually,
+        statement: "On every run that ends, every message of the workload is sent and reaches every device of its target, or the carrier.",
+        source: GUIDE,
+        condition: all_messages_delivered,
+    },
 ];
 
+/// Whether a party's knowledge holds any content a user composed (the key-swap adversary's
+/// own forgery does not count: it is no one's message).
+fn holds_user_content(k: &Knowledge) -> bool {
+    k.contents().any(|c| c != ContentId::FORGED)
+}
+
 fn content_never_in_lookup_log(_: &ProtocolModel, s: &State) -> bool {
-    model::log(s).knowledge.contents().next().is_none()
+    !holds_user_content(&model::log(s).knowledge)
 }
 
 /// What each server party can derive: the parties `no-server-learns-content` covers.
@@ -209,16 +268,10 @@ fn server_knowledge(s: &State) -> [&Knowledge; 4] {
 }
 
 fn no_server_learns_content(_: &ProtocolModel, s: &State) -> bool {
-    server_knowledge(s)
-        .iter()
-        .all(|k| k.contents().next().is_none())
+    !server_knowledge(s).iter().any(|k| holds_user_content(k))
 }
 
 fn ghost_device_detected(m: &ProtocolModel, s: &State) -> bool {
-    let alerted = model::devices(s).any(|(_, d)| !d.alerts.is_empty());
-    if alerted {
-        return true;
-    }
     // Contents that left a device over iMessage, with their endpoints.
     let imessages: Vec<(ContentId, AccountId, AccountId)> = model::devices(s)
         .flat_map(|(id, d)| {
@@ -243,36 +296,93 @@ fn ghost_device_detected(m: &ProtocolModel, s: &State) -> bool {
             let account = m.scenario.device(id).account;
             account != from && account != to && d.learned.contains(&c)
         });
-        !(by_server || by_other_device)
+        // The alert that counts is the sender's, about the very handle it wrote to.
+        let alerted = account_devices(m, s, from).any(|(_, d)| d.alerts.contains(&to));
+        !(by_server || by_other_device) || alerted
     })
+}
+
+fn content_authentic(m: &ProtocolModel, s: &State) -> bool {
+    model::devices(s).all(|(_, d)| {
+        d.accepted
+            .iter()
+            .all(|(from, c)| m.scenario.sender_of(*c).map(|(_, a)| a) == Some(*from))
+    })
+}
+
+fn sms_fallback_exposes_content(_: &ProtocolModel, s: &State) -> bool {
+    holds_user_content(&model::carrier(s).knowledge)
 }
 
 fn lookup_always_logged(m: &ProtocolModel, s: &State) -> bool {
     let today = ProtocolModel::today(s);
     let log = model::log(s);
     model::directory(s).answered.iter().all(|r| {
-        expired(&m.scenario, r.day, today)
+        !LogState::keeps(&m.scenario, r, today)
             || log.records.contains(r)
             || model::in_flight(s).any(|msg| matches!(msg, Msg::LogWrite(x) if x == r))
     })
 }
 
+/// The devices of account `a`, with their states.
+fn account_devices<'s>(
+    m: &'s ProtocolModel,
+    s: &'s State,
+    a: AccountId,
+) -> impl Iterator<Item = (DeviceId, &'s crate::protocol::DeviceState)> + 's {
+    model::devices(s).filter(move |(id, _)| m.scenario.device(*id).account == a)
+}
+
+/// Whether device `d` can still send to `to` in some continuation of `s`: a send action to
+/// `to` has not fired and its day has not passed, or a queued send waits for a lookup that is
+/// still alive (in flight, held by the directory, or answered on its way back).
+fn may_still_send(m: &ProtocolModel, s: &State, d: DeviceId, to: AccountId) -> bool {
+    let today = ProtocolModel::today(s);
+    let unfired = model::pending_actions(s, d).any(|n| {
+        let a = m.scenario.device(d).actions[n as usize];
+        a.target == to
+            && matches!(a.kind, ActionKind::Send(_))
+            && a.day.is_none_or(|day| day >= today)
+    });
+    if unfired {
+        return true;
+    }
+    if !model::device(s, d).queued.iter().any(|(t, _)| *t == to) {
+        return false;
+    }
+    let me = Role::Device(d);
+    let held = model::directory(s)
+        .held
+        .iter()
+        .any(|(dev, _, t, _)| *dev == d && *t == to);
+    held || model::in_flight_envelopes(s).any(|(src, dst, msg)| match msg {
+        Msg::Lookup(q) => src == me && q.target == to,
+        Msg::LookupReply { target, .. } => dst == me && *target == to,
+        _ => false,
+    })
+}
+
 fn lookup_logged_without_message(m: &ProtocolModel, s: &State) -> bool {
     model::log(s).records.iter().any(|r| {
-        let requester = m.scenario.account(r.requester);
-        requester.devices.iter().all(|&d| {
-            let dev = model::devices(s)
-                .nth(d.0 as usize)
-                .expect("every account device is an actor")
-                .1;
-            !dev.sent.iter().any(|x| x.to == r.target)
-                && !dev.may_still_send(&m.scenario, d, r.target, model::pending_actions(s, d))
+        let Some(target) = r.target else {
+            return false; // A record without a target shows no one was looked up.
+        };
+        account_devices(m, s, r.requester).all(|(d, dev)| {
+            !dev.sent.iter().any(|x| x.to == target) && !may_still_send(m, s, d, target)
         })
     })
 }
 
-fn sms_fallback_exposes_content(_: &ProtocolModel, s: &State) -> bool {
-    model::carrier(s).knowledge.contents().next().is_some()
+fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
+    let records = &model::log(s).records;
+    model::devices(s).any(|(id, dev)| {
+        let from = m.scenario.device(id).account;
+        dev.sent.iter().any(|x| {
+            !records
+                .iter()
+                .any(|r| r.requester == from && r.target == Some(x.to))
+        })
+    })
 }
 
 fn retention_respected(m: &ProtocolModel, s: &State) -> bool {
@@ -283,12 +393,12 @@ fn retention_respected(m: &ProtocolModel, s: &State) -> bool {
 }
 
 fn authority_learns_contact(_: &ProtocolModel, s: &State) -> bool {
-    // A record names its requester and its target: one disclosed record is one contact.
+    // A record that names its requester and its target is one contact.
     let k = &model::authority(s).knowledge;
     model::authority(s).disclosed.iter().any(|(_, r)| {
-        r.requester != r.target
-            && k.derives(&Term::Handle(r.requester))
-            && k.derives(&Term::Handle(r.target))
+        r.target.is_some_and(|t| {
+            t != r.requester && k.derives(&Term::Handle(r.requester)) && k.derives(&Term::Handle(t))
+        })
     })
 }
 
@@ -299,4 +409,45 @@ fn authority_links_handle_to_ip(_: &ProtocolModel, s: &State) -> bool {
         .disclosed
         .iter()
         .any(|(_, r)| k.derives(&Term::Handle(r.requester)) && k.derives(&Term::Ip(r.ip)))
+}
+
+fn registration_oracle(m: &ProtocolModel, s: &State) -> bool {
+    model::devices(s).any(|(_, d)| {
+        d.cache.iter().any(|(h, answer)| {
+            let truly = m.scenario.account(*h).registered;
+            match answer {
+                Answer::NotRegistered => !truly,
+                Answer::Devices(_) => truly,
+            }
+        })
+    })
+}
+
+fn relay_learns_contact(_: &ProtocolModel, s: &State) -> bool {
+    // An envelope the relay analysed names a sender and a target side by side.
+    model::relay(s).knowledge.terms().any(|t| match t {
+        Term::Pair(a, rest) => match (&**a, &**rest) {
+            (Term::Handle(x), Term::Pair(b, _)) => matches!(&**b, Term::Handle(y) if y != x),
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
+fn all_messages_delivered(m: &ProtocolModel, s: &State) -> bool {
+    let carrier = &model::carrier(s).knowledge;
+    m.scenario.devices.iter().all(|d| {
+        d.actions.iter().all(|a| match a.kind {
+            ActionKind::Lookup => true,
+            ActionKind::Send(c) => {
+                carrier.knows_content(c)
+                    || m.scenario
+                        .account(a.target)
+                        .devices
+                        .iter()
+                        .all(|r| model::device(s, *r).learned.contains(&c))
+                        && m.scenario.account(a.target).registered
+            }
+        })
+    })
 }

@@ -35,6 +35,11 @@ pub struct DeviceId(pub u8);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ContentId(pub u8);
 
+impl ContentId {
+    /// The body the key-swap adversary composes itself.
+    pub const FORGED: ContentId = ContentId(u8::MAX);
+}
+
 /// The requester's IP address, by the index of the account it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct IpId(pub u8);
@@ -63,10 +68,15 @@ pub enum Token {
 pub enum KeyId {
     /// A device's message encryption key pair.
     Device(DeviceId),
+    /// A device's message signing key pair.
+    DeviceSig(DeviceId),
     /// An account's Contact Key Verification signing key pair; the directory never holds its private half.
     Account(AccountId),
-    /// The key pair of the directory operator's ghost device.
+    /// The key pair of the directory operator's ghost device (also the signing key it swaps in).
     Ghost,
+    /// The key of the contact-discovery enclave under private discovery; the directory's
+    /// operator never holds its private half.
+    Enclave,
 }
 
 /// A symbolic message term.

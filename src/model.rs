@@ -17,9 +17,11 @@ use crate::protocol::{
     AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, Party, PartyState,
     RelayState, Role,
 };
-use crate::scenario::{Order, Scenario};
+use crate::scenario::{Order, Scenario, Threat};
 use crate::symmetry::Symmetry;
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
+use stateright::actor::{
+    ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork, Network,
+};
 use stateright::{Model, Property};
 use std::sync::Arc;
 
@@ -58,6 +60,7 @@ impl ProtocolModel {
         let network = match scenario.order {
             Order::Ordered => Network::new_ordered([]),
             Order::Unordered => Network::new_unordered_nonduplicating([]),
+            Order::Duplicating => Network::new_unordered_duplicating([]),
         };
         let actors = ActorModel::new((), ())
             .actors(roles.into_iter().map(|role| Party {
@@ -69,7 +72,8 @@ impl ProtocolModel {
                 LossyNetwork::Yes
             } else {
                 LossyNetwork::No
-            });
+            })
+            .max_crashes(usize::from(scenario.threat == Threat::LogCrash));
         let symmetry = Symmetry::of(&scenario);
         ProtocolModel {
             scenario,
@@ -87,6 +91,52 @@ impl ProtocolModel {
     /// The successor of `state` by `action`, as the system reaches it (not its representative).
     pub fn raw_next_state(&self, state: &State, action: Step) -> Option<State> {
         match action {
+            Step::Actor(ActorModelAction::Recover(id)) => {
+                // The restarted log reads the day from the global clock.
+                let mut next = self
+                    .actors
+                    .next_state(state, ActorModelAction::Recover(id))?;
+                let mut restarted = log(&next).clone();
+                restarted.day = directory(&next).day;
+                next.actor_states[actor_index(Role::LookupLog)] =
+                    Arc::new(PartyState::LookupLog(restarted));
+                Some(next)
+            }
+            Step::Actor(ActorModelAction::Deliver { src, dst, msg }) => {
+                let delivered = self.actors.next_state(
+                    state,
+                    ActorModelAction::Deliver {
+                        src,
+                        dst,
+                        msg: msg.clone(),
+                    },
+                );
+                match (&state.network, delivered) {
+                    (_, Some(next)) => Some(next),
+                    // stateright leaves a message whose delivery changes nothing in flight on an
+                    // unordered network; here every message delivered to a running actor is
+                    // consumed, so no stale message keeps the clock from ticking.
+                    (Network::UnorderedNonDuplicating(_), None)
+                        if !state.crashed[usize::from(dst)] =>
+                    {
+                        let mut next = state.clone();
+                        if let Network::UnorderedNonDuplicating(multiset) = &mut next.network {
+                            let env = Envelope { src, dst, msg };
+                            match multiset.get(&env).copied() {
+                                Some(1) => {
+                                    multiset.remove(&env);
+                                }
+                                Some(n) => {
+                                    multiset.insert(env, n - 1);
+                                }
+                                None => return None,
+                            }
+                        }
+                        Some(next)
+                    }
+                    (_, None) => None,
+                }
+            }
             Step::Actor(a) => self.actors.next_state(state, a),
             Step::Tick => {
                 let mut next = state.clone();
@@ -95,8 +145,11 @@ impl ProtocolModel {
                 directory.day = Day(directory.day.0 + 1);
                 next.actor_states[dir] = Arc::new(PartyState::Directory(directory));
                 let lg = actor_index(Role::LookupLog);
-                next.actor_states[lg] =
-                    Arc::new(PartyState::LookupLog(log(state).tick(&self.scenario)));
+                let ticked = log(state).tick(&self.scenario);
+                if next.actor_storages[lg].is_some() {
+                    next.actor_storages[lg] = Some(ticked.persisted.clone());
+                }
+                next.actor_states[lg] = Arc::new(PartyState::LookupLog(ticked));
                 Some(next)
             }
         }
@@ -117,10 +170,14 @@ impl ProtocolModel {
         log(state).day
     }
 
-    /// Whether a timer may fire today: actions tied to a day wait for it.
-    fn enabled_today(&self, state: &State, action: &ActorModelAction<Msg, Timer, ()>) -> bool {
-        let ActorModelAction::Timeout(id, timer) = action else {
-            return true;
+    /// Whether an actor step is enabled: only the log crashes (under the log-crash threat),
+    /// and actions tied to a day wait for it.
+    fn enabled(&self, state: &State, action: &ActorModelAction<Msg, Timer, ()>) -> bool {
+        let log_id = actor_id(Role::LookupLog);
+        let (id, timer) = match action {
+            ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => return *id == log_id,
+            ActorModelAction::Timeout(id, timer) => (id, timer),
+            _ => return true,
         };
         let day = match (role_of(*id), timer) {
             (Role::Device(d), Timer::UserAction(n)) => {
@@ -152,7 +209,7 @@ impl Model for ProtocolModel {
         actions.extend(
             inner
                 .into_iter()
-                .filter(|a| self.enabled_today(state, a))
+                .filter(|a| self.enabled(state, a))
                 .map(Step::Actor),
         );
         // A day is long next to a network delay: the clock moves on only once every message
@@ -208,12 +265,32 @@ pub fn devices(s: &State) -> impl Iterator<Item = (crate::knowledge::DeviceId, &
         .map(|(i, st)| (crate::knowledge::DeviceId(i as u8), as_device(st)))
 }
 
+/// One device's state.
+pub fn device(s: &State, d: crate::knowledge::DeviceId) -> &DeviceState {
+    as_device(&s.actor_states[actor_index(Role::Device(d))])
+}
+
 /// Every message in flight, whatever the network's order.
-pub fn in_flight(s: &State) -> Box<dyn Iterator<Item = &Msg> + '_> {
+pub fn in_flight(s: &State) -> impl Iterator<Item = &Msg> + '_ {
+    in_flight_envelopes(s).map(|(_, _, m)| m)
+}
+
+/// Every message in flight with its sender and recipient.
+pub fn in_flight_envelopes(s: &State) -> Box<dyn Iterator<Item = (Role, Role, &Msg)> + '_> {
     match &s.network {
-        Network::Ordered(channels) => Box::new(channels.values().flat_map(|q| q.iter())),
-        Network::UnorderedNonDuplicating(msgs) => Box::new(msgs.keys().map(|e| &e.msg)),
-        Network::UnorderedDuplicating(msgs, _) => Box::new(msgs.iter().map(|e| &e.msg)),
+        Network::Ordered(channels) => {
+            Box::new(channels.iter().flat_map(|((src, dst), q)| {
+                q.iter().map(move |m| (role_of(*src), role_of(*dst), m))
+            }))
+        }
+        Network::UnorderedNonDuplicating(msgs) => Box::new(
+            msgs.keys()
+                .map(|e| (role_of(e.src), role_of(e.dst), &e.msg)),
+        ),
+        Network::UnorderedDuplicating(msgs, _) => Box::new(
+            msgs.iter()
+                .map(|e| (role_of(e.src), role_of(e.dst), &e.msg)),
+        ),
     }
 }
 
@@ -225,6 +302,6 @@ pub fn pending_actions(s: &State, d: crate::knowledge::DeviceId) -> impl Iterato
         .flat_map(|t| t.iter())
         .filter_map(|t| match t {
             Timer::UserAction(n) => Some(*n),
-            Timer::LegalRequest(_) => None,
+            _ => None,
         })
 }

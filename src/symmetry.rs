@@ -146,6 +146,7 @@ impl Map<'_> {
     fn key(&self, k: KeyId) -> KeyId {
         match k {
             KeyId::Device(d) => KeyId::Device(self.device(d)),
+            KeyId::DeviceSig(d) => KeyId::DeviceSig(self.device(d)),
             other => other,
         }
     }
@@ -173,6 +174,7 @@ impl Map<'_> {
                     .map(|e| Entry {
                         token: self.token(e.token),
                         key: self.key(e.key),
+                        sig: self.key(e.sig),
                         attestation: e.attestation.as_ref().map(|t| self.term(t)),
                     })
                     .collect();
@@ -189,6 +191,10 @@ impl Map<'_> {
             }),
             Msg::LookupReply { target, answer } => Msg::LookupReply {
                 target: *target,
+                answer: self.answer(answer),
+            },
+            Msg::KeyReply { handle, answer } => Msg::KeyReply {
+                handle: *handle,
                 answer: self.answer(answer),
             },
             Msg::Push { from, to, payloads } => {
@@ -265,7 +271,7 @@ impl Map<'_> {
                 held: d
                     .held
                     .iter()
-                    .map(|(dev, r)| (self.device(*dev), r.clone()))
+                    .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, r.clone()))
                     .collect(),
                 answered: d.answered.clone(),
             }),
@@ -304,7 +310,7 @@ fn apply(s: &State, perm: &[u8]) -> State {
         out.timers_set[j] = s.timers_set[i].clone();
         out.random_choices[j] = s.random_choices[i].clone();
         out.crashed[j] = s.crashed[i];
-        out.actor_storages[j] = s.actor_storages[i];
+        out.actor_storages[j] = s.actor_storages[i].clone();
     }
     out.network = m.network(&s.network);
     out

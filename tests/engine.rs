@@ -202,3 +202,117 @@ fn a_counterexample_found_within_a_bound_is_final() {
         (Verdict::Violated, false, Some(true))
     );
 }
+
+fn inline(text: &str) -> imessage_model::Scenario {
+    parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// On an unordered network a delivery that changes nothing still consumes the message, so the
+/// clock (which waits for an empty network) can always move on.
+#[test]
+fn repeated_lookups_do_not_stall_the_clock() {
+    let s = inline(
+        r#"name = "twice"
+variant = "imessage-2016"
+[network]
+order = "unordered"
+[bounds]
+days = 2
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+lookup = "B"
+day = 0
+[[action]]
+by = "A/1"
+lookup = "B"
+day = 0
+"#,
+    );
+    let m = ProtocolModel::new(s);
+    let x = explore(
+        &m,
+        Limits {
+            max_states: 100_000,
+            max_depth: None,
+        },
+    );
+    assert!(x.complete());
+    let both_answered_then_next_day = x.states().any(|st| {
+        ProtocolModel::today(st).0 == 1
+            && imessage_model::model::pending_actions(st, imessage_model::knowledge::DeviceId(0))
+                .count()
+                == 0
+            && imessage_model::model::directory(st).held.is_empty()
+            && st.network.len() == 0
+    });
+    assert!(both_answered_then_next_day);
+}
+
+/// A send that can no longer happen (its day has passed, or its lookup was lost) does not
+/// count as a send still to come.
+#[test]
+fn sends_that_cannot_happen_do_not_hide_a_logged_lookup() {
+    let passed_day = inline(
+        r#"name = "passed"
+variant = "imessage-2016"
+[bounds]
+days = 2
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+send = "B"
+day = 0
+[[action]]
+by = "A/1"
+lookup = "B"
+day = 1
+"#,
+    );
+    let lost_answer = inline(
+        r#"name = "lost"
+variant = "imessage-2016"
+[network]
+lossy = true
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+send = "B"
+"#,
+    );
+    for s in [passed_day, lost_answer] {
+        let name = s.name.clone();
+        let r = check(s, &CheckOptions::default());
+        let c = r
+            .claims
+            .iter()
+            .find(|c| c.id == "lookup-logged-without-message")
+            .unwrap();
+        assert_eq!(c.verdict, Verdict::Reachable, "{name}");
+    }
+}
+
+/// Under CKV the ghost key is not only left unused: the sender raises an alert about it.
+#[test]
+fn ckv_raises_an_alert_for_the_ghost_key() {
+    let m = ProtocolModel::new(crate::model("ghost-device-ckv.toml"));
+    let x = explore(&m, Limits::of(&m.scenario));
+    let alerted = x
+        .states()
+        .any(|st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty()));
+    assert!(alerted);
+    let m = ProtocolModel::new(crate::model("ghost-device-2016.toml"));
+    let x = explore(&m, Limits::of(&m.scenario));
+    assert!(!x
+        .states()
+        .any(|st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty())));
+}

@@ -136,7 +136,7 @@ fn unknown_variant_lists_the_known_ones() {
     let text = MINIMAL.replace("imessage-2016", "imessage-2030");
     let (line, msg) = rejected(&text);
     assert_eq!(line, 2);
-    assert!(msg.contains("key `variant`: unknown value `imessage-2030` (expected one of: imessage-2016, imessage-ckv)"), "{msg}");
+    assert!(msg.contains("key `variant`: unknown value `imessage-2030` (expected one of: imessage-2016, imessage-ckv, private-discovery, sealed-sender)"), "{msg}");
 }
 
 #[test]
@@ -305,4 +305,67 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[a-z\\[\\]=\"\\n. 0-9/-]{0,200}") {
         let _ = parse(Path::new("x.toml"), &text);
     }
+}
+
+#[test]
+fn the_device_limit_is_an_error_not_a_panic() {
+    let mut text = String::from("name = \"many\"\nvariant = \"imessage-2016\"\n");
+    for i in 0..8 {
+        text += &format!("[[account]]\nhandle = \"h{i}\"\ndevices = 8\n");
+    }
+    text += "[[account]]\nhandle = \"last\"\n";
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 28, "{msg}");
+    assert!(msg.contains("at most 64 devices"), "{msg}");
+}
+
+#[test]
+fn an_ip_must_be_an_address() {
+    let text = MINIMAL.replace("handle = \"A\"", "handle = \"A\"\nip = \"not an ip\"");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 6);
+    assert!(
+        msg.contains("key `account.ip`: `not an ip` is not an IPv4 or IPv6 address"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn accounts_behind_one_address_share_it() {
+    let text = MINIMAL
+        .replace("handle = \"A\"", "handle = \"A\"\nip = \"198.51.100.7\"")
+        .replace("handle = \"B\"", "handle = \"B\"\nip = \"198.51.100.7\"");
+    let s = parse(Path::new("m.toml"), &text).unwrap();
+    assert_eq!(s.accounts[0].ip_id, s.accounts[1].ip_id);
+}
+
+#[test]
+fn a_device_number_is_written_plainly() {
+    let text = MINIMAL.replace("by = \"A/1\"", "by = \"A/01\"");
+    let (_, msg) = rejected(&text);
+    assert!(msg.contains("`A/01` is not a device"), "{msg}");
+}
+
+#[test]
+fn a_bug_without_effect_is_rejected() {
+    let text = MINIMAL.replace(
+        "variant = \"imessage-2016\"",
+        "variant = \"imessage-2016\"\nbugs = [\"log-never-purges\"]",
+    );
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 3);
+    assert!(
+        msg.contains("`log-never-purges` has no effect here"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_preservation_order_needs_a_legal_request() {
+    let text = format!("preservation-order = true\n{MINIMAL}");
+    let (_, msg) = rejected(&text);
+    assert!(
+        msg.contains("a preservation order needs a `[[legal-request]]`"),
+        "{msg}"
+    );
 }

@@ -2,17 +2,20 @@
 //! "iMessage security overview"; DESIGN §2).
 //!
 //! It runs its user's workload (look up a handle, send a content to a
-//! handle), caches directory answers, encrypts one ciphertext per target
-//! device and hands them to the push relay, falls back to SMS when the handle
-//! is not registered, and decrypts what is addressed to its own key. Under
+//! handle), caches directory answers, signs each content with its signing
+//! key, encrypts one ciphertext per target device and hands them to the push
+//! relay, falls back to SMS when the handle is not registered, and decrypts
+//! what is addressed to its own key. A decrypted message is accepted as
+//! "from A" only once its signature verifies under a signing key the
+//! directory lists for A (fetched with a key query when not cached). Under
 //! Contact Key Verification it checks every key in an answer against the
-//! target account's signature and raises an alert instead of using a key
-//! that does not verify.
+//! account's signature and raises an alert instead of using a key that does
+//! not verify.
 
 use super::wire::{Answer, Entry, LookupRequest, Msg, Timer};
 use super::{actor_id, Party, Role};
-use crate::knowledge::{AccountId, ContentId, DeviceId, IpId, KeyId, Knowledge, Term, Token};
-use crate::scenario::{ActionKind, Bug, Scenario, Variant};
+use crate::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term, Token};
+use crate::scenario::{ActionKind, Bug, LookupCache, Scenario};
 use serde::Serialize;
 use stateright::actor::{model_timeout, Out};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +46,10 @@ pub struct DeviceState {
     pub sent: BTreeSet<Sent>,
     /// Contents this device decrypted.
     pub learned: BTreeSet<ContentId>,
+    /// Contents accepted as coming from an account: their signature verified.
+    pub accepted: BTreeSet<(AccountId, ContentId)>,
+    /// Signed contents waiting for the claimed sender's keys: (claimed sender, signing key, content).
+    pub unverified: BTreeSet<(AccountId, KeyId, ContentId)>,
     /// Handles for which an answer carried a key that failed verification.
     pub alerts: BTreeSet<AccountId>,
 }
@@ -59,14 +66,16 @@ impl DeviceState {
     fn lookup(
         scenario: &Scenario,
         d: DeviceId,
+        action: u8,
         target: AccountId,
         draft: Option<ContentId>,
     ) -> Msg {
         let account = scenario.device(d).account;
         Msg::Lookup(LookupRequest {
+            action,
             requester: account,
             token: Token::Device(d),
-            ip: IpId(account.0),
+            ip: scenario.account(account).ip_id,
             target,
             draft: draft.filter(|_| scenario.bugs.contains(&Bug::LookupCarriesDraft)),
         })
@@ -84,19 +93,26 @@ impl DeviceState {
         match action.kind {
             ActionKind::Lookup => {
                 // Typing a handle into a new conversation always asks the directory.
-                o.send(directory, Self::lookup(scenario, d, action.target, None));
+                o.send(directory, Self::lookup(scenario, d, n, action.target, None));
                 None
             }
             ActionKind::Send(c) => {
                 let mut next = self.clone();
-                if let Some(answer) = self.cache.get(&action.target) {
+                let cached = match scenario.lookup_cache {
+                    LookupCache::On => self.cache.get(&action.target),
+                    LookupCache::Off => None,
+                };
+                if let Some(answer) = cached {
                     next.dispatch(scenario, d, action.target, c, &answer.clone(), o);
                 } else {
                     // One lookup serves every send queued for the same handle.
                     let waiting = self.queued.iter().any(|(t, _)| *t == action.target);
                     next.queued.insert((action.target, c));
                     if !waiting {
-                        o.send(directory, Self::lookup(scenario, d, action.target, Some(c)));
+                        o.send(
+                            directory,
+                            Self::lookup(scenario, d, n, action.target, Some(c)),
+                        );
                     }
                 }
                 Some(next)
@@ -128,15 +144,63 @@ impl DeviceState {
                 }
                 (next != *self).then_some(next)
             }
+            Msg::KeyReply { handle, answer } => {
+                let mut next = self.clone();
+                let answer = next.verify(scenario, handle, answer);
+                next.cache.insert(handle, answer);
+                next.settle(handle);
+                (next != *self).then_some(next)
+            }
             Msg::Deliver { payload, .. } => {
                 // Decrypt with this device's own private key: whatever analysis yields is learnt.
                 let k = Knowledge::from_terms([Term::Sk(KeyId::Device(d)), payload]);
                 let mut next = self.clone();
                 next.learned.extend(k.contents());
+                // Every signed (sender, content) now readable waits for the sender's keys.
+                for t in k.terms() {
+                    if let Term::Sign(key, body) = t {
+                        if let Term::Pair(h, c) = &**body {
+                            if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
+                                let waiting = next.unverified.iter().any(|(x, _, _)| x == a);
+                                next.unverified.insert((*a, *key, *c));
+                                if next.cache.contains_key(a) {
+                                    next.settle(*a);
+                                } else if !waiting {
+                                    o.send(actor_id(Role::Directory), Msg::KeyQuery { handle: *a });
+                                }
+                            }
+                        }
+                    }
+                }
                 (next != *self).then_some(next)
             }
             // Devices only receive answers and deliveries; nothing else is addressed to them.
             _ => None,
+        }
+    }
+
+    /// Decides the signed contents waiting for `sender`'s keys, now that they are cached: a
+    /// content is accepted if it is signed with a signing key listed (and accepted) for the
+    /// sender, and dropped otherwise.
+    fn settle(&mut self, sender: AccountId) {
+        let Some(answer) = self.cache.get(&sender) else {
+            return;
+        };
+        let keys: BTreeSet<KeyId> = match answer {
+            Answer::Devices(entries) => entries.iter().map(|e| e.sig).collect(),
+            Answer::NotRegistered => BTreeSet::new(),
+        };
+        let due: Vec<_> = self
+            .unverified
+            .iter()
+            .filter(|(a, _, _)| *a == sender)
+            .copied()
+            .collect();
+        for (a, key, c) in due {
+            self.unverified.remove(&(a, key, c));
+            if keys.contains(&key) {
+                self.accepted.insert((a, c));
+            }
         }
     }
 
@@ -147,7 +211,7 @@ impl DeviceState {
         let Answer::Devices(entries) = answer else {
             return answer;
         };
-        if scenario.variant != Variant::ImessageCkv {
+        if !scenario.variant.key_verification() {
             return Answer::Devices(entries);
         }
         let (good, bad): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
@@ -186,14 +250,23 @@ impl DeviceState {
                 });
             }
             Answer::Devices(entries) if !entries.is_empty() => {
+                let signed = Term::sign(
+                    KeyId::DeviceSig(d),
+                    Term::pair(Term::Handle(from), Term::Content(c)),
+                );
                 let payloads = entries
                     .iter()
-                    .map(|e| {
-                        let body = Term::pair(Term::Handle(from), Term::Content(c));
-                        (e.token, Term::enc(e.key, body))
-                    })
+                    .map(|e| (e.token, Term::enc(e.key, signed.clone())))
                     .collect();
-                o.send(actor_id(Role::Relay), Msg::Push { from, to, payloads });
+                let envelope_from = (!scenario.variant.sealed_sender()).then_some(from);
+                o.send(
+                    actor_id(Role::Relay),
+                    Msg::Push {
+                        from: envelope_from,
+                        to,
+                        payloads,
+                    },
+                );
                 self.sent.insert(Sent {
                     to,
                     content: c,
@@ -203,21 +276,5 @@ impl DeviceState {
             // Every key was rejected: the content is withheld rather than sent to unverified keys.
             Answer::Devices(_) => {}
         }
-    }
-
-    /// Whether a send from this device to `to` is still to come: its action has not fired, or it
-    /// waits for an answer.
-    pub fn may_still_send(
-        &self,
-        scenario: &Scenario,
-        d: DeviceId,
-        to: AccountId,
-        pending_actions: impl Iterator<Item = u8>,
-    ) -> bool {
-        self.queued.iter().any(|(t, _)| *t == to)
-            || pending_actions.into_iter().any(|n| {
-                let a = scenario.device(d).actions[n as usize];
-                a.target == to && matches!(a.kind, ActionKind::Send(_))
-            })
     }
 }

@@ -9,14 +9,20 @@
 //! adds a device whose key it holds; the account signature CKV asks for is
 //! attached only if the directory can derive it, which it never can.
 //! Deliveries for the ghost token reach the directory, which analyses them
-//! with the ghost private key.
+//! with the ghost private key. Under the empty-answer threat it answers
+//! "not registered" for every handle. Under the key-swap threat it lists a
+//! signing key of its own for the impersonated account and sends, once, a
+//! message signed with it in that account's name. It also answers key
+//! queries (a device fetching a sender's keys to verify a message), which
+//! are not lookups and are not logged.
 
+use super::wire::Timer;
 use super::wire::{Answer, Entry, LookupRequest, Msg, Record};
 use super::{actor_id, role_of, Party, Role};
-use crate::knowledge::{AccountId, Day, DeviceId, KeyId, Knowledge, Term, Token};
-use crate::scenario::{Logging, Scenario, Threat, Variant};
+use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
+use crate::scenario::{Logging, Scenario, Threat};
 use serde::Serialize;
-use stateright::actor::{Id, Out};
+use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -24,16 +30,19 @@ pub struct DirectoryState {
     pub day: Day,
     /// What the directory operator can derive: registrations, lookups, and (as the ghost) deliveries.
     pub knowledge: Knowledge,
-    /// Replies held until the log acknowledges the record (logging before the reply).
-    pub held: BTreeSet<(DeviceId, Record)>,
+    /// Replies held until the log acknowledges the record (logging before the reply): the
+    /// requesting device, the workload action that made the lookup, the handle looked up and
+    /// the record.
+    pub held: BTreeSet<(DeviceId, u8, AccountId, Record)>,
     /// Every lookup answered, as the record it should have produced.
     pub answered: BTreeSet<Record>,
 }
 
 impl DirectoryState {
     /// The directory starts out knowing what devices registered with it, and under the
-    /// ghost-device threat the ghost's key pair.
-    pub fn new(scenario: &Scenario) -> Self {
+    /// ghost-device and key-swap threats its own key pair (and under key-swap the body it
+    /// will forge). Under key-swap it arms the timer of its forgery.
+    pub fn start(scenario: &Scenario, o: &mut Out<Party>) -> Self {
         let mut initial = Vec::new();
         for (a, account) in scenario.accounts.iter().enumerate() {
             let a = AccountId(a as u8);
@@ -45,12 +54,16 @@ impl DirectoryState {
                 initial.extend(entry.attestation);
             }
         }
-        if scenario.threat == Threat::GhostDevice {
+        if matches!(scenario.threat, Threat::GhostDevice | Threat::KeySwap) {
             initial.extend([
                 Term::Sk(KeyId::Ghost),
                 Term::Pk(KeyId::Ghost),
                 Term::Token(Token::Ghost),
             ]);
+        }
+        if scenario.threat == Threat::KeySwap && scenario.impersonation().is_some() {
+            initial.push(Term::Content(ContentId::FORGED));
+            o.set_timer(Timer::Forge, model_timeout());
         }
         DirectoryState {
             day: Day(0),
@@ -63,7 +76,7 @@ impl DirectoryState {
     /// What the directory answers for `target` in this state.
     pub fn answer(&self, scenario: &Scenario, target: AccountId) -> Answer {
         let account = scenario.account(target);
-        if !account.registered {
+        if !account.registered || scenario.threat == Threat::EmptyAnswer {
             return Answer::NotRegistered;
         }
         let mut entries: Vec<Entry> = account
@@ -71,20 +84,71 @@ impl DirectoryState {
             .iter()
             .map(|&d| device_entry(scenario, target, d))
             .collect();
+        let victim = scenario.impersonation().map(|(a, _)| a);
+        if scenario.threat == Threat::KeySwap && victim == Some(target) {
+            for e in &mut entries {
+                e.sig = KeyId::Ghost;
+                e.attestation = self.attest(scenario, target, e);
+            }
+        }
         if scenario.threat == Threat::GhostDevice {
             let mut ghost = Entry {
                 token: Token::Ghost,
                 key: KeyId::Ghost,
+                sig: KeyId::Ghost,
                 attestation: None,
             };
-            if scenario.variant == Variant::ImessageCkv {
-                // The best the directory can do: attach the account signature if it can build it.
-                let forged = Term::sign(KeyId::Account(target), ghost.attested_body());
-                ghost.attestation = self.knowledge.derives(&forged).then_some(forged);
-            }
+            ghost.attestation = self.attest(scenario, target, &ghost);
             entries.push(ghost);
         }
         Answer::Devices(entries)
+    }
+
+    /// The account signature over an entry the directory made up: attached only if the
+    /// directory can build it from what it knows (it cannot, without the account's private key).
+    fn attest(&self, scenario: &Scenario, account: AccountId, e: &Entry) -> Option<Term> {
+        if !scenario.variant.key_verification() {
+            return None;
+        }
+        let forged = Term::sign(KeyId::Account(account), e.attested_body());
+        self.knowledge.derives(&forged).then_some(forged)
+    }
+
+    /// The key-swap forgery: a message in the victim's name, signed with the swapped-in key and
+    /// encrypted for each of the target's devices. Every part is built from the directory's
+    /// knowledge, so it is sent only if the directory can derive it.
+    pub fn on_forge(&self, scenario: &Scenario, o: &mut Out<Party>) {
+        let Some((victim, target)) = scenario.impersonation() else {
+            return;
+        };
+        let signed = Term::sign(
+            KeyId::Ghost,
+            Term::pair(Term::Handle(victim), Term::Content(ContentId::FORGED)),
+        );
+        let payloads: Vec<(Token, Term)> = scenario
+            .account(target)
+            .devices
+            .iter()
+            .map(|&d| {
+                (
+                    Token::Device(d),
+                    Term::enc(KeyId::Device(d), signed.clone()),
+                )
+            })
+            .filter(|(_, t)| self.knowledge.derives(t))
+            .collect();
+        if payloads.is_empty() {
+            return;
+        }
+        let from = (!scenario.variant.sealed_sender()).then_some(victim);
+        o.send(
+            actor_id(Role::Relay),
+            Msg::Push {
+                from,
+                to: target,
+                payloads,
+            },
+        );
     }
 
     fn reply(&self, scenario: &Scenario, device: DeviceId, target: AccountId, o: &mut Out<Party>) {
@@ -111,11 +175,13 @@ impl DirectoryState {
                     return None; // Lookups come from devices only.
                 };
                 let mut next = self.clone();
-                next.knowledge.learn(req.to_term());
+                next.knowledge
+                    .learn(req.to_term(scenario.variant.private_discovery()));
                 let record = self.record(scenario, &req);
                 match scenario.logging {
                     Logging::BeforeReply => {
-                        next.held.insert((device, record.clone()));
+                        next.held
+                            .insert((device, req.action, req.target, record.clone()));
                         o.send(log, Msg::LogWrite(record));
                     }
                     Logging::AfterReply => {
@@ -130,27 +196,38 @@ impl DirectoryState {
                 let due: Vec<_> = self
                     .held
                     .iter()
-                    .filter(|(_, r)| *r == record)
+                    .filter(|(_, _, _, r)| *r == record)
                     .cloned()
                     .collect();
                 if due.is_empty() {
                     return None; // An acknowledgement for a reply already sent.
                 }
                 let mut next = self.clone();
-                for (device, r) in due {
-                    self.reply(scenario, device, r.target, o);
-                    next.held.remove(&(device, r.clone()));
+                for (device, action, target, r) in due {
+                    self.reply(scenario, device, target, o);
+                    next.held.remove(&(device, action, target, r.clone()));
                     next.answered.insert(r);
                 }
                 Some(next)
+            }
+            Msg::KeyQuery { handle } => {
+                o.send(
+                    src,
+                    Msg::KeyReply {
+                        handle,
+                        answer: self.answer(scenario, handle),
+                    },
+                );
+                None
             }
             Msg::Deliver {
                 from, to, payload, ..
             } => {
                 // The relay routed the ghost device's ciphertext here: the operator analyses it.
                 let mut next = self.clone();
-                next.knowledge
-                    .learn(Term::tuple([Term::Handle(from), Term::Handle(to), payload]));
+                let mut parts: Vec<Term> = from.map(Term::Handle).into_iter().collect();
+                parts.extend([Term::Handle(to), payload]);
+                next.knowledge.learn(Term::tuple(parts));
                 (next != *self).then_some(next)
             }
             // The directory receives nothing else.
@@ -164,7 +241,7 @@ impl DirectoryState {
         Record {
             day: self.day,
             requester: req.requester,
-            target: req.target,
+            target: (!scenario.variant.private_discovery()).then_some(req.target),
             ip: req.ip,
             device_count: self.answer(scenario, req.target).device_count(),
             draft: req.draft,
@@ -178,9 +255,10 @@ fn device_entry(scenario: &Scenario, account: AccountId, d: DeviceId) -> Entry {
     let mut e = Entry {
         token: Token::Device(d),
         key: KeyId::Device(d),
+        sig: KeyId::DeviceSig(d),
         attestation: None,
     };
-    if scenario.variant == Variant::ImessageCkv {
+    if scenario.variant.key_verification() {
         e.attestation = Some(Term::sign(KeyId::Account(account), e.attested_body()));
     }
     e

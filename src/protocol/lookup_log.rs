@@ -4,15 +4,20 @@
 //! Records arrive from the directory as messages, so a record can be in
 //! flight, lost or late. The day advances with the scenario's clock (a model
 //! step, see `model.rs`), and each tick purges every record whose retention
-//! has run out. A legal request is answered with every retained record that
-//! names the handle as requester or target.
+//! has run out, except records under a preservation order. A legal request
+//! is answered with every retained record that names the handle as
+//! requester or target.
+//!
+//! Under the log-crash threat the log acknowledges a record once it is in
+//! memory and writes its records to stable storage in a separate step; a
+//! crash loses what was not yet written, and a restart reloads the rest.
 
-use super::wire::{Msg, Record};
+use super::wire::{Msg, Record, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, Day, Knowledge};
-use crate::scenario::{Bug, Logging, Scenario};
+use crate::scenario::{Bug, Logging, Scenario, Threat};
 use serde::Serialize;
-use stateright::actor::{Id, Out};
+use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -21,15 +26,48 @@ pub struct LogState {
     pub records: BTreeSet<Record>,
     /// What the holder of the retained records can derive from them (a function of `records`).
     pub knowledge: Knowledge,
+    /// The records last written to stable storage (under the log-crash threat only).
+    pub persisted: BTreeSet<Record>,
 }
 
-impl Default for LogState {
-    fn default() -> Self {
+/// What the log keeps on stable storage.
+pub type LogStorage = BTreeSet<Record>;
+
+impl LogState {
+    /// Starts empty, or after a crash with what stable storage holds. Under the log-crash
+    /// threat the persist step is armed.
+    pub fn start(scenario: &Scenario, storage: &Option<LogStorage>, o: &mut Out<Party>) -> Self {
+        let records = storage.clone().unwrap_or_default();
+        if scenario.threat == Threat::LogCrash {
+            o.set_timer(Timer::Persist, model_timeout());
+        }
         LogState {
             day: Day(0),
-            records: BTreeSet::new(),
-            knowledge: Knowledge::new(),
+            knowledge: Knowledge::from_terms(records.iter().map(Record::to_term)),
+            persisted: records.clone(),
+            records,
         }
+    }
+
+    /// Writes the records to stable storage, if anything changed since the last write; the
+    /// step stays armed.
+    pub fn on_persist(&self, o: &mut Out<Party>) -> Option<Self> {
+        o.set_timer(Timer::Persist, model_timeout());
+        if self.persisted == self.records {
+            return None;
+        }
+        o.save(self.records.clone());
+        let mut next = self.clone();
+        next.persisted = self.records.clone();
+        Some(next)
+    }
+
+    /// Whether a record is kept on `today`: within retention, or preserved, or the log is buggy.
+    pub fn keeps(scenario: &Scenario, r: &Record, today: Day) -> bool {
+        !expired(scenario, r.day, today)
+            || scenario.bugs.contains(&Bug::LogNeverPurges)
+            || scenario.preserved(r.requester)
+            || r.target.is_some_and(|t| scenario.preserved(t))
     }
 }
 
@@ -49,9 +87,7 @@ impl LogState {
         match msg {
             Msg::LogWrite(record) => {
                 let mut next = self.clone();
-                let keep = !expired(scenario, record.day, self.day)
-                    || scenario.bugs.contains(&Bug::LogNeverPurges);
-                if keep && next.records.insert(record.clone()) {
+                if Self::keeps(scenario, &record, self.day) && next.records.insert(record.clone()) {
                     next.knowledge.learn(record.to_term());
                 }
                 if scenario.logging == Logging::BeforeReply {
@@ -79,21 +115,22 @@ impl LogState {
     pub fn records_of(&self, handle: AccountId) -> Vec<Record> {
         self.records
             .iter()
-            .filter(|r| r.requester == handle || r.target == handle)
+            .filter(|r| r.requester == handle || r.target == Some(handle))
             .cloned()
             .collect()
     }
 
-    /// The clock ticks: the next day begins and expired records are purged.
+    /// The clock ticks: the next day begins and records past retention are purged (from
+    /// memory and from stable storage alike).
     pub fn tick(&self, scenario: &Scenario) -> Self {
         let mut next = self.clone();
         next.day = Day(self.day.0 + 1);
-        if !scenario.bugs.contains(&Bug::LogNeverPurges) {
-            let before = next.records.len();
-            next.records.retain(|r| !expired(scenario, r.day, next.day));
-            if next.records.len() != before {
-                next.knowledge = Knowledge::from_terms(next.records.iter().map(Record::to_term));
-            }
+        let before = next.records.len();
+        next.records.retain(|r| Self::keeps(scenario, r, next.day));
+        next.persisted
+            .retain(|r| Self::keeps(scenario, r, next.day));
+        if next.records.len() != before {
+            next.knowledge = Knowledge::from_terms(next.records.iter().map(Record::to_term));
         }
         next
     }

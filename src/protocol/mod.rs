@@ -26,7 +26,7 @@ pub use authority::AuthorityState;
 pub use carrier::CarrierState;
 pub use device::DeviceState;
 pub use directory::DirectoryState;
-pub use lookup_log::LogState;
+pub use lookup_log::{LogState, LogStorage};
 pub use relay::RelayState;
 
 /// Which party an actor is.
@@ -146,13 +146,13 @@ impl Actor for Party {
     type State = PartyState;
     type Timer = Timer;
     type Random = ();
-    type Storage = ();
+    type Storage = LogStorage;
 
-    fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut Out<Self>) -> PartyState {
+    fn on_start(&self, _id: Id, storage: &Option<LogStorage>, o: &mut Out<Self>) -> PartyState {
         let s = &self.scenario;
         match self.role {
-            Role::Directory => PartyState::Directory(DirectoryState::new(s)),
-            Role::LookupLog => PartyState::LookupLog(LogState::default()),
+            Role::Directory => PartyState::Directory(DirectoryState::start(s, o)),
+            Role::LookupLog => PartyState::LookupLog(LogState::start(s, storage, o)),
             Role::Relay => PartyState::Relay(RelayState::default()),
             Role::Carrier => PartyState::Carrier(CarrierState::default()),
             Role::Authority => PartyState::Authority(AuthorityState::start(s, o)),
@@ -188,6 +188,10 @@ impl Actor for Party {
                     st.on_user_action(s, d, n, o)
                 })
             }
+            (Role::LookupLog, Timer::Persist) => {
+                update(state, as_log, PartyState::LookupLog, |st| st.on_persist(o))
+            }
+            (Role::Directory, Timer::Forge) => as_directory(state).on_forge(s, o),
             (Role::Authority, Timer::LegalRequest(n)) => {
                 let order = s.legal_requests[n as usize];
                 o.send(
@@ -197,7 +201,7 @@ impl Actor for Party {
                     },
                 );
             }
-            // Only devices and the authority set timers, each only its own kind.
+            // Each party sets only its own kind of timer.
             _ => {}
         }
     }

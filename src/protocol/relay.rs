@@ -2,8 +2,9 @@
 //! holding its push token (Platform Security guide, "How iMessage sends and
 //! receives messages"; DESIGN §2).
 //!
-//! It sees every envelope: sender handle, target handle, token and the
-//! ciphertext, and keeps what it can derive from them. It forwards in the
+//! It sees every envelope: sender handle (except under sealed sender),
+//! target handle, token and the ciphertext, and keeps what it can derive
+//! from them. It forwards in the
 //! handler that receives, since no claim can tell a relay that has received
 //! a push from one that has also forwarded it.
 
@@ -25,12 +26,10 @@ impl RelayState {
         };
         let mut next = self.clone();
         for (token, payload) in payloads {
-            next.knowledge.learn(Term::tuple([
-                Term::Handle(from),
-                Term::Handle(to),
-                Term::Token(token),
-                payload.clone(),
-            ]));
+            // The envelope: sender (absent under sealed sender), target, token, ciphertext.
+            let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();
+            envelope.extend([Term::Handle(to), Term::Token(token), payload.clone()]);
+            next.knowledge.learn(Term::tuple(envelope));
             o.send(
                 token_holder(token),
                 Msg::Deliver {

@@ -15,6 +15,8 @@ use serde::Serialize;
 /// A lookup as the directory receives it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct LookupRequest {
+    /// The workload action of the requesting device that made this lookup (its identity).
+    pub action: u8,
     pub requester: AccountId,
     pub token: Token,
     pub ip: IpId,
@@ -24,12 +26,19 @@ pub struct LookupRequest {
 }
 
 impl LookupRequest {
-    pub fn to_term(&self) -> Term {
+    /// The request as the directory's operator receives it. Under private discovery the target
+    /// travels encrypted to the discovery enclave, whose private key the operator never holds.
+    pub fn to_term(&self, private_discovery: bool) -> Term {
+        let target = if private_discovery {
+            Term::enc(KeyId::Enclave, Term::Handle(self.target))
+        } else {
+            Term::Handle(self.target)
+        };
         let mut parts = vec![
             Term::Handle(self.requester),
             Term::Token(self.token),
             Term::Ip(self.ip),
-            Term::Handle(self.target),
+            target,
         ];
         parts.extend(self.draft.map(Term::Content));
         Term::tuple(parts)
@@ -41,7 +50,8 @@ impl LookupRequest {
 pub struct Record {
     pub day: Day,
     pub requester: AccountId,
-    pub target: AccountId,
+    /// The handle looked up; `None` under private discovery, where the log never sees it.
+    pub target: Option<AccountId>,
     pub ip: IpId,
     /// How many devices the answer listed (ghost included).
     pub device_count: u8,
@@ -52,13 +62,9 @@ pub struct Record {
 impl Record {
     /// The record as a term: what a holder of the record can analyse.
     pub fn to_term(&self) -> Term {
-        let mut parts = vec![
-            Term::Day(self.day),
-            Term::Handle(self.requester),
-            Term::Handle(self.target),
-            Term::Ip(self.ip),
-            Term::Count(self.device_count),
-        ];
+        let mut parts = vec![Term::Day(self.day), Term::Handle(self.requester)];
+        parts.extend(self.target.map(Term::Handle));
+        parts.extend([Term::Ip(self.ip), Term::Count(self.device_count)]);
         parts.extend(self.draft.map(Term::Content));
         Term::tuple(parts)
     }
@@ -68,15 +74,22 @@ impl Record {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Entry {
     pub token: Token,
+    /// The device's encryption key.
     pub key: KeyId,
-    /// Under Contact Key Verification: the account's signature over `(Pk(key), token)`.
+    /// The device's signing key.
+    pub sig: KeyId,
+    /// Under Contact Key Verification: the account's signature over the keys and the token.
     pub attestation: Option<Term>,
 }
 
 impl Entry {
     /// The body an account signature must cover for this entry to verify.
     pub fn attested_body(&self) -> Term {
-        Term::pair(Term::Pk(self.key), Term::Token(self.token))
+        Term::tuple([
+            Term::Pk(self.key),
+            Term::Pk(self.sig),
+            Term::Token(self.token),
+        ])
     }
 }
 
@@ -106,15 +119,20 @@ pub enum Msg {
     LogWrite(Record),
     /// lookup log -> directory (logging before the reply only)
     LogAck(Record),
-    /// device -> relay: one ciphertext per target device
+    /// device -> directory: the keys of a handle, to verify a message signed in its name
+    /// (not a lookup: it is not logged)
+    KeyQuery { handle: AccountId },
+    /// directory -> device
+    KeyReply { handle: AccountId, answer: Answer },
+    /// device -> relay: one ciphertext per target device; no sender under sealed sender
     Push {
-        from: AccountId,
+        from: Option<AccountId>,
         to: AccountId,
         payloads: Vec<(Token, Term)>,
     },
     /// relay -> the device holding `token`
     Deliver {
-        from: AccountId,
+        from: Option<AccountId>,
         to: AccountId,
         token: Token,
         payload: Term,
@@ -142,4 +160,8 @@ pub enum Timer {
     UserAction(u8),
     /// The authority serves its `n`-th legal request.
     LegalRequest(u8),
+    /// The lookup log writes its records to stable storage (under the log-crash threat).
+    Persist,
+    /// The key-swap adversary sends its forged message.
+    Forge,
 }

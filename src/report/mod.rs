@@ -7,7 +7,7 @@ pub mod text;
 
 use crate::check::{Bound, Exploration, Trace};
 use crate::claims::{ClaimKind, Verdict, CATALOGUE};
-use crate::knowledge::Token;
+use crate::knowledge::{AccountId, KeyId, Token};
 use crate::model::{ProtocolModel, Step};
 use crate::protocol::wire::{Answer, Msg, Record, Timer};
 use crate::protocol::{role_of, Role};
@@ -58,6 +58,8 @@ pub struct ClaimReport {
     pub verdict: Verdict,
     /// True when the verdict holds only within the search's bound.
     pub bounded: bool,
+    /// Why a verdict without a path is not a proof although the search is complete, if it is not.
+    pub note: Option<&'static str>,
     pub expected: Option<Verdict>,
     /// Whether the verdict meets the expectation; `null` when the file expects nothing.
     pub as_expected: Option<bool>,
@@ -89,9 +91,10 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         .map(|claim| {
             let verdict = x.verdict(claim);
             let bounded = !complete && !verdict.has_path();
+            let note = x.caveat(claim);
             let expected = scenario.expectation(claim.id);
-            let as_expected =
-                expected.map(|e| e == verdict && (!bounded || scenario.allow_bounded));
+            let proven = !bounded && note.is_none();
+            let as_expected = expected.map(|e| e == verdict && (proven || scenario.allow_bounded));
             let want_trace = match verdict {
                 Verdict::Violated => true,
                 Verdict::Reachable => witnesses,
@@ -106,6 +109,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
                 kind: claim.kind,
                 verdict,
                 bounded,
+                note,
                 expected,
                 as_expected,
                 trace,
@@ -190,8 +194,39 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                     ),
                 )
             }
+            (_, Timer::Persist) => (
+                "persist",
+                Some(name(*id)),
+                None,
+                "writes its records to stable storage".to_string(),
+            ),
+            (_, Timer::Forge) => (
+                "forge",
+                Some(name(*id)),
+                None,
+                match s.impersonation() {
+                    Some((victim, target)) => format!(
+                        "forges a message from {} to {}, signed with its own key",
+                        s.handle(victim),
+                        s.handle(target)
+                    ),
+                    None => "forges a message".to_string(),
+                },
+            ),
             (_, t) => ("timer", Some(name(*id)), None, format!("{t:?}")),
         },
+        Step::Actor(ActorModelAction::Crash(id)) => (
+            "crash",
+            Some(name(*id)),
+            None,
+            "crashes, losing what it had not written to stable storage".to_string(),
+        ),
+        Step::Actor(ActorModelAction::Recover(id)) => (
+            "recover",
+            Some(name(*id)),
+            None,
+            "restarts from stable storage".to_string(),
+        ),
         Step::Actor(other) => ("other", None, None, format!("{other:?}")),
     };
     let text = match (&from, &to) {
@@ -217,13 +252,28 @@ fn token(s: &Scenario, t: Token) -> String {
     }
 }
 
+fn key(s: &Scenario, k: KeyId) -> String {
+    match k {
+        KeyId::Device(d) => format!("the encryption key of {}", s.device_name(d)),
+        KeyId::DeviceSig(d) => format!("the key of {}", s.device_name(d)),
+        KeyId::Account(a) => format!("the account key of {}", s.handle(a)),
+        KeyId::Ghost => "the directory's key".into(),
+        KeyId::Enclave => "the enclave key".into(),
+    }
+}
+
+/// An envelope's sender: a handle, or none under sealed sender.
+fn sender(s: &Scenario, from: Option<AccountId>) -> String {
+    from.map_or_else(|| "(sealed)".to_string(), |a| s.handle(a).to_string())
+}
+
 fn record(s: &Scenario, r: &Record) -> String {
     let mut out = format!(
         "day {}: {} looked up {} from {}, {} device{}",
         r.day.0,
         s.handle(r.requester),
-        s.handle(r.target),
-        s.accounts[r.ip.0 as usize].ip,
+        r.target.map_or("(hidden)", |t| s.handle(t)),
+        s.ip(r.ip),
         r.device_count,
         if r.device_count == 1 { "" } else { "s" }
     );
@@ -241,7 +291,7 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
                 "lookup target={} requester={} ip={} token={}",
                 s.handle(q.target),
                 s.handle(q.requester),
-                s.accounts[q.ip.0 as usize].ip,
+                s.ip(q.ip),
                 token(s, q.token)
             );
             if let Some(c) = q.draft {
@@ -271,9 +321,31 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
         },
         Msg::LogWrite(r) => format!("record ({})", record(s, r)),
         Msg::LogAck(r) => format!("ack ({})", record(s, r)),
+        Msg::KeyQuery { handle } => format!("keys of {}?", s.handle(*handle)),
+        Msg::KeyReply { handle, answer } => match answer {
+            Answer::NotRegistered => format!("keys of {}: not registered", s.handle(*handle)),
+            Answer::Devices(entries) => format!(
+                "keys of {}: {}",
+                s.handle(*handle),
+                entries
+                    .iter()
+                    .map(|e| format!(
+                        "{} signs with {}{}",
+                        token(s, e.token),
+                        key(s, e.sig),
+                        if e.attestation.is_some() {
+                            " (signed)"
+                        } else {
+                            ""
+                        }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
         Msg::Push { from, to, payloads } => format!(
             "push from {} to {}: ciphertexts for {}",
-            s.handle(*from),
+            sender(s, *from),
             s.handle(*to),
             payloads
                 .iter()
@@ -285,7 +357,7 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             from, to, token: t, ..
         } => format!(
             "ciphertext from {} to {} for {}",
-            s.handle(*from),
+            sender(s, *from),
             s.handle(*to),
             token(s, *t)
         ),

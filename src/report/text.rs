@@ -15,7 +15,9 @@ pub fn render(report: &Report, timings: bool) -> String {
 }
 
 fn verdict_text(c: &ClaimReport, s: &ScenarioReport) -> String {
-    if c.bounded {
+    if c.note.is_some() {
+        format!("{} on runs that end (a cycle avoids it)", c.verdict.name())
+    } else if c.bounded {
         format!(
             "{} within {}",
             c.verdict.name(),
@@ -73,7 +75,7 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
     for c in &s.claims {
         let Some(trace) = &c.trace else { continue };
         let what = match c.kind {
-            ClaimKind::Always => "counterexample to",
+            ClaimKind::Always | ClaimKind::Eventually => "counterexample to",
             ClaimKind::Sometimes => "witness for",
         };
         let _ = writeln!(

@@ -11,7 +11,7 @@
 mod raw;
 
 use crate::claims::{Claim, ClaimKind, Verdict};
-use crate::knowledge::{AccountId, ContentId, Day, DeviceId};
+use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -29,15 +29,34 @@ pub enum Variant {
     Imessage2016,
     /// With Contact Key Verification: device keys are signed by an account key the directory never holds.
     ImessageCkv,
+    /// Lookups hide the target from the directory's operator (Signal-style contact discovery):
+    /// the log records requester, day and IP only.
+    PrivateDiscovery,
+    /// Private discovery, and relay envelopes carry no sender handle.
+    SealedSender,
 }
 
 impl Variant {
-    pub const ALL: [(&'static str, Variant); 2] = [
+    pub const ALL: [(&'static str, Variant); 4] = [
         ("imessage-2016", Variant::Imessage2016),
         ("imessage-ckv", Variant::ImessageCkv),
+        ("private-discovery", Variant::PrivateDiscovery),
+        ("sealed-sender", Variant::SealedSender),
     ];
     pub fn name(self) -> &'static str {
         name_of(&Self::ALL, self)
+    }
+    /// Whether devices verify keys against account signatures (Contact Key Verification).
+    pub fn key_verification(self) -> bool {
+        self == Variant::ImessageCkv
+    }
+    /// Whether lookups hide their target from the directory's operator.
+    pub fn private_discovery(self) -> bool {
+        matches!(self, Variant::PrivateDiscovery | Variant::SealedSender)
+    }
+    /// Whether relay envelopes omit the sender handle.
+    pub fn sealed_sender(self) -> bool {
+        self == Variant::SealedSender
     }
 }
 
@@ -48,12 +67,22 @@ pub enum Threat {
     Honest,
     /// The directory adds a device key it controls to every answer for a registered handle.
     GhostDevice,
+    /// The directory answers "not registered" for every handle, forcing the SMS downgrade.
+    EmptyAnswer,
+    /// The directory replaces a sender's signing keys with one it holds, and uses it to send a
+    /// forged message in the sender's name (impersonation).
+    KeySwap,
+    /// The lookup log may crash once and restart, losing the records it had not persisted.
+    LogCrash,
 }
 
 impl Threat {
-    pub const ALL: [(&'static str, Threat); 2] = [
+    pub const ALL: [(&'static str, Threat); 5] = [
         ("honest", Threat::Honest),
         ("ghost-device", Threat::GhostDevice),
+        ("empty-answer", Threat::EmptyAnswer),
+        ("key-swap", Threat::KeySwap),
+        ("log-crash", Threat::LogCrash),
     ];
     pub fn name(self) -> &'static str {
         name_of(&Self::ALL, self)
@@ -86,14 +115,37 @@ pub enum Order {
     Ordered,
     /// Any message in flight may be delivered next.
     Unordered,
+    /// Any message in flight may be delivered next, and again later (redelivery).
+    Duplicating,
 }
 
 impl Order {
-    pub const ALL: [(&'static str, Order); 2] =
-        [("ordered", Order::Ordered), ("unordered", Order::Unordered)];
+    pub const ALL: [(&'static str, Order); 3] = [
+        ("ordered", Order::Ordered),
+        ("unordered", Order::Unordered),
+        ("duplicating", Order::Duplicating),
+    ];
     pub fn name(self) -> &'static str {
         name_of(&Self::ALL, self)
     }
+}
+
+/// Whether devices reuse directory answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LookupCache {
+    /// A send uses a cached answer when there is one (what clients do).
+    On,
+    /// Every send looks the handle up afresh.
+    Off,
+}
+
+/// Whether a legal preservation order is in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Preservation {
+    /// Records are purged when their retention runs out.
+    None,
+    /// Records naming a handle of a legal request are preserved past retention.
+    RequestedHandles,
 }
 
 /// Deliberately planted bugs: each makes a claim fail, to show the claim can fail.
@@ -130,6 +182,8 @@ pub struct Account {
     pub handle: String,
     /// The public IP address its devices look up from.
     pub ip: String,
+    /// The address as an atom: accounts sharing an address share the atom.
+    pub ip_id: IpId,
     /// Whether the handle is registered for iMessage (an unregistered handle gets SMS).
     pub registered: bool,
     /// The account's devices, as global device indices.
@@ -190,6 +244,8 @@ pub struct Scenario {
     pub logging: Logging,
     pub order: Order,
     pub lossy: bool,
+    pub lookup_cache: LookupCache,
+    pub preservation: Preservation,
     pub bugs: BTreeSet<Bug>,
     /// Days the clock runs: the clock ticks from day 0 up to day `days - 1`.
     pub days: u8,
@@ -225,6 +281,11 @@ impl Scenario {
         &self.devices[d.0 as usize]
     }
 
+    /// The address an IP atom stands for.
+    pub fn ip(&self, ip: IpId) -> &str {
+        &self.accounts[ip.0 as usize].ip
+    }
+
     pub fn handle(&self, a: AccountId) -> &str {
         &self.account(a).handle
     }
@@ -236,6 +297,9 @@ impl Scenario {
     }
 
     pub fn content_name(c: ContentId) -> String {
+        if c == ContentId::FORGED {
+            return "forged".into();
+        }
         format!("m{}", c.0 as u16 + 1)
     }
 
@@ -256,7 +320,24 @@ impl Scenario {
         })
     }
 
-    /// A one-line summary: variant, threat, network, logging, bugs.
+    /// The account the key-swap adversary impersonates and the account it writes to: the
+    /// sender and target of the first send of the workload, if there is one.
+    pub fn impersonation(&self) -> Option<(AccountId, AccountId)> {
+        self.devices.iter().find_map(|d| {
+            d.actions.iter().find_map(|a| match a.kind {
+                ActionKind::Send(_) => Some((d.account, a.target)),
+                ActionKind::Lookup => None,
+            })
+        })
+    }
+
+    /// Whether `handle` is under a preservation order.
+    pub fn preserved(&self, handle: AccountId) -> bool {
+        self.preservation == Preservation::RequestedHandles
+            && self.legal_requests.iter().any(|r| r.handle == handle)
+    }
+
+    /// A one-line summary: variant, threat, network, logging, switches, bugs.
     pub fn setting(&self) -> String {
         let mut s = format!(
             "{}, {}, {}{} network, logging {}",
@@ -266,6 +347,12 @@ impl Scenario {
             self.order.name(),
             self.logging.name().replace('-', " "),
         );
+        if self.lookup_cache == LookupCache::Off {
+            s.push_str(", no lookup cache");
+        }
+        if self.preservation == Preservation::RequestedHandles {
+            s.push_str(", preservation order");
+        }
         for b in &self.bugs {
             s.push_str(", bug ");
             s.push_str(b.name());
@@ -304,7 +391,7 @@ impl ScenarioError {
 /// Which verdicts a claim of this kind can have.
 pub fn verdicts_for(kind: ClaimKind) -> [Verdict; 2] {
     match kind {
-        ClaimKind::Always => [Verdict::Holds, Verdict::Violated],
+        ClaimKind::Always | ClaimKind::Eventually => [Verdict::Holds, Verdict::Violated],
         ClaimKind::Sometimes => [Verdict::Reachable, Verdict::Unreachable],
     }
 }

@@ -18,6 +18,8 @@ struct RawScenario {
     logging: Option<Spanned<String>>,
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
+    lookup_cache: Option<bool>,
+    preservation_order: Option<bool>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
     #[serde(rename = "account", default)]
@@ -243,19 +245,31 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             None => 0,
         };
         let ip = match &acc.ip {
-            Some(ip) if ip.get_ref().trim().is_empty() => {
-                return Err(loc.at(ip, "key `account.ip`: must not be empty"))
+            Some(ip) => {
+                let text = ip.get_ref().trim();
+                let parsed: std::net::IpAddr = text.parse().map_err(|_| {
+                    loc.at(
+                        ip,
+                        format!("key `account.ip`: `{text}` is not an IPv4 or IPv6 address"),
+                    )
+                })?;
+                parsed.to_string()
             }
-            Some(ip) => ip.get_ref().trim().to_string(),
             None => format!("192.0.2.{}", i + 1),
         };
+        // Accounts behind the same address share its atom: the IP links them.
+        let ip_id = IpId(
+            accounts
+                .iter()
+                .position(|a| a.ip == ip)
+                .unwrap_or(accounts.len()) as u8,
+        );
         let mut ids = Vec::new();
         for n in 0..count {
             if devices.len() >= 64 {
-                return Err(loc.at(
-                    acc.devices
-                        .as_ref()
-                        .expect("count > 0 only when given or defaulted"),
+                let span = acc.devices.as_ref().map_or(acc.handle.span(), |d| d.span());
+                return Err(loc.error(
+                    span,
                     "key `account.devices`: a scenario has at most 64 devices",
                 ));
             }
@@ -269,6 +283,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         accounts.push(Account {
             handle,
             ip,
+            ip_id,
             registered,
             devices: ids,
         });
@@ -326,8 +341,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let by = a.by.get_ref().trim();
         let device = by.split_once('/').and_then(|(h, n)| {
             let acc = accounts.iter().position(|acc| acc.handle == h)?;
-            let n: usize = n.parse().ok()?;
-            accounts[acc].devices.get(n.checked_sub(1)?).copied()
+            let num: usize = n.parse().ok()?;
+            if num.to_string() != n {
+                return None; // `A/01`, `A/+1`: only the plain number names a device.
+            }
+            accounts[acc].devices.get(num.checked_sub(1)?).copied()
         });
         let Some(device) = device else {
             return Err(loc.at(
@@ -342,8 +360,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let (kind, target) = match (&a.lookup, &a.send) {
             (Some(t), None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
             (None, Some(t)) => {
-                if contents == u8::MAX {
-                    return Err(loc.at(t, "key `action.send`: too many send actions"));
+                if contents == u8::MAX - 1 {
+                    return Err(loc.at(t, "key `action.send`: too many send actions (at most 254)"));
                 }
                 contents += 1;
                 (
@@ -376,8 +394,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let mut legal_requests = Vec::new();
-    for lr in &raw.legal_requests {
-        let lr = lr.get_ref();
+    for spanned in &raw.legal_requests {
+        if legal_requests.len() == 64 {
+            return Err(loc.at(spanned, "a scenario has at most 64 `[[legal-request]]`s"));
+        }
+        let lr = spanned.get_ref();
         legal_requests.push(LegalRequest {
             handle: find_account(&lr.handle, "legal-request.handle")?,
             day: day_of(&lr.day, "legal-request.day")?,
@@ -416,7 +437,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                         if all { "a verdict of the wrong kind:" } else { "unknown verdict" },
                         verdict.get_ref(),
                         claim.id,
-                        if claim.kind == ClaimKind::Always { "n" } else { "" },
+                        if claim.kind == ClaimKind::Sometimes { "" } else { "n" },
                         claim.kind.name(),
                         allowed[0].name(),
                         allowed[1].name()
@@ -426,6 +447,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         expect.push(Expectation { claim, verdict: v });
     }
 
+    // Switches and bugs that cannot change anything are mistakes, not scenarios.
+    if bugs.contains(&Bug::LogNeverPurges) && days <= retention {
+        let b = raw
+            .bugs
+            .iter()
+            .find(|b| b.get_ref() == "log-never-purges")
+            .expect("parsed from it");
+        return Err(loc.at(
+            b,
+            format!(
+                "key `bugs`: `log-never-purges` has no effect here: with `bounds.days` = {days} \
+                 and `bounds.retention` = {retention} no record ages out (set days > retention)"
+            ),
+        ));
+    }
+    if raw.preservation_order == Some(true) && legal_requests.is_empty() {
+        return Err(loc.error(
+            0..0,
+            "key `preservation-order`: a preservation order needs a `[[legal-request]]` naming \
+             the handle to preserve",
+        ));
+    }
+    let lookup_cache = match raw.lookup_cache {
+        Some(false) => LookupCache::Off,
+        _ => LookupCache::On,
+    };
+    let preservation = match raw.preservation_order {
+        Some(true) => Preservation::RequestedHandles,
+        _ => Preservation::None,
+    };
     Ok(Scenario {
         path: path.to_path_buf(),
         name: raw.name.into_inner().trim().to_string(),
@@ -435,6 +486,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         logging,
         order,
         lossy,
+        lookup_cache,
+        preservation,
         bugs,
         days,
         retention,
