@@ -95,6 +95,7 @@ fn hash_state(s: &State) -> u64 {
 /// Explores the model breadth-first within `limits`.
 pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
     let start = Instant::now();
+    crate::knowledge::clear_interned();
     let mut x = Exploration {
         model,
         states: Vec::new(),

@@ -18,7 +18,8 @@
 //! Verification checks.
 
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -130,12 +131,38 @@ impl Term {
 /// derives a content, it does for ever).
 ///
 /// The set is shared (cloning a state does not copy it) and carries a digest
-/// of its contents, so hashing a state does not walk every term. Equality
-/// still compares the terms themselves.
+/// of its contents, so hashing a state does not walk every term. Sets are
+/// interned per thread, so equal sets are usually the same allocation and
+/// compare in constant time; equality still falls back to comparing the
+/// terms themselves, so it is exact.
 #[derive(Clone, Debug, Default)]
 pub struct Knowledge {
     terms: Arc<BTreeSet<Term>>,
     digest: u64,
+}
+
+thread_local! {
+    /// Every distinct term set built on this thread since the last [`clear_interned`], by digest.
+    static INTERNED: RefCell<HashMap<u64, Vec<Arc<BTreeSet<Term>>>>> = RefCell::new(HashMap::new());
+}
+
+/// The shared copy of `set`: an equal set built earlier on this thread, or `set` itself.
+fn intern(digest: u64, set: Arc<BTreeSet<Term>>) -> Arc<BTreeSet<Term>> {
+    INTERNED.with(|table| {
+        let mut table = table.borrow_mut();
+        let bucket = table.entry(digest).or_default();
+        if let Some(found) = bucket.iter().find(|s| ***s == *set) {
+            return Arc::clone(found);
+        }
+        bucket.push(Arc::clone(&set));
+        set
+    })
+}
+
+/// Forgets the term sets interned on this thread (a search calls it when it starts, so a
+/// thread that checks many scenarios does not keep every earlier scenario's sets alive).
+pub fn clear_interned() {
+    INTERNED.with(|table| table.borrow_mut().clear());
 }
 
 impl PartialEq for Knowledge {
@@ -216,6 +243,7 @@ impl Knowledge {
         let mut h = rustc_hash::FxHasher::default();
         set.hash(&mut h);
         self.digest = h.finish();
+        self.terms = intern(self.digest, std::mem::take(&mut self.terms));
     }
 
     /// Whether the party can produce `term`: it holds it, or can build it from parts it can produce.
