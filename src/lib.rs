@@ -24,6 +24,7 @@
 pub mod check;
 pub mod claims;
 pub mod knowledge;
+pub mod matrix;
 pub mod model;
 pub mod protocol;
 pub mod report;
@@ -48,4 +49,44 @@ pub fn check(scenario: Scenario, options: &CheckOptions) -> ScenarioReport {
     let model = ProtocolModel::new(scenario);
     let exploration = check::explore(&model, limits);
     report::scenario_report(&exploration, options.witnesses)
+}
+
+/// Checks scenarios on `threads` threads (one scenario per thread at a time); the report lists
+/// them in the order given.
+pub fn check_all(scenarios: Vec<Scenario>, threads: usize, options: CheckOptions) -> Report {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let n = scenarios.len();
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Scenario>>> =
+        scenarios.into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let results: Vec<Mutex<Option<ScenarioReport>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                // A slot is taken by exactly one thread and no thread panics while holding it.
+                let s = slots[i]
+                    .lock()
+                    .expect("slot lock")
+                    .take()
+                    .expect("slot filled");
+                let r = check(s, &options);
+                *results[i].lock().expect("result lock") = Some(r);
+            });
+        }
+    });
+    Report {
+        scenarios: results
+            .into_iter()
+            .map(|r| {
+                r.into_inner()
+                    .expect("result lock")
+                    .expect("every scenario was checked")
+            })
+            .collect(),
+    }
 }

@@ -3,11 +3,11 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use imessage_model::{check, CheckOptions, Report, Scenario};
+use imessage_model::report::matrix as matrix_report;
+use imessage_model::scenario::Variant;
+use imessage_model::{check_all, matrix, CheckOptions, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 #[derive(Parser)]
 #[command(
@@ -37,11 +37,36 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// List the claim catalogue: id, kind, statement and source.
+    Claims {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Check every claim under every variant and threat on the standard population.
+    Matrix {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Markdown)]
+        format: MatrixFormat,
+        /// Cells checked at the same time (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the scenario file of one cell (`VARIANT/THREAT`) instead of checking.
+        #[arg(long, value_name = "VARIANT/THREAT")]
+        cell: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MatrixFormat {
+    Markdown,
+    Html,
     Json,
 }
 
@@ -83,11 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     errors.join("\n  ")
                 );
             }
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            if threads == 0 {
-                bail!("--threads 0: at least one thread is needed");
-            }
+            let threads = thread_count(threads)?;
             let report = check_all(scenarios, threads, CheckOptions { witnesses: witness });
             match format {
                 Format::Text => print!("{}", imessage_model::report::text::render(&report, true)),
@@ -98,41 +119,67 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(report.all_as_expected())
         }
+        Command::Claims { format } => {
+            match format {
+                Format::Text => print!("{}", matrix_report::claims_text()),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&matrix_report::claims_json())?
+                ),
+            }
+            Ok(true)
+        }
+        Command::Matrix {
+            format,
+            threads,
+            cell,
+        } => {
+            if let Some(cell) = cell {
+                let (v, t) = cell.split_once('/').unwrap_or((cell.as_str(), ""));
+                let variant = Variant::ALL
+                    .iter()
+                    .find(|(n, _)| *n == v)
+                    .map(|(_, x)| *x)
+                    .with_context(|| {
+                        format!(
+                            "--cell {cell}: unknown variant `{v}` (variants: {})",
+                            Variant::ALL.map(|(n, _)| n).join(", ")
+                        )
+                    })?;
+                if !matrix::is_threat(t) {
+                    bail!(
+                        "--cell {cell}: unknown threat `{t}` (threats: {})",
+                        matrix::THREATS.join(", ")
+                    );
+                }
+                print!("{}", matrix::cell_toml(variant, t));
+                return Ok(true);
+            }
+            let m = matrix::compute(thread_count(threads)?, |_| true);
+            match format {
+                MatrixFormat::Markdown => print!("{}", matrix_report::markdown(&m)),
+                MatrixFormat::Html => print!("{}", matrix_report::html(&m)),
+                MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
+            }
+            let unreproduced = matrix_report::check_findings(&m)
+                .into_iter()
+                .filter(|(_, wrong)| !wrong.is_empty())
+                .count();
+            if unreproduced > 0 {
+                eprintln!("{unreproduced} finding(s) from the literature not reproduced");
+            }
+            Ok(unreproduced == 0)
+        }
     }
 }
 
-/// Checks scenarios on `threads` threads; the report lists them in the order given.
-fn check_all(scenarios: Vec<Scenario>, threads: usize, options: CheckOptions) -> Report {
-    let n = scenarios.len();
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Scenario>>> =
-        scenarios.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let results: Vec<Mutex<Option<imessage_model::ScenarioReport>>> =
-        (0..n).map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(n.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let s = slots[i].lock().expect("no thread panics holding it").take();
-                let s = s.expect("each slot is taken once");
-                let r = check(s, &options);
-                *results[i].lock().expect("no thread panics holding it") = Some(r);
-            });
-        }
-    });
-    Report {
-        scenarios: results
-            .into_iter()
-            .map(|r| {
-                r.into_inner()
-                    .expect("no thread panicked")
-                    .expect("every scenario was checked")
-            })
-            .collect(),
+/// The thread count asked for, or the number of CPUs.
+fn thread_count(threads: Option<usize>) -> anyhow::Result<usize> {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if n == 0 {
+        bail!("--threads 0: at least one thread is needed");
     }
+    Ok(n)
 }
 
 /// The scenario files named by `paths`: files as given, directories as their `*.toml` files, sorted.

@@ -133,3 +133,37 @@ fn json_output_has_the_documented_shape() {
     let sms = claim(&scenarios[1], "sms-fallback-exposes-content");
     assert!(sms["trace"].is_array(), "--witness adds witnesses");
 }
+
+#[test]
+fn claims_lists_the_catalogue_as_json() {
+    let out = run(&["claims", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let catalogue: Vec<&str> = imessage_model::CATALOGUE.iter().map(|c| c.id).collect();
+    assert_eq!(ids, catalogue);
+    for c in v.as_array().unwrap() {
+        assert!(["always", "sometimes", "eventually"].contains(&c["kind"].as_str().unwrap()));
+        assert!(!c["statement"].as_str().unwrap().is_empty());
+        assert!(!c["source"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_matrix_cell_is_a_scenario_file_that_checks() {
+    let out = run(&["matrix", "--cell", "imessage-2016/ghost-device"]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "cell.toml", &String::from_utf8_lossy(&out.stdout));
+    let s = imessage_model::Scenario::load(std::path::Path::new(&f)).unwrap();
+    assert_eq!(s.variant, imessage_model::scenario::Variant::Imessage2016);
+    assert_eq!(s.threat, imessage_model::scenario::Threat::GhostDevice);
+    let out = run(&["matrix", "--cell", "imessage-2016/solar-flare"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown threat `solar-flare`"));
+}

@@ -265,3 +265,26 @@ fn the_ghost_device_reads_the_draft_even_under_ckv() {
         .unwrap();
     assert_eq!(c.verdict, Verdict::Violated);
 }
+
+/// `docs/matrix.md` is the output of `imessage-model matrix`, and every finding from the
+/// literature comes out of it.
+#[test]
+fn committed_matrix_is_current_and_reproduces_the_findings() {
+    let m = imessage_model::matrix::compute(2, |_| true);
+    for (f, wrong) in imessage_model::report::matrix::check_findings(&m) {
+        assert!(wrong.is_empty(), "{}: {:?}", f.statement, wrong);
+    }
+    // Every claim id of the catalogue appears under every variant and threat.
+    for (v, t) in imessage_model::matrix::cells() {
+        let cell = m.cell(v, t).expect("every cell is checked");
+        assert!(cell.report.complete, "{v}/{t}");
+        let ids: Vec<&str> = cell.report.claims.iter().map(|c| c.id).collect();
+        assert_eq!(ids, CATALOGUE.iter().map(|c| c.id).collect::<Vec<_>>());
+    }
+    let committed = std::fs::read_to_string(crate::repo_path("docs/matrix.md")).unwrap();
+    let current = imessage_model::report::matrix::markdown(&m);
+    assert!(
+        committed == current,
+        "docs/matrix.md is out of date: run `cargo run --release -- matrix > docs/matrix.md`"
+    );
+}

@@ -3,6 +3,7 @@
 //! The JSON shape is an interface (README, "JSON output"); the text is for
 //! people. Both are built from the same [`ScenarioReport`].
 
+pub mod matrix;
 pub mod text;
 
 use crate::check::{Bound, Exploration, Trace};

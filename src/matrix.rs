@@ -1,0 +1,172 @@
+//! The results matrix: every claim under every protocol variant and every
+//! threat, checked on one standard population (DESIGN §8).
+//!
+//! Each cell is an ordinary scenario, written as the TOML a researcher
+//! would write ([`cell_toml`]) and parsed by the same parser as
+//! `models/*.toml`, so a cell can be printed, saved and checked on its own.
+
+use crate::report::{Report, ScenarioReport};
+use crate::scenario::{parse, Scenario, Threat, Variant};
+use crate::{check_all, CheckOptions};
+use serde::Serialize;
+use std::path::Path;
+
+/// The threat columns: the threats of DESIGN §5, and a lossy network with honest servers.
+pub const THREATS: [&str; 6] = [
+    "honest",
+    "ghost-device",
+    "empty-answer",
+    "key-swap",
+    "log-crash",
+    "lossy-network",
+];
+
+/// The standard population and workload, in words.
+pub const POPULATION: &str = "accounts A (one device, 198.51.100.7), B (two devices, \
+203.0.113.9) and C (not registered for iMessage); A/1 sends B a message and sends C a message, \
+B/1 looks A up, and an authority serves a court order for B's records; one day, retention 30 \
+days, ordered network, logging before the reply";
+
+/// The scenario of one cell, as a scenario file.
+pub fn cell_toml(variant: Variant, threat: &str) -> String {
+    let (threat, lossy) = match threat {
+        "lossy-network" => ("honest", true),
+        other => (other, false),
+    };
+    format!(
+        r#"# A cell of the results matrix: `imessage-model matrix` checks this scenario.
+name = "matrix: {variant} / {threat}{lossy_name}"
+variant = "{variant}"
+threat = "{threat}"
+logging = "before-reply"
+
+[network]
+order = "ordered"
+lossy = {lossy}
+
+[[account]]
+handle = "A"
+ip = "198.51.100.7"
+
+[[account]]
+handle = "B"
+devices = 2
+ip = "203.0.113.9"
+
+[[account]]
+handle = "C"
+registered = false
+
+[[action]]
+by = "A/1"
+send = "B"
+
+[[action]]
+by = "A/1"
+send = "C"
+
+[[action]]
+by = "B/1"
+lookup = "A"
+
+[[legal-request]]
+handle = "B"
+"#,
+        variant = variant.name(),
+        lossy_name = if lossy { ", lossy network" } else { "" },
+    )
+}
+
+/// The parsed scenario of one cell; its path reads `matrix/VARIANT/THREAT`.
+pub fn cell(variant: Variant, threat: &str) -> Scenario {
+    let path = format!("matrix/{}/{threat}", variant.name());
+    parse(Path::new(&path), &cell_toml(variant, threat))
+        .expect("the matrix's own scenarios are valid")
+}
+
+/// Whether a threat column name is known.
+pub fn is_threat(name: &str) -> bool {
+    THREATS.contains(&name)
+}
+
+/// One cell's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub variant: &'static str,
+    pub threat: &'static str,
+    pub report: ScenarioReport,
+}
+
+/// The whole matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct Matrix {
+    pub population: &'static str,
+    pub variants: Vec<&'static str>,
+    pub threats: Vec<&'static str>,
+    pub cells: Vec<Cell>,
+}
+
+impl Matrix {
+    pub fn cell(&self, variant: &str, threat: &str) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.variant == variant && c.threat == threat)
+    }
+}
+
+/// The cells in a fixed order: variant by variant, threat by threat.
+pub fn cells() -> Vec<(&'static str, &'static str)> {
+    Variant::ALL
+        .iter()
+        .flat_map(|(v, _)| THREATS.iter().map(move |t| (*v, *t)))
+        .collect()
+}
+
+/// Checks the cells selected by `select` (all, or one shard) on `threads` threads.
+pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
+    let chosen: Vec<(usize, (&'static str, &'static str))> = cells()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| select(*i))
+        .collect();
+    let scenarios: Vec<Scenario> = chosen
+        .iter()
+        .map(|(_, (v, t))| {
+            let variant = Variant::ALL
+                .iter()
+                .find(|(n, _)| n == v)
+                .map(|(_, x)| *x)
+                .expect("a variant of the table");
+            cell(variant, t)
+        })
+        .collect();
+    let Report { scenarios: reports } =
+        check_all(scenarios, threads, CheckOptions { witnesses: true });
+    Matrix {
+        population: POPULATION,
+        variants: Variant::ALL.iter().map(|(n, _)| *n).collect(),
+        threats: THREATS.to_vec(),
+        cells: chosen
+            .into_iter()
+            .zip(reports)
+            .map(|((_, (variant, threat)), report)| Cell {
+                variant,
+                threat,
+                report,
+            })
+            .collect(),
+    }
+}
+
+/// The threat a column stands for (`lossy-network` is honest servers on a lossy network).
+pub fn column_threat(column: &str) -> Option<Threat> {
+    let name = if column == "lossy-network" {
+        "honest"
+    } else {
+        column
+    };
+    Threat::ALL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+}
