@@ -14,11 +14,11 @@ use crate::protocol::lookup_log::expired;
 use crate::protocol::wire::{Answer, Msg};
 use crate::protocol::{LogState, Role};
 use crate::scenario::ActionKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Property};
 
 /// How a claim quantifies over the behaviours of a scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClaimKind {
     /// True in every reachable state; a failure has a counterexample.
@@ -40,7 +40,7 @@ impl ClaimKind {
 }
 
 /// The outcome of checking one claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Holds,

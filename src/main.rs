@@ -36,6 +36,19 @@ enum Command {
         /// Scenarios checked at the same time (default: the number of CPUs).
         #[arg(long)]
         threads: Option<usize>,
+        /// Check only shard I of N (1-based): every N-th scenario file in sorted order.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
+    /// Print the shortest counterexample (or witness) of one claim in one scenario.
+    Trace {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The claim id (see `imessage-model claims`).
+        claim: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        format: TraceFormat,
     },
     /// List the claim catalogue: id, kind, statement and source.
     Claims {
@@ -52,15 +65,60 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
         /// Print the scenario file of one cell (`VARIANT/THREAT`) instead of checking.
-        #[arg(long, value_name = "VARIANT/THREAT")]
+        #[arg(long, value_name = "VARIANT/THREAT", conflicts_with_all = ["shard", "merge"])]
         cell: Option<String>,
+        /// Check only shard I of N (1-based): every N-th cell; combine the JSON shards with --merge.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+        /// Merge matrix JSON shards (from --shard ... --format json) instead of checking.
+        #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "shard")]
+        merge: Vec<PathBuf>,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Format {
     Text,
     Json,
+    /// JUnit XML (check only): one test suite per scenario, one test case per claim.
+    Junit,
+}
+
+/// Shard `index` (1-based) of `count`.
+#[derive(Clone, Copy, Debug)]
+struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    /// Whether the `k`-th item (0-based) belongs to this shard.
+    fn contains(self, k: usize) -> bool {
+        k % self.count == self.index - 1
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let err = || format!("`{s}`: a shard is I/N with 1 <= I <= N, e.g. 2/4");
+    let (i, n) = s.split_once('/').ok_or_else(err)?;
+    let index: usize = i.trim().parse().map_err(|_| err())?;
+    let count: usize = n.trim().parse().map_err(|_| err())?;
+    if index == 0 || count == 0 || index > count {
+        return Err(err());
+    }
+    Ok(Shard { index, count })
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TraceFormat {
+    Text,
+    Json,
+    /// The Informal Trace Format of Apalache and Quint.
+    Itf,
+    /// A Mermaid sequence diagram.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,8 +148,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             format,
             witness,
             threads,
+            shard,
         } => {
-            let files = scenario_files(&paths)?;
+            let files: Vec<PathBuf> = scenario_files(&paths)?
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| shard.is_none_or(|s| s.contains(*k)))
+                .map(|(_, f)| f)
+                .collect();
             let mut scenarios = Vec::new();
             let mut errors = Vec::new();
             for f in &files {
@@ -116,8 +180,73 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     "{}",
                     serde_json::to_string_pretty(&report).context("serialising the report")?
                 ),
+                Format::Junit => print!("{}", imessage_model::report::junit::render(&report)),
             }
             Ok(report.all_as_expected())
+        }
+        Command::Trace {
+            scenario,
+            claim,
+            format,
+        } => {
+            let s = Scenario::load(&scenario)?;
+            let Some(c) = imessage_model::claims::find(&claim) else {
+                bail!(
+                    "unknown claim `{claim}` (known claims: {})",
+                    imessage_model::CATALOGUE
+                        .iter()
+                        .map(|c| c.id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let limits = imessage_model::check::Limits::of(&s);
+            let model = imessage_model::ProtocolModel::new(s);
+            let x = imessage_model::check::explore(&model, limits);
+            let verdict = x.verdict(c);
+            let Some(t) = x.trace(c) else {
+                eprintln!(
+                    "no trace: `{claim}` {} in {} ({}), so there is no {} to show",
+                    verdict.name(),
+                    scenario.display(),
+                    if x.complete() {
+                        format!("complete search, {} unique states", x.unique_states())
+                    } else {
+                        "bounded search".to_string()
+                    },
+                    if c.kind == imessage_model::ClaimKind::Sometimes {
+                        "witness"
+                    } else {
+                        "counterexample"
+                    }
+                );
+                return Ok(false);
+            };
+            let what = if c.kind == imessage_model::ClaimKind::Sometimes {
+                "witness for"
+            } else {
+                "counterexample to"
+            };
+            let sc = &model.scenario;
+            use imessage_model::report::trace as tr;
+            match format {
+                TraceFormat::Text => print!("{}", tr::text(sc, c.id, what, &t)),
+                TraceFormat::Json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tr::json(sc, c.id, what, &t))?
+                    )
+                }
+                TraceFormat::Itf => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&tr::itf(sc, c.id, what, &t))?
+                    )
+                }
+                TraceFormat::Mermaid => print!("{}", tr::mermaid(sc, c.id, what, &t)),
+                TraceFormat::Dot => print!("{}", tr::dot(sc, c.id, what, &t)),
+            }
+            Ok(true)
         }
         Command::Claims { format } => {
             match format {
@@ -126,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     "{}",
                     serde_json::to_string_pretty(&matrix_report::claims_json())?
                 ),
+                Format::Junit => bail!("claims: --format junit is for `check`; use text or json"),
             }
             Ok(true)
         }
@@ -133,6 +263,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             format,
             threads,
             cell,
+            shard,
+            merge,
         } => {
             if let Some(cell) = cell {
                 let (v, t) = cell.split_once('/').unwrap_or((cell.as_str(), ""));
@@ -155,7 +287,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 print!("{}", matrix::cell_toml(variant, t));
                 return Ok(true);
             }
-            let m = matrix::compute(thread_count(threads)?, |_| true);
+            let m = if merge.is_empty() {
+                matrix::compute(thread_count(threads)?, |k| {
+                    shard.is_none_or(|s| s.contains(k))
+                })
+            } else {
+                let mut shards = Vec::new();
+                for f in &merge {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("{}: cannot read the shard", f.display()))?;
+                    let m: matrix::Matrix = serde_json::from_str(&text).with_context(|| {
+                        format!(
+                            "{}: not a matrix JSON shard (from `matrix --shard I/N --format json`)",
+                            f.display()
+                        )
+                    })?;
+                    shards.push(m);
+                }
+                matrix::merge(shards)?
+            };
             match format {
                 MatrixFormat::Markdown => print!("{}", matrix_report::markdown(&m)),
                 MatrixFormat::Html => print!("{}", matrix_report::html(&m)),

@@ -8,7 +8,7 @@
 use crate::report::{Report, ScenarioReport};
 use crate::scenario::{parse, Scenario, Threat, Variant};
 use crate::{check_all, CheckOptions};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The threat columns: the threats of DESIGN §5, and a lossy network with honest servers.
@@ -90,19 +90,19 @@ pub fn is_threat(name: &str) -> bool {
 }
 
 /// One cell's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cell {
-    pub variant: &'static str,
-    pub threat: &'static str,
+    pub variant: String,
+    pub threat: String,
     pub report: ScenarioReport,
 }
 
 /// The whole matrix.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Matrix {
-    pub population: &'static str,
-    pub variants: Vec<&'static str>,
-    pub threats: Vec<&'static str>,
+    pub population: String,
+    pub variants: Vec<String>,
+    pub threats: Vec<String>,
     pub cells: Vec<Cell>,
 }
 
@@ -143,15 +143,15 @@ pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
     let Report { scenarios: reports } =
         check_all(scenarios, threads, CheckOptions { witnesses: true });
     Matrix {
-        population: POPULATION,
-        variants: Variant::ALL.iter().map(|(n, _)| *n).collect(),
-        threats: THREATS.to_vec(),
+        population: POPULATION.to_string(),
+        variants: Variant::ALL.iter().map(|(n, _)| n.to_string()).collect(),
+        threats: THREATS.iter().map(|t| t.to_string()).collect(),
         cells: chosen
             .into_iter()
             .zip(reports)
             .map(|((_, (variant, threat)), report)| Cell {
-                variant,
-                threat,
+                variant: variant.to_string(),
+                threat: threat.to_string(),
                 report,
             })
             .collect(),
@@ -169,4 +169,52 @@ pub fn column_threat(column: &str) -> Option<Threat> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, t)| *t)
+}
+
+/// Why shards could not be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("cell {0}/{1} appears in more than one shard")]
+    Duplicate(String, String),
+    #[error("cell {0}/{1} is in no shard (did every shard run?)")]
+    Missing(String, String),
+    #[error("the shards were computed on different populations or grids")]
+    Mismatch,
+}
+
+/// Combines matrix shards into the whole matrix, in the canonical cell order.
+pub fn merge(shards: Vec<Matrix>) -> Result<Matrix, MergeError> {
+    let mut shards = shards.into_iter();
+    let Some(first) = shards.next() else {
+        return Err(MergeError::Mismatch);
+    };
+    let mut all = first.cells.clone();
+    for s in shards {
+        if s.population != first.population
+            || s.variants != first.variants
+            || s.threats != first.threats
+        {
+            return Err(MergeError::Mismatch);
+        }
+        all.extend(s.cells);
+    }
+    let mut cells = Vec::new();
+    for (v, t) in cells_of(&first.variants, &first.threats) {
+        let mut found = all.iter().filter(|c| c.variant == v && c.threat == t);
+        let cell = found
+            .next()
+            .ok_or_else(|| MergeError::Missing(v.clone(), t.clone()))?;
+        if found.next().is_some() {
+            return Err(MergeError::Duplicate(v, t));
+        }
+        cells.push(cell.clone());
+    }
+    Ok(Matrix { cells, ..first })
+}
+
+fn cells_of(variants: &[String], threats: &[String]) -> Vec<(String, String)> {
+    variants
+        .iter()
+        .flat_map(|v| threats.iter().map(move |t| (v.clone(), t.clone())))
+        .collect()
 }

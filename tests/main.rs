@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod formats;
 mod knowledge;
 mod models;
 mod scenario_parse;

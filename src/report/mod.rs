@@ -3,8 +3,10 @@
 //! The JSON shape is an interface (README, "JSON output"); the text is for
 //! people. Both are built from the same [`ScenarioReport`].
 
+pub mod junit;
 pub mod matrix;
 pub mod text;
+pub mod trace;
 
 use crate::check::{Bound, Exploration, Trace};
 use crate::claims::{ClaimKind, Verdict, CATALOGUE};
@@ -13,11 +15,11 @@ use crate::model::{ProtocolModel, Step};
 use crate::protocol::wire::{Answer, Msg, Record, Timer};
 use crate::protocol::{role_of, Role};
 use crate::scenario::{ActionKind, Scenario};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::ActorModelAction;
 
 /// The result of checking a set of scenarios.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -33,12 +35,12 @@ impl Report {
 }
 
 /// The result of checking one scenario.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioReport {
     pub file: String,
     pub name: String,
-    pub variant: &'static str,
-    pub threat: &'static str,
+    pub variant: String,
+    pub threat: String,
     /// States generated, duplicates included.
     pub states: usize,
     pub unique_states: usize,
@@ -52,15 +54,15 @@ pub struct ScenarioReport {
 }
 
 /// The verdict on one claim.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClaimReport {
-    pub id: &'static str,
+    pub id: String,
     pub kind: ClaimKind,
     pub verdict: Verdict,
     /// True when the verdict holds only within the search's bound.
     pub bounded: bool,
     /// Why a verdict without a path is not a proof although the search is complete, if it is not.
-    pub note: Option<&'static str>,
+    pub note: Option<String>,
     pub expected: Option<Verdict>,
     /// Whether the verdict meets the expectation; `null` when the file expects nothing.
     pub as_expected: Option<bool>,
@@ -69,11 +71,11 @@ pub struct ClaimReport {
 }
 
 /// One step of a trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceStep {
     pub step: usize,
     /// `user`, `order`, `deliver`, `drop` or `tick`.
-    pub kind: &'static str,
+    pub kind: String,
     pub from: Option<String>,
     pub to: Option<String>,
     /// What happened, without the parties: `lookup target=B …`.
@@ -92,7 +94,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         .map(|claim| {
             let verdict = x.verdict(claim);
             let bounded = !complete && !verdict.has_path();
-            let note = x.caveat(claim);
+            let note = x.caveat(claim).map(str::to_string);
             let expected = scenario.expectation(claim.id);
             let proven = !bounded && note.is_none();
             let as_expected = expected.map(|e| e == verdict && (proven || scenario.allow_bounded));
@@ -106,7 +108,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
                 .flatten()
                 .map(|t| trace_steps(scenario, &t));
             ClaimReport {
-                id: claim.id,
+                id: claim.id.to_string(),
                 kind: claim.kind,
                 verdict,
                 bounded,
@@ -120,8 +122,8 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
     ScenarioReport {
         file: scenario.path.display().to_string(),
         name: scenario.name.clone(),
-        variant: scenario.variant.name(),
-        threat: scenario.threat.name(),
+        variant: scenario.variant.name().to_string(),
+        threat: scenario.threat.name().to_string(),
         states: x.generated,
         unique_states: x.unique_states(),
         max_depth: x.max_depth,
@@ -238,7 +240,7 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
     };
     TraceStep {
         step: 0,
-        kind,
+        kind: kind.to_string(),
         from,
         to,
         event,
@@ -268,7 +270,7 @@ fn sender(s: &Scenario, from: Option<AccountId>) -> String {
     from.map_or_else(|| "(sealed)".to_string(), |a| s.handle(a).to_string())
 }
 
-fn record(s: &Scenario, r: &Record) -> String {
+pub(crate) fn record(s: &Scenario, r: &Record) -> String {
     let mut out = format!(
         "day {}: {} looked up {} from {}, {} device{}",
         r.day.0,

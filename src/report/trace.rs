@@ -1,0 +1,432 @@
+//! A counterexample or witness in every format a researcher or a tool
+//! reads: numbered text with what changed in each party, JSON, the Informal
+//! Trace Format (ITF, read by Apalache's and Quint's trace tools), a Mermaid
+//! `sequenceDiagram`, and Graphviz DOT.
+//!
+//! Each party's state is shown as a set of *facts* in words ([`facts`]):
+//! what it holds, what it sent, what it derives (knowledge included). A
+//! step's changes are the facts it added and removed, party by party.
+
+use super::{message, record, trace_steps, TraceStep};
+use crate::check::Trace;
+use crate::knowledge::{Knowledge, Term};
+use crate::model::{self, ProtocolModel, State};
+use crate::protocol::device::Channel;
+use crate::protocol::wire::Answer;
+use crate::protocol::{role_of, Role};
+use crate::scenario::Scenario;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// The parties in display order, as (variable name, display name).
+pub fn parties(s: &Scenario) -> Vec<(String, Role)> {
+    let mut out = vec![
+        ("directory".to_string(), Role::Directory),
+        ("lookup_log".to_string(), Role::LookupLog),
+        ("relay".to_string(), Role::Relay),
+        ("carrier".to_string(), Role::Carrier),
+        ("authority".to_string(), Role::Authority),
+    ];
+    for d in 0..s.devices.len() {
+        let id = crate::knowledge::DeviceId(d as u8);
+        out.push((
+            format!("device_{}", s.device_name(id).replace('/', "_")),
+            Role::Device(id),
+        ));
+    }
+    out
+}
+
+/// What a knowledge set lets its holder derive, in words: contents, handles, addresses and
+/// private keys (the atoms claims are about).
+fn derived(s: &Scenario, k: &Knowledge) -> Vec<String> {
+    k.terms()
+        .filter_map(|t| match t {
+            Term::Content(c) => Some(format!("derives {}", Scenario::content_name(*c))),
+            Term::Handle(a) => Some(format!("derives handle {}", s.handle(*a))),
+            Term::Ip(ip) => Some(format!("derives address {}", s.ip(*ip))),
+            Term::Sk(key) => Some(format!("holds the private key {key:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer(s: &Scenario, a: &Answer) -> String {
+    match a {
+        Answer::NotRegistered => "not registered".into(),
+        Answer::Devices(e) => e
+            .iter()
+            .map(|e| match e.token {
+                crate::knowledge::Token::Device(d) => s.device_name(d),
+                crate::knowledge::Token::Ghost => "ghost".into(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Every party's facts in a state, plus the messages in flight and the day.
+pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for (var, role) in parties(s) {
+        let mut f = BTreeSet::new();
+        match role {
+            Role::Directory => {
+                let d = model::directory(st);
+                f.extend(derived(s, &d.knowledge));
+                for (dev, _, t, _) in &d.held {
+                    f.insert(format!(
+                        "holds the answer for {} to {} until the log acknowledges",
+                        s.handle(*t),
+                        s.device_name(*dev)
+                    ));
+                }
+                for r in &d.answered {
+                    f.insert(format!("answered: {}", record(s, r)));
+                }
+            }
+            Role::LookupLog => {
+                let l = model::log(st);
+                for r in &l.records {
+                    f.insert(format!("record: {}", record(s, r)));
+                }
+                for r in &l.persisted {
+                    f.insert(format!("persisted: {}", record(s, r)));
+                }
+                if st.crashed[usize::from(crate::protocol::actor_id(role))] {
+                    f.insert("crashed".into());
+                }
+            }
+            Role::Relay => f.extend(derived(s, &model::relay(st).knowledge)),
+            Role::Carrier => f.extend(derived(s, &model::carrier(st).knowledge)),
+            Role::Authority => {
+                let a = model::authority(st);
+                for (day, h) in &a.served {
+                    f.insert(format!(
+                        "order for {} answered on day {}",
+                        s.handle(*h),
+                        day.0
+                    ));
+                }
+                for (day, r) in &a.disclosed {
+                    f.insert(format!("disclosed on day {}: {}", day.0, record(s, r)));
+                }
+                f.extend(derived(s, &a.knowledge));
+            }
+            Role::Device(d) => {
+                let dev = model::device(st, d);
+                for (h, a) in &dev.cache {
+                    f.insert(format!(
+                        "knows the devices of {}: {}",
+                        s.handle(*h),
+                        answer(s, a)
+                    ));
+                }
+                for (h, c) in &dev.queued {
+                    f.insert(format!(
+                        "{} to {} waits for an answer",
+                        Scenario::content_name(*c),
+                        s.handle(*h)
+                    ));
+                }
+                for x in &dev.sent {
+                    f.insert(format!(
+                        "sent {} to {} by {}",
+                        Scenario::content_name(x.content),
+                        s.handle(x.to),
+                        match x.channel {
+                            Channel::Imessage => "iMessage",
+                            Channel::Sms => "SMS",
+                        }
+                    ));
+                }
+                for c in &dev.learned {
+                    f.insert(format!("derives {}", Scenario::content_name(*c)));
+                }
+                for (a, c) in &dev.accepted {
+                    f.insert(format!(
+                        "accepts {} as from {}",
+                        Scenario::content_name(*c),
+                        s.handle(*a)
+                    ));
+                }
+                for (a, _, c) in &dev.unverified {
+                    f.insert(format!(
+                        "{} claims to be from {}: waits for its keys",
+                        Scenario::content_name(*c),
+                        s.handle(*a)
+                    ));
+                }
+                for a in &dev.alerts {
+                    f.insert(format!(
+                        "alert: a key listed for {} does not verify",
+                        s.handle(*a)
+                    ));
+                }
+            }
+        }
+        out.insert(var, f);
+    }
+    let mut net = BTreeSet::new();
+    for (src, dst, m) in model::in_flight_envelopes(st) {
+        net.insert(format!(
+            "{} -> {}: {}",
+            src.name(s),
+            dst.name(s),
+            message(s, m)
+        ));
+    }
+    out.insert("network".into(), net);
+    out.insert(
+        "clock".into(),
+        BTreeSet::from([format!("day {}", ProtocolModel::today(st).0)]),
+    );
+    out
+}
+
+/// What one step changed in one party.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Change {
+    pub party: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// A trace step with its changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepView {
+    #[serde(flatten)]
+    pub step: TraceStep,
+    pub changes: Vec<Change>,
+}
+
+/// The steps of a trace with, for each, the facts it changed.
+pub fn step_views(s: &Scenario, t: &Trace) -> Vec<StepView> {
+    let names: BTreeMap<String, String> = parties(s)
+        .into_iter()
+        .map(|(v, r)| (v, r.name(s)))
+        .collect();
+    let steps = trace_steps(s, t);
+    let mut before = facts(s, &t.initial);
+    steps
+        .into_iter()
+        .zip(&t.steps)
+        .map(|(step, (_, after))| {
+            let now = facts(s, after);
+            let changes = now
+                .iter()
+                .filter(|(p, _)| *p != "network" && *p != "clock")
+                .filter_map(|(p, f)| {
+                    let old = before.get(p).cloned().unwrap_or_default();
+                    let added: Vec<String> = f.difference(&old).cloned().collect();
+                    let removed: Vec<String> = old.difference(f).cloned().collect();
+                    (!added.is_empty() || !removed.is_empty()).then(|| Change {
+                        party: names.get(p).cloned().unwrap_or_else(|| p.clone()),
+                        added,
+                        removed,
+                    })
+                })
+                .collect();
+            before = now;
+            StepView { step, changes }
+        })
+        .collect()
+}
+
+/// A header line naming the claim, its verdict and the scenario.
+fn headline(s: &Scenario, claim: &str, what: &str, len: usize) -> String {
+    format!(
+        "{what} {claim} in {} ({}; {len} step{})",
+        s.path.display(),
+        s.setting(),
+        if len == 1 { "" } else { "s" }
+    )
+}
+
+/// Numbered steps, each followed by what changed in which party.
+pub fn text(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
+    let views = step_views(s, t);
+    let mut out = headline(s, claim, what, views.len());
+    out.push('\n');
+    for v in &views {
+        let _ = writeln!(out, "{:>2}. {}", v.step.step, v.step.text);
+        for c in &v.changes {
+            for a in &c.added {
+                let _ = writeln!(out, "      {} + {}", c.party, a);
+            }
+            for r in &c.removed {
+                let _ = writeln!(out, "      {} - {}", c.party, r);
+            }
+        }
+    }
+    out
+}
+
+/// The trace as JSON: the claim, the scenario and the steps with their changes.
+pub fn json(s: &Scenario, claim: &str, what: &str, t: &Trace) -> Value {
+    json!({
+        "scenario": s.path.display().to_string(),
+        "claim": claim,
+        "kind": what,
+        "steps": step_views(s, t),
+    })
+}
+
+fn itf_set(f: &BTreeSet<String>) -> Value {
+    json!({ "#set": f.iter().collect::<Vec<_>>() })
+}
+
+/// The trace in the Informal Trace Format: one record per state, one variable per party
+/// (a set of facts), plus `network`, `day` and `action` (the step that led to the state).
+pub fn itf(s: &Scenario, claim: &str, what: &str, t: &Trace) -> Value {
+    let mut vars: Vec<String> = parties(s).into_iter().map(|(v, _)| v).collect();
+    vars.extend([
+        "network".to_string(),
+        "day".to_string(),
+        "action".to_string(),
+    ]);
+    let state_value = |index: usize, st: &State, action: &str| {
+        let f = facts(s, st);
+        let mut obj = serde_json::Map::new();
+        obj.insert("#meta".into(), json!({ "index": index }));
+        for (var, _) in parties(s) {
+            obj.insert(var.clone(), itf_set(&f[&var]));
+        }
+        obj.insert("network".into(), itf_set(&f["network"]));
+        obj.insert(
+            "day".into(),
+            json!({ "#bigint": ProtocolModel::today(st).0.to_string() }),
+        );
+        obj.insert("action".into(), json!(action));
+        Value::Object(obj)
+    };
+    let steps = trace_steps(s, t);
+    let mut states = vec![state_value(0, &t.initial, "init")];
+    for (i, ((_, st), step)) in t.steps.iter().zip(&steps).enumerate() {
+        states.push(state_value(i + 1, st, &step.text));
+    }
+    json!({
+        "#meta": {
+            "format": "ITF",
+            "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",
+            "source": s.path.display().to_string(),
+            "description": headline(s, claim, what, t.steps.len()),
+            "varTypes": vars.iter().map(|v| (v.clone(), if v == "day" { "Int" } else if v == "action" { "Str" } else { "Set(Str)" })).collect::<BTreeMap<_, _>>(),
+        },
+        "vars": vars,
+        "states": states,
+    })
+}
+
+/// A Mermaid participant id: letters, digits and underscores only.
+fn mermaid_id(role: Role, s: &Scenario) -> String {
+    parties(s)
+        .into_iter()
+        .find(|(_, r)| *r == role)
+        .map(|(v, _)| v)
+        .expect("every role is a party")
+}
+
+/// Text Mermaid shows verbatim in a message or note (`;` and `#` have meanings there).
+fn mermaid_text(t: &str) -> String {
+    t.replace(';', ",").replace('#', "no. ")
+}
+
+/// The trace as a Mermaid `sequenceDiagram`.
+pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
+    let mut out = String::from("sequenceDiagram\n");
+    let _ = writeln!(out, "    %% {}", headline(s, claim, what, t.steps.len()));
+    for (var, role) in parties(s) {
+        let _ = writeln!(out, "    participant {var} as {}", role.name(s));
+    }
+    for (step, (st, after)) in trace_steps(s, t).iter().zip(&t.steps) {
+        let n = step.step;
+        match st {
+            crate::model::Step::Tick => {
+                let _ = writeln!(
+                    out,
+                    "    Note over directory,lookup_log: {n}. day {} begins",
+                    ProtocolModel::today(after).0
+                );
+            }
+            crate::model::Step::Actor(stateright::actor::ActorModelAction::Deliver {
+                src,
+                dst,
+                ..
+            }) => {
+                let _ = writeln!(
+                    out,
+                    "    {}->>{}: {n}. {}",
+                    mermaid_id(role_of(*src), s),
+                    mermaid_id(role_of(*dst), s),
+                    mermaid_text(&step.event)
+                );
+            }
+            crate::model::Step::Actor(stateright::actor::ActorModelAction::Drop(env)) => {
+                let _ = writeln!(
+                    out,
+                    "    {}-x{}: {n}. {}",
+                    mermaid_id(role_of(env.src), s),
+                    mermaid_id(role_of(env.dst), s),
+                    mermaid_text(&step.event)
+                );
+            }
+            crate::model::Step::Actor(a) => {
+                let id = match a {
+                    stateright::actor::ActorModelAction::Timeout(id, _)
+                    | stateright::actor::ActorModelAction::Crash(id)
+                    | stateright::actor::ActorModelAction::Recover(id) => *id,
+                    _ => crate::protocol::actor_id(Role::Directory),
+                };
+                let _ = writeln!(
+                    out,
+                    "    Note over {}: {n}. {}",
+                    mermaid_id(role_of(id), s),
+                    mermaid_text(&step.event)
+                );
+            }
+        }
+    }
+    out
+}
+
+fn dot_escape(t: &str) -> String {
+    t.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The trace as a Graphviz digraph: one node per state (with the facts the step into it
+/// changed), one edge per step.
+pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
+    let mut out = String::from("digraph trace {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    let _ = writeln!(
+        out,
+        "  label=\"{}\";\n  labelloc=t;",
+        dot_escape(&headline(s, claim, what, t.steps.len()))
+    );
+    let _ = writeln!(out, "  s0 [label=\"initial state\"];");
+    for v in step_views(s, t) {
+        let mut label = format!("state {}", v.step.step);
+        for c in &v.changes {
+            for a in &c.added {
+                label.push_str(&format!("\\l{} + {}", c.party, dot_escape(a)));
+            }
+            for r in &c.removed {
+                label.push_str(&format!("\\l{} - {}", c.party, dot_escape(r)));
+            }
+        }
+        label.push_str("\\l");
+        let _ = writeln!(out, "  s{} [label=\"{}\"];", v.step.step, label);
+        let _ = writeln!(
+            out,
+            "  s{} -> s{} [label=\"{}. {}\"];",
+            v.step.step - 1,
+            v.step.step,
+            v.step.step,
+            dot_escape(&v.step.text)
+        );
+    }
+    out.push_str("}\n");
+    out
+}

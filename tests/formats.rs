@@ -1,0 +1,236 @@
+//! Every output format: trace formats, JUnit XML, shards.
+
+use crate::{model, repo_path};
+use imessage_model::check::{explore, Limits};
+use imessage_model::report::trace as tr;
+use imessage_model::{claims, ProtocolModel};
+use std::process::Command;
+
+/// The ghost-device read without CKV, in one format.
+fn ghost(
+    render: fn(&imessage_model::Scenario, &str, &str, &imessage_model::check::Trace) -> String,
+) -> String {
+    let m = ProtocolModel::new(model("ghost-device-2016.toml"));
+    let x = explore(&m, Limits::of(&m.scenario));
+    let c = claims::find("no-server-learns-content").unwrap();
+    let t = x.trace(c).expect("violated, so there is a counterexample");
+    render(&m.scenario, c.id, "counterexample to", &t)
+}
+
+fn json_text(
+    s: &imessage_model::Scenario,
+    c: &str,
+    w: &str,
+    t: &imessage_model::check::Trace,
+) -> String {
+    serde_json::to_string_pretty(&tr::json(s, c, w, t)).unwrap()
+}
+
+fn itf_text(
+    s: &imessage_model::Scenario,
+    c: &str,
+    w: &str,
+    t: &imessage_model::check::Trace,
+) -> String {
+    serde_json::to_string_pretty(&tr::itf(s, c, w, t)).unwrap()
+}
+
+#[test]
+fn ghost_trace_as_text() {
+    insta::assert_snapshot!("trace_ghost_text", ghost(tr::text));
+}
+
+#[test]
+fn ghost_trace_as_json() {
+    insta::assert_snapshot!("trace_ghost_json", ghost(json_text));
+}
+
+#[test]
+fn ghost_trace_as_mermaid() {
+    let m = ghost(tr::mermaid);
+    assert!(m.starts_with("sequenceDiagram\n"));
+    insta::assert_snapshot!("trace_ghost_mermaid", m);
+}
+
+#[test]
+fn ghost_trace_as_dot() {
+    insta::assert_snapshot!("trace_ghost_dot", ghost(tr::dot));
+}
+
+#[test]
+fn ghost_trace_as_itf() {
+    let text = ghost(itf_text);
+    insta::assert_snapshot!("trace_ghost_itf", text);
+    // The structure the ITF readers expect: #meta, vars, and states that bind every var.
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["#meta"].is_object());
+    let vars: Vec<&str> = v["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(vars.contains(&"directory") && vars.contains(&"day") && vars.contains(&"action"));
+    let states = v["states"].as_array().unwrap();
+    assert_eq!(states.len(), 8, "the initial state and one per step");
+    for (i, st) in states.iter().enumerate() {
+        assert_eq!(st["#meta"]["index"], i);
+        for var in &vars {
+            assert!(st.get(*var).is_some(), "state {i} lacks {var}");
+        }
+        assert!(st["directory"]["#set"].is_array());
+        assert!(st["day"]["#bigint"].is_string());
+    }
+}
+
+/// Graphviz accepts the DOT output. CI installs Graphviz, so there the check must run.
+#[test]
+fn dot_output_renders_with_graphviz() {
+    let dot = ghost(tr::dot);
+    let Ok(mut child) = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs need Graphviz (`dot`)"
+        );
+        eprintln!("Graphviz is not installed here: the DOT output was not rendered");
+        return;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+}
+
+#[test]
+fn junit_xml_parses_and_counts_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let flipped = std::fs::read_to_string(repo_path("models/ghost-device-ckv.toml"))
+        .unwrap()
+        .replace(
+            "ghost-device-detected = \"holds\"",
+            "ghost-device-detected = \"violated\"",
+        );
+    let f = dir.path().join("flipped.toml");
+    std::fs::write(&f, flipped).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .current_dir(repo_path(""))
+        .args([
+            "check",
+            "models/ghost-device-2016.toml",
+            f.to_str().unwrap(),
+            "--format",
+            "junit",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let n = imessage_model::CATALOGUE.len();
+    assert_eq!(root.attribute("tests"), Some((2 * n).to_string().as_str()));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    let suites: Vec<_> = root
+        .children()
+        .filter(|c| c.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 2);
+    for s in &suites {
+        let cases = s.children().filter(|c| c.has_tag_name("testcase")).count();
+        assert_eq!(cases, n);
+    }
+    let failure = doc
+        .descendants()
+        .find(|d| d.has_tag_name("failure"))
+        .expect("the flipped expectation fails");
+    assert_eq!(
+        failure.attribute("message"),
+        Some("holds, expected violated")
+    );
+    assert_eq!(
+        failure.parent().unwrap().attribute("name"),
+        Some("ghost-device-detected")
+    );
+}
+
+#[test]
+fn check_shards_partition_the_files() {
+    let run = |shard: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+            .current_dir(repo_path(""))
+            .args(["check", "models/", "--format", "json", "--shard", shard])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["file"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut all: Vec<String> = (1..=3).flat_map(|i| run(&format!("{i}/3"))).collect();
+    all.sort();
+    let mut expected: Vec<String> = crate::model_files()
+        .iter()
+        .map(|f| format!("models/{f}"))
+        .collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    let bad = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .args(["check", "--shard", "4/3"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn trace_command_errors_are_clear() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+            .current_dir(repo_path(""))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["trace", "models/ghost-device-2016.toml", "no-such-claim"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown claim `no-such-claim`"));
+    let out = run(&[
+        "trace",
+        "models/ghost-device-ckv.toml",
+        "ghost-device-detected",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no trace: `ghost-device-detected` holds"),
+        "{err}"
+    );
+    let out = run(&[
+        "trace",
+        "models/ghost-device-2016.toml",
+        "ghost-device-detected",
+        "--format",
+        "mermaid",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sequenceDiagram"));
+}
