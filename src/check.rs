@@ -30,6 +30,7 @@ use hashbrown::HashTable;
 use stateright::Model;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Why a search stopped before exhausting the state space.
@@ -56,6 +57,19 @@ impl Limits {
         }
     }
 }
+
+/// Counters a search publishes while it runs, for a progress display; shared by the searches
+/// of one command.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub generated: AtomicUsize,
+    pub unique: AtomicUsize,
+    pub max_depth: AtomicUsize,
+    pub scenarios_done: AtomicUsize,
+}
+
+/// How often (in unique states) a search publishes its counters.
+const PUBLISH_EVERY: usize = 4096;
 
 /// What the search found for one claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +108,26 @@ fn hash_state(s: &State) -> u64 {
 
 /// Explores the model breadth-first within `limits`.
 pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
+    explore_with_progress(model, limits, None)
+}
+
+/// [`explore`], publishing counters to `progress` as it goes.
+pub fn explore_with_progress<'m>(
+    model: &'m ProtocolModel,
+    limits: Limits,
+    progress: Option<&Progress>,
+) -> Exploration<'m> {
+    let mut published = (0usize, 0usize);
+    let publish = |x: &Exploration, published: &mut (usize, usize)| {
+        if let Some(p) = progress {
+            p.generated
+                .fetch_add(x.generated - published.0, Ordering::Relaxed);
+            p.unique
+                .fetch_add(x.states.len() - published.1, Ordering::Relaxed);
+            p.max_depth.fetch_max(x.max_depth, Ordering::Relaxed);
+            *published = (x.generated, x.states.len());
+        }
+    };
     let start = Instant::now();
     crate::knowledge::clear_interned();
     let mut x = Exploration {
@@ -122,6 +156,9 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
     'search: while next < x.states.len() {
         let idx = next;
         next += 1;
+        if idx % PUBLISH_EVERY == 0 {
+            publish(&x, &mut published);
+        }
         let depth = x.depth[idx];
         actions.clear();
         model.actions(&x.states[idx], &mut actions);
@@ -158,6 +195,10 @@ pub fn explore(model: &ProtocolModel, limits: Limits) -> Exploration<'_> {
         }
     }
     x.seconds = start.elapsed().as_secs_f64();
+    publish(&x, &mut published);
+    if let Some(p) = progress {
+        p.scenarios_done.fetch_add(1, Ordering::Relaxed);
+    }
     x
 }
 

@@ -29,6 +29,7 @@ pub mod model;
 pub mod protocol;
 pub mod report;
 pub mod scenario;
+pub mod simulate;
 pub mod symmetry;
 
 pub use claims::{Claim, ClaimKind, Verdict, CATALOGUE};
@@ -45,15 +46,33 @@ pub struct CheckOptions {
 
 /// Checks one scenario exhaustively (within its bounds) and reports every claim.
 pub fn check(scenario: Scenario, options: &CheckOptions) -> ScenarioReport {
+    check_with_progress(scenario, options, None)
+}
+
+fn check_with_progress(
+    scenario: Scenario,
+    options: &CheckOptions,
+    progress: Option<&check::Progress>,
+) -> ScenarioReport {
     let limits = check::Limits::of(&scenario);
     let model = ProtocolModel::new(scenario);
-    let exploration = check::explore(&model, limits);
+    let exploration = check::explore_with_progress(&model, limits, progress);
     report::scenario_report(&exploration, options.witnesses)
 }
 
 /// Checks scenarios on `threads` threads (one scenario per thread at a time); the report lists
 /// them in the order given.
 pub fn check_all(scenarios: Vec<Scenario>, threads: usize, options: CheckOptions) -> Report {
+    check_all_with_progress(scenarios, threads, options, None)
+}
+
+/// [`check_all`], publishing search counters to `progress`.
+pub fn check_all_with_progress(
+    scenarios: Vec<Scenario>,
+    threads: usize,
+    options: CheckOptions,
+    progress: Option<&check::Progress>,
+) -> Report {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let n = scenarios.len();
@@ -74,7 +93,7 @@ pub fn check_all(scenarios: Vec<Scenario>, threads: usize, options: CheckOptions
                     .expect("slot lock")
                     .take()
                     .expect("slot filled");
-                let r = check(s, &options);
+                let r = check_with_progress(s, &options, progress);
                 *results[i].lock().expect("result lock") = Some(r);
             });
         }

@@ -3,11 +3,16 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use imessage_model::check::Progress;
 use imessage_model::report::matrix as matrix_report;
 use imessage_model::scenario::Variant;
-use imessage_model::{check_all, matrix, CheckOptions, Scenario};
+use imessage_model::{check_all_with_progress, matrix, CheckOptions, Scenario};
+use indicatif::ProgressBar;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +44,9 @@ enum Command {
         /// Check only shard I of N (1-based): every N-th scenario file in sorted order.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
+        /// No progress display (it is shown only on a terminal, and never with JSON or JUnit).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Print the shortest counterexample (or witness) of one claim in one scenario.
     Trace {
@@ -49,6 +57,24 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
         format: TraceFormat,
+    },
+    /// Random runs of a scenario, reproducible from the seed: the transcript and what every
+    /// party holds at the end.
+    Simulate {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The seed of the first run; run k uses seed + k.
+        #[arg(long)]
+        seed: u64,
+        /// How many runs.
+        #[arg(long, default_value_t = 1)]
+        runs: u64,
+        /// Longest run, in steps.
+        #[arg(long, default_value_t = 500)]
+        max_steps: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// List the claim catalogue: id, kind, statement and source.
     Claims {
@@ -73,6 +99,9 @@ enum Command {
         /// Merge matrix JSON shards (from --shard ... --format json) instead of checking.
         #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "shard")]
         merge: Vec<PathBuf>,
+        /// No progress display (it is shown only on a terminal, and never with JSON).
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -149,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             witness,
             threads,
             shard,
+            quiet,
         } => {
             let files: Vec<PathBuf> = scenario_files(&paths)?
                 .into_iter()
@@ -173,7 +203,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 );
             }
             let threads = thread_count(threads)?;
-            let report = check_all(scenarios, threads, CheckOptions { witnesses: witness });
+            let total = scenarios.len();
+            let report = with_progress(!quiet && format == Format::Text, total, |p| {
+                check_all_with_progress(scenarios, threads, CheckOptions { witnesses: witness }, p)
+            });
             match format {
                 Format::Text => print!("{}", imessage_model::report::text::render(&report, true)),
                 Format::Json => println!(
@@ -248,6 +281,28 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
+        Command::Simulate {
+            scenario,
+            seed,
+            runs,
+            max_steps,
+            format,
+        } => {
+            let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
+            let results: Vec<imessage_model::simulate::Run> = (0..runs)
+                .map(|k| imessage_model::simulate::run(&model, seed.wrapping_add(k), max_steps))
+                .collect();
+            match format {
+                Format::Text => {
+                    for r in &results {
+                        println!("{}", imessage_model::simulate::render(&model.scenario, r));
+                    }
+                }
+                Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                Format::Junit => bail!("simulate: --format junit is for `check`; use text or json"),
+            }
+            Ok(true)
+        }
         Command::Claims { format } => {
             match format {
                 Format::Text => print!("{}", matrix_report::claims_text()),
@@ -265,6 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cell,
             shard,
             merge,
+            quiet,
         } => {
             if let Some(cell) = cell {
                 let (v, t) = cell.split_once('/').unwrap_or((cell.as_str(), ""));
@@ -288,8 +344,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 return Ok(true);
             }
             let m = if merge.is_empty() {
-                matrix::compute(thread_count(threads)?, |k| {
-                    shard.is_none_or(|s| s.contains(k))
+                let threads = thread_count(threads)?;
+                let select = |k: usize| shard.is_none_or(|s| s.contains(k));
+                let total = matrix::selected(select);
+                let show = !quiet && !matches!(format, MatrixFormat::Json);
+                with_progress(show, total, |p| {
+                    matrix::compute_with_progress(threads, select, p)
                 })
             } else {
                 let mut shards = Vec::new();
@@ -321,6 +381,41 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(unreproduced == 0)
         }
     }
+}
+
+/// Runs `work`, showing its search counters on stderr while it runs when `enabled` and stderr
+/// is a terminal: scenarios done, states, unique states, unique states per second, depth.
+fn with_progress<T>(enabled: bool, total: usize, work: impl FnOnce(Option<&Progress>) -> T) -> T {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return work(None);
+    }
+    let progress = Progress::default();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let bar = ProgressBar::new_spinner();
+            let start = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                let unique = progress.unique.load(Ordering::Relaxed);
+                bar.set_message(format!(
+                    "{}/{total} scenarios, {} states, {} unique, {} unique/s, depth {}",
+                    progress.scenarios_done.load(Ordering::Relaxed),
+                    imessage_model::report::group(progress.generated.load(Ordering::Relaxed)),
+                    imessage_model::report::group(unique),
+                    imessage_model::report::group(
+                        (unique as f64 / start.elapsed().as_secs_f64().max(1e-3)) as usize
+                    ),
+                    progress.max_depth.load(Ordering::Relaxed),
+                ));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        let result = work(Some(&progress));
+        done.store(true, Ordering::Relaxed);
+        result
+    })
 }
 
 /// The thread count asked for, or the number of CPUs.

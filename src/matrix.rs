@@ -7,7 +7,7 @@
 
 use crate::report::{Report, ScenarioReport};
 use crate::scenario::{parse, Scenario, Threat, Variant};
-use crate::{check_all, CheckOptions};
+use crate::CheckOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -124,6 +124,20 @@ pub fn cells() -> Vec<(&'static str, &'static str)> {
 
 /// Checks the cells selected by `select` (all, or one shard) on `threads` threads.
 pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
+    compute_with_progress(threads, select, None)
+}
+
+/// The cells `select` picks, by index in [`cells`] order.
+pub fn selected(select: impl Fn(usize) -> bool) -> usize {
+    (0..cells().len()).filter(|k| select(*k)).count()
+}
+
+/// [`compute`], publishing search counters to `progress`.
+pub fn compute_with_progress(
+    threads: usize,
+    select: impl Fn(usize) -> bool,
+    progress: Option<&crate::check::Progress>,
+) -> Matrix {
     let chosen: Vec<(usize, (&'static str, &'static str))> = cells()
         .into_iter()
         .enumerate()
@@ -140,8 +154,12 @@ pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
             cell(variant, t)
         })
         .collect();
-    let Report { scenarios: reports } =
-        check_all(scenarios, threads, CheckOptions { witnesses: true });
+    let Report { scenarios: reports } = crate::check_all_with_progress(
+        scenarios,
+        threads,
+        CheckOptions { witnesses: true },
+        progress,
+    );
     Matrix {
         population: POPULATION.to_string(),
         variants: Variant::ALL.iter().map(|(n, _)| n.to_string()).collect(),

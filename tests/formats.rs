@@ -234,3 +234,30 @@ fn trace_command_errors_are_clear() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sequenceDiagram"));
 }
+
+#[test]
+fn simulation_is_reproducible_from_its_seed() {
+    let m = ProtocolModel::new(model("ghost-device-2016.toml"));
+    let a = imessage_model::simulate::run(&m, 42, 500);
+    let b = imessage_model::simulate::run(&m, 42, 500);
+    assert_eq!(a.steps, b.steps);
+    assert_eq!(a.holdings, b.holdings);
+    assert_eq!(a.ended, "no step was left");
+    // Every run of this scenario ends with the ghost device's read, found on the way.
+    let runs: Vec<_> = (0..20)
+        .map(|s| imessage_model::simulate::run(&m, s, 500))
+        .collect();
+    assert!(runs.iter().all(|r| r
+        .violations
+        .iter()
+        .any(|(id, _)| id == "no-server-learns-content")));
+    assert!(
+        runs.iter().any(|r| r.steps != runs[0].steps),
+        "different seeds, different runs"
+    );
+    let text = imessage_model::simulate::render(&m.scenario, &a);
+    assert!(text.starts_with(
+        "run with seed 42 (13 steps, stopped because no step was left); replay: imessage-model simulate models/ghost-device-2016.toml --seed 42"
+    ), "{text}");
+    assert!(text.contains("lookup log (what a court order for every handle would receive):"));
+}
