@@ -156,7 +156,7 @@ pub fn explore_with_progress<'m>(
     'search: while next < x.states.len() {
         let idx = next;
         next += 1;
-        if idx % PUBLISH_EVERY == 0 {
+        if idx.is_multiple_of(PUBLISH_EVERY) {
             publish(&x, &mut published);
         }
         let depth = x.depth[idx];
