@@ -76,6 +76,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Serve stateright's Explorer web UI for a scenario on 127.0.0.1, to walk its state space.
+    Explore {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The port on 127.0.0.1.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
     /// List the claim catalogue: id, kind, statement and source.
     Claims {
         /// Output format.
@@ -301,6 +309,24 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
                 Format::Junit => bail!("simulate: --format junit is for `check`; use text or json"),
             }
+            Ok(true)
+        }
+        Command::Explore { scenario, port } => {
+            let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            // Bind once first, so a busy port is an error rather than a panic inside the server.
+            drop(
+                std::net::TcpListener::bind(address)
+                    .with_context(|| format!("cannot listen on {address}"))?,
+            );
+            println!(
+                "Explorer for {} at http://{address}/ (stop with Ctrl-C)",
+                scenario.display()
+            );
+            use std::io::Write;
+            std::io::stdout().flush()?;
+            use stateright::Model;
+            model.checker().serve(address);
             Ok(true)
         }
         Command::Claims { format } => {
