@@ -291,3 +291,26 @@ fn committed_matrix_is_current_and_reproduces_the_findings() {
         "docs/matrix.md is out of date: run `cargo run --release -- matrix > docs/matrix.md`"
     );
 }
+
+#[test]
+fn witnesses_of_the_other_sometimes_claims() {
+    let r = checked("cache-outlives-record.toml");
+    insta::assert_snapshot!(
+        "message_sent_from_cache_after_record_aged_out",
+        trace_text(&r, "message-without-logged-lookup")
+    );
+    let r = checked("baseline.toml");
+    insta::assert_snapshot!(
+        "requester_learns_registration",
+        trace_text(&r, "registration-oracle")
+    );
+    insta::assert_snapshot!(
+        "relay_sees_sender_and_target",
+        trace_text(&r, "relay-learns-contact")
+    );
+    let r = checked("private-discovery.toml");
+    insta::assert_snapshot!(
+        "order_links_handle_to_ip_without_target",
+        trace_text(&r, "authority-links-handle-to-ip")
+    );
+}
