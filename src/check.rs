@@ -92,6 +92,10 @@ pub struct Exploration<'m> {
     depth: Vec<u32>,
     /// Whether a state's successors were all explored.
     expanded: Vec<bool>,
+    /// The successors of the expanded states, in compressed rows: the successors of state `i`
+    /// are `edges[edge_start[i]..edge_start[i + 1]]` (states are expanded in index order).
+    edges: Vec<u32>,
+    edge_start: Vec<u32>,
     findings: Vec<Finding>,
     /// Successor states generated, duplicates included (the initial states count too).
     pub generated: usize,
@@ -137,6 +141,8 @@ pub fn explore_with_progress<'m>(
         parent: Vec::new(),
         depth: Vec::new(),
         expanded: Vec::new(),
+        edges: Vec::new(),
+        edge_start: Vec::new(),
         findings: vec![Finding::None; CATALOGUE.len()],
         generated: 0,
         max_depth: 0,
@@ -160,6 +166,7 @@ pub fn explore_with_progress<'m>(
             publish(&x, &mut published);
         }
         let depth = x.depth[idx];
+        x.edge_start.push(x.edges.len() as u32);
         actions.clear();
         model.actions(&x.states[idx], &mut actions);
         if let Some(max) = limits.max_depth {
@@ -185,10 +192,12 @@ pub fn explore_with_progress<'m>(
                 x.bound = Some(Bound::States(limits.max_states));
                 break 'search;
             }
-            x.insert(succ, Some((idx as u32, ai as u32)), depth + 1);
+            let to = x.insert(succ, Some((idx as u32, ai as u32)), depth + 1);
+            x.edges.push(to);
         }
         x.expanded[idx] = true;
     }
+    x.edge_start.push(x.edges.len() as u32);
     for (c, claim) in CATALOGUE.iter().enumerate() {
         if claim.kind == ClaimKind::Eventually {
             x.findings[c] = x.decide_eventually(claim);
@@ -209,15 +218,12 @@ impl Exploration<'_> {
             .copied()
     }
 
-    /// Adds `s` unless an equal state is already known; evaluates every state claim on a new state.
-    fn insert(&mut self, s: State, parent: Option<(u32, u32)>, depth: u32) {
+    /// Adds `s` unless an equal state is already known, and returns its index; evaluates every
+    /// state claim on a new state.
+    fn insert(&mut self, s: State, parent: Option<(u32, u32)>, depth: u32) -> u32 {
         let h = hash_state(&s);
-        if self
-            .table
-            .find(h, |&i| self.states[i as usize] == s)
-            .is_some()
-        {
-            return;
+        if let Some(&i) = self.table.find(h, |&i| self.states[i as usize] == s) {
+            return i;
         }
         let idx = self.states.len() as u32;
         for (c, claim) in CATALOGUE.iter().enumerate() {
@@ -233,6 +239,7 @@ impl Exploration<'_> {
         self.depth.push(depth);
         self.expanded.push(false);
         self.max_depth = self.max_depth.max(depth as usize);
+        idx
     }
 
     /// The chain of state indices from an initial state to `idx`, whose parent is `parent`.
@@ -247,16 +254,10 @@ impl Exploration<'_> {
         chain
     }
 
-    /// The stored successors of a state.
-    fn successors(&self, idx: u32) -> Vec<u32> {
-        let mut actions = Vec::new();
-        let s = &self.states[idx as usize];
-        self.model.actions(s, &mut actions);
-        actions
-            .into_iter()
-            .filter_map(|a| self.model.next_state(s, a))
-            .filter_map(|n| self.find(&n))
-            .collect()
+    /// The successors of an expanded state, as recorded by the search.
+    fn successors(&self, idx: u32) -> &[u32] {
+        let i = idx as usize;
+        &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]
     }
 
     /// Decides an `eventually` claim on the explored graph: a shortest run through states where
@@ -288,7 +289,7 @@ impl Exploration<'_> {
                 chain.reverse();
                 return Finding::Path(chain);
             }
-            let next: Vec<u32> = succ.into_iter().filter(|&v| avoids(v)).collect();
+            let next: Vec<u32> = succ.iter().copied().filter(|&v| avoids(v)).collect();
             for &v in &next {
                 if !seen[v as usize] {
                     seen[v as usize] = true;

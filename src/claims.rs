@@ -146,7 +146,7 @@ const SIGNAL: &str = "Signal's private contact discovery (2017) and sealed sende
 const CARRIER: &str = "Apple Platform Security guide: SMS fallback is not end-to-end encrypted";
 
 /// The catalogue, in the order reports list it.
-pub static CATALOGUE: [Claim; 14] = [
+pub static CATALOGUE: [Claim; 15] = [
     Claim {
         id: "content-never-in-lookup-log",
         kind: ClaimKind::Always,
@@ -181,6 +181,13 @@ pub static CATALOGUE: [Claim; 14] = [
         statement: "The carrier can hold a message's plaintext.",
         source: CARRIER,
         condition: sms_fallback_exposes_content,
+    },
+    Claim {
+        id: "no-downgrade-to-sms",
+        kind: ClaimKind::Always,
+        statement: "Content sent to a handle registered for iMessage never travels by SMS.",
+        source: GUIDE,
+        condition: no_downgrade_to_sms,
     },
     Claim {
         id: "lookup-always-logged",
@@ -374,14 +381,25 @@ fn lookup_logged_without_message(m: &ProtocolModel, s: &State) -> bool {
 }
 
 fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
-    let records = &model::log(s).records;
+    // A record on its way to the log counts as logged, as for `lookup-always-logged`.
+    let matches = |r: &crate::protocol::wire::Record, from: AccountId, to: AccountId| {
+        r.requester == from && r.target == Some(to)
+    };
     model::devices(s).any(|(id, dev)| {
         let from = m.scenario.device(id).account;
         dev.sent.iter().any(|x| {
-            !records
-                .iter()
-                .any(|r| r.requester == from && r.target == Some(x.to))
+            !model::log(s).records.iter().any(|r| matches(r, from, x.to))
+                && !model::in_flight(s)
+                    .any(|msg| matches!(msg, Msg::LogWrite(r) if matches(r, from, x.to)))
         })
+    })
+}
+
+fn no_downgrade_to_sms(m: &ProtocolModel, s: &State) -> bool {
+    model::devices(s).all(|(_, d)| {
+        d.sent
+            .iter()
+            .all(|x| x.channel != Channel::Sms || !m.scenario.account(x.to).registered)
     })
 }
 
@@ -413,7 +431,7 @@ fn authority_links_handle_to_ip(_: &ProtocolModel, s: &State) -> bool {
 
 fn registration_oracle(m: &ProtocolModel, s: &State) -> bool {
     model::devices(s).any(|(_, d)| {
-        d.cache.iter().any(|(h, answer)| {
+        d.cache.iter().chain(&d.keys).any(|(h, answer)| {
             let truly = m.scenario.account(*h).registered;
             match answer {
                 Answer::NotRegistered => !truly,

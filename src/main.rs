@@ -70,7 +70,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         runs: u64,
         /// Longest run, in steps.
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = imessage_model::simulate::DEFAULT_MAX_STEPS)]
         max_steps: usize,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -165,11 +165,35 @@ enum MatrixFormat {
     Json,
 }
 
+/// Writes to standard output, returning an error (instead of panicking as `print!` does) when
+/// the reader has gone away.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        // The reader of our output closed it (`... | head`): nothing is wrong.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -216,12 +240,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 check_all_with_progress(scenarios, threads, CheckOptions { witnesses: witness }, p)
             });
             match format {
-                Format::Text => print!("{}", imessage_model::report::text::render(&report, true)),
-                Format::Json => println!(
+                Format::Text => out!("{}", imessage_model::report::text::render(&report, true)),
+                Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).context("serialising the report")?
                 ),
-                Format::Junit => print!("{}", imessage_model::report::junit::render(&report)),
+                Format::Junit => out!("{}", imessage_model::report::junit::render(&report)),
             }
             Ok(report.all_as_expected())
         }
@@ -271,21 +295,21 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let sc = &model.scenario;
             use imessage_model::report::trace as tr;
             match format {
-                TraceFormat::Text => print!("{}", tr::text(sc, c.id, what, &t)),
+                TraceFormat::Text => out!("{}", tr::text(sc, c.id, what, &t)),
                 TraceFormat::Json => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&tr::json(sc, c.id, what, &t))?
                     )
                 }
                 TraceFormat::Itf => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&tr::itf(sc, c.id, what, &t))?
                     )
                 }
-                TraceFormat::Mermaid => print!("{}", tr::mermaid(sc, c.id, what, &t)),
-                TraceFormat::Dot => print!("{}", tr::dot(sc, c.id, what, &t)),
+                TraceFormat::Mermaid => out!("{}", tr::mermaid(sc, c.id, what, &t)),
+                TraceFormat::Dot => out!("{}", tr::dot(sc, c.id, what, &t)),
             }
             Ok(true)
         }
@@ -303,10 +327,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             match format {
                 Format::Text => {
                     for r in &results {
-                        println!("{}", imessage_model::simulate::render(&model.scenario, r));
+                        outln!("{}", imessage_model::simulate::render(&model.scenario, r));
                     }
                 }
-                Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
                 Format::Junit => bail!("simulate: --format junit is for `check`; use text or json"),
             }
             Ok(true)
@@ -319,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 std::net::TcpListener::bind(address)
                     .with_context(|| format!("cannot listen on {address}"))?,
             );
-            println!(
+            outln!(
                 "Explorer for {} at http://{address}/ (stop with Ctrl-C)",
                 scenario.display()
             );
@@ -331,8 +355,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Claims { format } => {
             match format {
-                Format::Text => print!("{}", matrix_report::claims_text()),
-                Format::Json => println!(
+                Format::Text => out!("{}", matrix_report::claims_text()),
+                Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&matrix_report::claims_json())?
                 ),
@@ -366,7 +390,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                         matrix::THREATS.join(", ")
                     );
                 }
-                print!("{}", matrix::cell_toml(variant, t));
+                out!("{}", matrix::cell_toml(variant, t));
                 return Ok(true);
             }
             let m = if merge.is_empty() {
@@ -393,9 +417,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 matrix::merge(shards)?
             };
             match format {
-                MatrixFormat::Markdown => print!("{}", matrix_report::markdown(&m)),
-                MatrixFormat::Html => print!("{}", matrix_report::html(&m)),
-                MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
+                MatrixFormat::Markdown => out!("{}", matrix_report::markdown(&m)),
+                MatrixFormat::Html => out!("{}", matrix_report::html(&m)),
+                MatrixFormat::Json => outln!("{}", serde_json::to_string_pretty(&m)?),
+            }
+            if shard.is_some() {
+                // A shard holds some cells only: the findings are checked on the merged matrix.
+                return Ok(true);
             }
             let unreproduced = matrix_report::check_findings(&m)
                 .into_iter()

@@ -20,7 +20,7 @@ use crate::protocol::{
 use crate::scenario::{Order, Scenario, Threat};
 use crate::symmetry::Symmetry;
 use stateright::actor::{
-    ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork, Network,
+    ActorModel, ActorModelAction, ActorModelState, Envelope, Id, LossyNetwork, Network,
 };
 use stateright::{Model, Property};
 use std::sync::Arc;
@@ -98,6 +98,7 @@ impl ProtocolModel {
                     .next_state(state, ActorModelAction::Recover(id))?;
                 let mut restarted = log(&next).clone();
                 restarted.day = directory(&next).day;
+                restarted.crashes = log(state).crashes + 1;
                 next.actor_states[actor_index(Role::LookupLog)] =
                     Arc::new(PartyState::LookupLog(restarted));
                 Some(next)
@@ -175,7 +176,9 @@ impl ProtocolModel {
     fn enabled(&self, state: &State, action: &ActorModelAction<Msg, Timer, ()>) -> bool {
         let log_id = actor_id(Role::LookupLog);
         let (id, timer) = match action {
-            ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => return *id == log_id,
+            // The log crashes at most once (stateright bounds only simultaneous crashes).
+            ActorModelAction::Crash(id) => return *id == log_id && log(state).crashes == 0,
+            ActorModelAction::Recover(id) => return *id == log_id,
             ActorModelAction::Timeout(id, timer) => (id, timer),
             _ => return true,
         };
@@ -189,6 +192,24 @@ impl ProtocolModel {
             _ => None,
         };
         day.is_none_or(|d| d == Self::today(state))
+    }
+}
+
+impl ProtocolModel {
+    /// Whether a user action or court order tied to today has not happened yet.
+    fn scheduled_today(&self, state: &State) -> bool {
+        let today = Some(Self::today(state));
+        state.timers_set.iter().enumerate().any(|(i, timers)| {
+            timers.iter().any(|t| match (role_of(Id::from(i)), t) {
+                (Role::Device(d), Timer::UserAction(n)) => {
+                    self.scenario.device(d).actions[*n as usize].day == today
+                }
+                (Role::Authority, Timer::LegalRequest(n)) => {
+                    self.scenario.legal_requests[*n as usize].day == today
+                }
+                _ => false,
+            })
+        })
     }
 }
 
@@ -213,8 +234,12 @@ impl Model for ProtocolModel {
                 .map(Step::Actor),
         );
         // A day is long next to a network delay: the clock moves on only once every message
-        // in flight has been delivered or lost, so a message never spans a day boundary.
-        if Self::today(state).0 + 1 < self.scenario.days && state.network.len() == 0 {
+        // in flight has been delivered or lost, so a message never spans a day boundary; and
+        // only once every action and court order scheduled for today has happened.
+        if Self::today(state).0 + 1 < self.scenario.days
+            && state.network.len() == 0
+            && !self.scheduled_today(state)
+        {
             actions.push(Step::Tick);
         }
     }

@@ -12,10 +12,15 @@ use serde::Serialize;
 use stateright::Model;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The default step limit of a run.
+pub const DEFAULT_MAX_STEPS: usize = 500;
+
 /// One random run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     pub seed: u64,
+    /// The step limit the run was made with.
+    pub max_steps: usize,
     pub steps: Vec<TraceStep>,
     /// Why the run stopped: no step was left, or the step limit was reached.
     pub ended: &'static str,
@@ -74,6 +79,7 @@ pub fn run(model: &ProtocolModel, seed: u64, max_steps: usize) -> Run {
     };
     Run {
         seed,
+        max_steps,
         steps: trace_steps(&model.scenario, &trace),
         ended,
         violations,
@@ -87,12 +93,17 @@ pub fn render(s: &Scenario, r: &Run) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "run with seed {} ({} steps, stopped because {}); replay: imessage-model simulate {} --seed {}",
+        "run with seed {} ({} steps, stopped because {}); replay: imessage-model simulate {} --seed {}{}",
         r.seed,
         r.steps.len(),
         r.ended,
         s.path.display(),
-        r.seed
+        r.seed,
+        if r.max_steps == DEFAULT_MAX_STEPS {
+            String::new()
+        } else {
+            format!(" --max-steps {}", r.max_steps)
+        }
     );
     for step in &r.steps {
         let _ = writeln!(out, "  {:>3}. {}", step.step, step.text);

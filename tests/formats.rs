@@ -261,3 +261,53 @@ fn simulation_is_reproducible_from_its_seed() {
     ), "{text}");
     assert!(text.contains("lookup log (what a court order for every handle would receive):"));
 }
+
+/// Handles are phone numbers and addresses: identifiers in ITF and Mermaid stay identifiers.
+#[test]
+fn party_names_are_identifiers_whatever_the_handles() {
+    let s = imessage_model::scenario::parse(
+        std::path::Path::new("real.toml"),
+        r#"name = "real handles"
+variant = "imessage-2016"
+threat = "ghost-device"
+[[account]]
+handle = "+1 555 0100"
+[[account]]
+handle = "bob@example.com"
+[[action]]
+by = "+1 555 0100/1"
+send = "bob@example.com"
+"#,
+    )
+    .unwrap();
+    let names: Vec<String> = tr::parties(&s).into_iter().map(|(v, _)| v).collect();
+    assert!(
+        names.contains(&"device__1_555_0100_1".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"device_bob_example_com_1".to_string()),
+        "{names:?}"
+    );
+    for n in &names {
+        assert!(
+            n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{n}"
+        );
+    }
+    let m = ProtocolModel::new(s);
+    let x = explore(&m, Limits::of(&m.scenario));
+    let t = x
+        .trace(claims::find("no-server-learns-content").unwrap())
+        .unwrap();
+    let mermaid = tr::mermaid(
+        &m.scenario,
+        "no-server-learns-content",
+        "counterexample to",
+        &t,
+    );
+    assert!(
+        mermaid.contains("device__1_555_0100_1->>directory: 2. lookup target=bob@example.com"),
+        "{mermaid}"
+    );
+}

@@ -369,3 +369,14 @@ fn a_preservation_order_needs_a_legal_request() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_duplicating_network_runs_one_day() {
+    let text = format!("{MINIMAL}\n[network]\norder = \"duplicating\"\n[bounds]\ndays = 2\n");
+    let (line, msg) = rejected(&text);
+    assert_eq!(line, 15);
+    assert!(
+        msg.contains("a duplicating network keeps every message in flight"),
+        "{msg}"
+    );
+}

@@ -39,8 +39,11 @@ pub struct Sent {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct DeviceState {
-    /// Answers received, with only the entries this device accepted.
+    /// Lookup answers received, with only the entries this device accepted: what sends use.
     pub cache: BTreeMap<AccountId, Answer>,
+    /// Key-query answers, with only the entries this device accepted: used to verify
+    /// signatures only, never to send.
+    pub keys: BTreeMap<AccountId, Answer>,
     /// Sends waiting for a directory answer.
     pub queued: BTreeSet<(AccountId, ContentId)>,
     pub sent: BTreeSet<Sent>,
@@ -147,7 +150,7 @@ impl DeviceState {
             Msg::KeyReply { handle, answer } => {
                 let mut next = self.clone();
                 let answer = next.verify(scenario, handle, answer);
-                next.cache.insert(handle, answer);
+                next.keys.insert(handle, answer);
                 next.settle(handle);
                 (next != *self).then_some(next)
             }
@@ -163,7 +166,7 @@ impl DeviceState {
                             if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
                                 let waiting = next.unverified.iter().any(|(x, _, _)| x == a);
                                 next.unverified.insert((*a, *key, *c));
-                                if next.cache.contains_key(a) {
+                                if next.signing_keys(*a).is_some() {
                                     next.settle(*a);
                                 } else if !waiting {
                                     o.send(actor_id(Role::Directory), Msg::KeyQuery { handle: *a });
@@ -183,12 +186,8 @@ impl DeviceState {
     /// content is accepted if it is signed with a signing key listed (and accepted) for the
     /// sender, and dropped otherwise.
     fn settle(&mut self, sender: AccountId) {
-        let Some(answer) = self.cache.get(&sender) else {
+        let Some(keys) = self.signing_keys(sender) else {
             return;
-        };
-        let keys: BTreeSet<KeyId> = match answer {
-            Answer::Devices(entries) => entries.iter().map(|e| e.sig).collect(),
-            Answer::NotRegistered => BTreeSet::new(),
         };
         let due: Vec<_> = self
             .unverified
@@ -202,6 +201,16 @@ impl DeviceState {
                 self.accepted.insert((a, c));
             }
         }
+    }
+
+    /// The signing keys this device accepts for `sender`, from a key query or a lookup; `None`
+    /// when it has asked for neither.
+    fn signing_keys(&self, sender: AccountId) -> Option<BTreeSet<KeyId>> {
+        let answer = self.keys.get(&sender).or_else(|| self.cache.get(&sender))?;
+        Some(match answer {
+            Answer::Devices(entries) => entries.iter().map(|e| e.sig).collect(),
+            Answer::NotRegistered => BTreeSet::new(),
+        })
     }
 
     /// Keeps the entries this device accepts. Without CKV every entry is taken on trust; with

@@ -211,6 +211,14 @@ impl DirectoryState {
                 Some(next)
             }
             Msg::KeyQuery { handle } => {
+                // The operator sees which device asks for whose keys.
+                let mut next = self.clone();
+                if let Role::Device(d) = role_of(src) {
+                    next.knowledge.learn(Term::pair(
+                        Term::Token(Token::Device(d)),
+                        Term::Handle(handle),
+                    ));
+                }
                 o.send(
                     src,
                     Msg::KeyReply {
@@ -218,7 +226,7 @@ impl DirectoryState {
                         answer: self.answer(scenario, handle),
                     },
                 );
-                None
+                (next != *self).then_some(next)
             }
             Msg::Deliver {
                 from, to, payload, ..
@@ -243,7 +251,8 @@ impl DirectoryState {
             requester: req.requester,
             target: (!scenario.variant.private_discovery()).then_some(req.target),
             ip: req.ip,
-            device_count: self.answer(scenario, req.target).device_count(),
+            device_count: (!scenario.variant.private_discovery())
+                .then(|| self.answer(scenario, req.target).device_count()),
             draft: req.draft,
         }
     }

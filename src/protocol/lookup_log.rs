@@ -28,6 +28,8 @@ pub struct LogState {
     pub knowledge: Knowledge,
     /// The records last written to stable storage (under the log-crash threat only).
     pub persisted: BTreeSet<Record>,
+    /// How many times the log has crashed and restarted.
+    pub crashes: u8,
 }
 
 /// What the log keeps on stable storage.
@@ -46,6 +48,7 @@ impl LogState {
             knowledge: Knowledge::from_terms(records.iter().map(Record::to_term)),
             persisted: records.clone(),
             records,
+            crashes: 0,
         }
     }
 

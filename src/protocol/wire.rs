@@ -53,8 +53,9 @@ pub struct Record {
     /// The handle looked up; `None` under private discovery, where the log never sees it.
     pub target: Option<AccountId>,
     pub ip: IpId,
-    /// How many devices the answer listed (ghost included).
-    pub device_count: u8,
+    /// How many devices the answer listed (ghost included); `None` under private discovery,
+    /// where a count would identify the target as well as its handle.
+    pub device_count: Option<u8>,
     /// Whatever else of the request the directory logged (only under a planted bug).
     pub draft: Option<ContentId>,
 }
@@ -64,7 +65,8 @@ impl Record {
     pub fn to_term(&self) -> Term {
         let mut parts = vec![Term::Day(self.day), Term::Handle(self.requester)];
         parts.extend(self.target.map(Term::Handle));
-        parts.extend([Term::Ip(self.ip), Term::Count(self.device_count)]);
+        parts.push(Term::Ip(self.ip));
+        parts.extend(self.device_count.map(Term::Count));
         parts.extend(self.draft.map(Term::Content));
         Term::tuple(parts)
     }

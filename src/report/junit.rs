@@ -65,7 +65,12 @@ fn suite(out: &mut String, s: &ScenarioReport) {
             }
             Some(false) => {
                 let expected = c.expected.map_or("nothing", |e| e.name());
-                let message = if c.bounded {
+                let message = if let Some(note) = &c.note {
+                    format!(
+                        "{} on runs that end ({note}), expected {expected}",
+                        c.verdict.name()
+                    )
+                } else if c.bounded {
                     format!(
                         "{} within {} (not a proof), expected {expected}",
                         c.verdict.name(),

@@ -50,11 +50,12 @@ pub const FINDINGS: [Finding; 5] = [
         ],
     },
     Finding {
-        statement: "SMS fallback, and the empty-answer downgrade, put plaintext at the carrier; no server learns it.",
+        statement: "SMS fallback puts plaintext at the carrier, and an empty answer downgrades even a message to an iMessage user to SMS; no server learns the content.",
         source: "Apple Platform Security guide",
         cells: &[
             ("imessage-2016", "honest", "sms-fallback-exposes-content", Verdict::Reachable),
-            ("imessage-2016", "empty-answer", "sms-fallback-exposes-content", Verdict::Reachable),
+            ("imessage-2016", "honest", "no-downgrade-to-sms", Verdict::Holds),
+            ("imessage-2016", "empty-answer", "no-downgrade-to-sms", Verdict::Violated),
             ("imessage-2016", "empty-answer", "no-server-learns-content", Verdict::Holds),
         ],
     },

@@ -272,14 +272,15 @@ fn sender(s: &Scenario, from: Option<AccountId>) -> String {
 
 pub(crate) fn record(s: &Scenario, r: &Record) -> String {
     let mut out = format!(
-        "day {}: {} looked up {} from {}, {} device{}",
+        "day {}: {} looked up {} from {}",
         r.day.0,
         s.handle(r.requester),
         r.target.map_or("(hidden)", |t| s.handle(t)),
         s.ip(r.ip),
-        r.device_count,
-        if r.device_count == 1 { "" } else { "s" }
     );
+    if let Some(n) = r.device_count {
+        out.push_str(&format!(", {n} device{}", if n == 1 { "" } else { "s" }));
+    }
     if let Some(c) = r.draft {
         out.push_str(&format!(", draft {}", Scenario::content_name(c)));
     }

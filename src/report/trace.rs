@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-/// The parties in display order, as (variable name, display name).
+/// The parties in display order, as (variable name, role). Variable names are identifiers
+/// (letters, digits and underscores, unique), usable in ITF and Mermaid whatever the handles.
 pub fn parties(s: &Scenario) -> Vec<(String, Role)> {
     let mut out = vec![
         ("directory".to_string(), Role::Directory),
@@ -31,10 +32,19 @@ pub fn parties(s: &Scenario) -> Vec<(String, Role)> {
     ];
     for d in 0..s.devices.len() {
         let id = crate::knowledge::DeviceId(d as u8);
-        out.push((
-            format!("device_{}", s.device_name(id).replace('/', "_")),
-            Role::Device(id),
-        ));
+        let base: String = format!("device_{}", s.device_name(id))
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let mut name = base.clone();
+        let mut n = 2;
+        while out.iter().any(|(v, _)| *v == name)
+            || ["network", "day", "action", "clock"].contains(&name.as_str())
+        {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        out.push((name, Role::Device(id)));
     }
     out
 }
@@ -329,9 +339,10 @@ fn mermaid_id(role: Role, s: &Scenario) -> String {
         .expect("every role is a party")
 }
 
-/// Text Mermaid shows verbatim in a message or note (`;` and `#` have meanings there).
+/// Text Mermaid shows verbatim in a message or note: `;` ends a statement and `#` starts an
+/// entity code there, so both are written as entity codes.
 fn mermaid_text(t: &str) -> String {
-    t.replace(';', ",").replace('#', "no. ")
+    t.replace('#', "#35;").replace(';', "#59;")
 }
 
 /// The trace as a Mermaid `sequenceDiagram`.
@@ -339,7 +350,11 @@ pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
     let mut out = String::from("sequenceDiagram\n");
     let _ = writeln!(out, "    %% {}", headline(s, claim, what, t.steps.len()));
     for (var, role) in parties(s) {
-        let _ = writeln!(out, "    participant {var} as {}", role.name(s));
+        let _ = writeln!(
+            out,
+            "    participant {var} as {}",
+            mermaid_text(&role.name(s))
+        );
     }
     for (step, (st, after)) in trace_steps(s, t).iter().zip(&t.steps) {
         let n = step.step;

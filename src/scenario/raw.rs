@@ -447,6 +447,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         expect.push(Expectation { claim, verdict: v });
     }
 
+    // The clock waits for an empty network (no message spans a day), and a duplicating network
+    // never empties: the two cannot be combined.
+    if order == Order::Duplicating && days > 1 {
+        let span = raw
+            .network
+            .as_ref()
+            .and_then(|n| n.order.as_ref())
+            .map_or(0..0, |o| o.span());
+        return Err(loc.error(
+            span,
+            format!(
+                "key `network.order`: a duplicating network keeps every message in flight, and \
+                 the clock only moves on once the network is empty, so `bounds.days` = {days} \
+                 would never be reached (use one day, or an unordered network)"
+            ),
+        ));
+    }
     // Switches and bugs that cannot change anything are mistakes, not scenarios.
     if bugs.contains(&Bug::LogNeverPurges) && days <= retention {
         let b = raw
