@@ -103,40 +103,38 @@ impl ProtocolModel {
                     Arc::new(PartyState::LookupLog(restarted));
                 Some(next)
             }
-            Step::Actor(ActorModelAction::Deliver { src, dst, msg }) => {
-                let delivered = self.actors.next_state(
-                    state,
-                    ActorModelAction::Deliver {
-                        src,
-                        dst,
-                        msg: msg.clone(),
-                    },
-                );
-                match (&state.network, delivered) {
-                    (_, Some(next)) => Some(next),
-                    // stateright leaves a message whose delivery changes nothing in flight on an
-                    // unordered network; here every message delivered to a running actor is
-                    // consumed, so no stale message keeps the clock from ticking.
-                    (Network::UnorderedNonDuplicating(_), None)
-                        if !state.crashed[usize::from(dst)] =>
-                    {
-                        let mut next = state.clone();
-                        if let Network::UnorderedNonDuplicating(multiset) = &mut next.network {
-                            let env = Envelope { src, dst, msg };
-                            match multiset.get(&env).copied() {
-                                Some(1) => {
-                                    multiset.remove(&env);
-                                }
-                                Some(n) => {
-                                    multiset.insert(env, n - 1);
-                                }
-                                None => return None,
-                            }
-                        }
-                        Some(next)
-                    }
-                    (_, None) => None,
+            // stateright leaves a message whose delivery changes nothing in flight on an
+            // unordered network; here every message delivered to a running actor is consumed,
+            // so no stale message keeps the clock from ticking. Only that network needs the
+            // message kept aside (other networks take the plain path below, without a copy).
+            Step::Actor(ActorModelAction::Deliver { src, dst, msg })
+                if matches!(state.network, Network::UnorderedNonDuplicating(_)) =>
+            {
+                let action = ActorModelAction::Deliver {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                };
+                if let Some(next) = self.actors.next_state(state, action) {
+                    return Some(next);
                 }
+                if state.crashed[usize::from(dst)] {
+                    return None;
+                }
+                let mut next = state.clone();
+                if let Network::UnorderedNonDuplicating(multiset) = &mut next.network {
+                    let env = Envelope { src, dst, msg };
+                    match multiset.get(&env).copied() {
+                        Some(1) => {
+                            multiset.remove(&env);
+                        }
+                        Some(n) => {
+                            multiset.insert(env, n - 1);
+                        }
+                        None => return None,
+                    }
+                }
+                Some(next)
             }
             Step::Actor(a) => self.actors.next_state(state, a),
             Step::Tick => {

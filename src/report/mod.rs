@@ -248,7 +248,7 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
     }
 }
 
-fn token(s: &Scenario, t: Token) -> String {
+pub(crate) fn token(s: &Scenario, t: Token) -> String {
     match t {
         Token::Device(d) => s.device_name(d),
         Token::Ghost => "ghost".into(),

@@ -7,7 +7,7 @@
 //! what it holds, what it sent, what it derives (knowledge included). A
 //! step's changes are the facts it added and removed, party by party.
 
-use super::{message, record, trace_steps, TraceStep};
+use super::{message, record, token, trace_steps, TraceStep};
 use crate::check::Trace;
 use crate::knowledge::{Knowledge, Term};
 use crate::model::{self, ProtocolModel, State};
@@ -68,10 +68,7 @@ fn answer(s: &Scenario, a: &Answer) -> String {
         Answer::NotRegistered => "not registered".into(),
         Answer::Devices(e) => e
             .iter()
-            .map(|e| match e.token {
-                crate::knowledge::Token::Device(d) => s.device_name(d),
-                crate::knowledge::Token::Ghost => "ghost".into(),
-            })
+            .map(|e| token(s, e.token))
             .collect::<Vec<_>>()
             .join(", "),
     }
