@@ -8,12 +8,13 @@
 //! claim it describes the witness state.
 
 use crate::knowledge::{AccountId, ContentId, DeviceId, Knowledge, Term};
+use crate::model::Step;
 use crate::model::{self, ProtocolModel, State};
 use crate::protocol::device::Channel;
 use crate::protocol::lookup_log::expired;
 use crate::protocol::wire::{Answer, Msg};
 use crate::protocol::{LogState, Role};
-use crate::scenario::ActionKind;
+use crate::scenario::{ActionKind, Scenario};
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Property};
 
@@ -83,6 +84,12 @@ pub struct Claim {
     pub statement: &'static str,
     pub source: &'static str,
     pub condition: fn(&ProtocolModel, &State) -> bool,
+    /// Whether a step can undo a discovery of this claim (turn a counterexample or a witness
+    /// state into one that is not; for an `eventually` claim, turn its condition false again).
+    /// A step for which this is false is one the partial-order reduction may postpone while
+    /// the claim is undecided (ARCHITECTURE.md, "Partial-order reduction"); the tests check it on
+    /// every edge of every scenario's full state graph.
+    pub undone_by: fn(&Scenario, &Step) -> bool,
 }
 
 impl PartialEq for Claim {
@@ -153,6 +160,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "No lookup-log record lets its holder derive any message content.",
         source: FAQ,
         condition: content_never_in_lookup_log,
+        undone_by: undo::by_log,
     },
     Claim {
         id: "no-server-learns-content",
@@ -160,6 +168,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "The directory, the lookup log, the relay and the authority never derive message content.",
         source: GUIDE,
         condition: no_server_learns_content,
+        undone_by: undo::by_log,
     },
     Claim {
         id: "ghost-device-detected",
@@ -167,6 +176,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "Whenever content sent over iMessage is derived by anyone but the sender's and the recipient's own devices, some device has raised an alert.",
         source: GHOST,
         condition: ghost_device_detected,
+        undone_by: undo::by_an_alert,
     },
     Claim {
         id: "content-authentic",
@@ -174,6 +184,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "A device accepts content as from A only if a device of A produced it.",
         source: GUIDE,
         condition: content_authentic,
+        undone_by: undo::never,
     },
     Claim {
         id: "sms-fallback-exposes-content",
@@ -181,6 +192,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "The carrier can hold a message's plaintext.",
         source: CARRIER,
         condition: sms_fallback_exposes_content,
+        undone_by: undo::never,
     },
     Claim {
         id: "no-downgrade-to-sms",
@@ -188,6 +200,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "Content sent to a handle registered for iMessage never travels by SMS.",
         source: GUIDE,
         condition: no_downgrade_to_sms,
+        undone_by: undo::never,
     },
     Claim {
         id: "lookup-always-logged",
@@ -195,6 +208,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "Every lookup the directory answered has its record (requester, target, day, IP, device count) in the log or on its way there, until retention purges it.",
         source: FAQ,
         condition: lookup_always_logged,
+        undone_by: undo::by_log_restoring,
     },
     Claim {
         id: "lookup-logged-without-message",
@@ -202,6 +216,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "The log shows that A looked up B although A has not sent B a message and has no send to B left to make.",
         source: FAQ,
         condition: lookup_logged_without_message,
+        undone_by: undo::by_log_or_a_lost_send,
     },
     Claim {
         id: "message-without-logged-lookup",
@@ -209,6 +224,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "A has sent B a message while the log holds no record of A looking B up.",
         source: FAQ,
         condition: message_without_logged_lookup,
+        undone_by: undo::by_a_log_write,
     },
     Claim {
         id: "retention-respected",
@@ -216,6 +232,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "No record older than the retention window is ever disclosed.",
         source: FAQ,
         condition: retention_respected,
+        undone_by: undo::never,
     },
     Claim {
         id: "authority-learns-contact",
@@ -223,6 +240,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "A legal request discloses that one handle looked up another.",
         source: FAQ,
         condition: authority_learns_contact,
+        undone_by: undo::never,
     },
     Claim {
         id: "authority-links-handle-to-ip",
@@ -230,6 +248,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "A legal request discloses a (handle, IP address) pair.",
         source: FAQ,
         condition: authority_links_handle_to_ip,
+        undone_by: undo::never,
     },
     Claim {
         id: "registration-oracle",
@@ -237,6 +256,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "A requester learns, truthfully, whether a handle is registered for iMessage.",
         source: FAQ,
         condition: registration_oracle,
+        undone_by: undo::never,
     },
     Claim {
         id: "relay-learns-contact",
@@ -244,6 +264,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "The push relay can derive who sent a message to whom.",
         source: SIGNAL,
         condition: relay_learns_contact,
+        undone_by: undo::never,
     },
     Claim {
         id: "message-eventually-delivered",
@@ -251,6 +272,7 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "On every run that ends, every message of the workload is sent and reaches every device of its target, or the carrier.",
         source: GUIDE,
         condition: all_messages_delivered,
+        undone_by: undo::never,
     },
 ];
 
@@ -468,4 +490,99 @@ fn all_messages_delivered(m: &ProtocolModel, s: &State) -> bool {
             }
         })
     })
+}
+
+/// Which steps can undo a discovery, claim by claim (see [`Claim::undone_by`]). Each function
+/// names what the claim's condition reads that can shrink; everything else it reads only grows
+/// (knowledge, sent, learned, accepted, alerts, disclosures, answered lookups).
+mod undo {
+    use crate::model::Step;
+    use crate::protocol::wire::Msg;
+    use crate::protocol::{role_of, Role};
+    use crate::scenario::Scenario;
+    use stateright::actor::ActorModelAction;
+
+    /// The role that takes a step, and the message it receives (for a delivery).
+    fn taken_by(step: &Step) -> Option<(Role, Option<&Msg>)> {
+        match step {
+            Step::Tick => None,
+            Step::Actor(a) => match a {
+                ActorModelAction::Deliver { dst, msg, .. } => Some((role_of(*dst), Some(msg))),
+                ActorModelAction::Drop(env) => Some((role_of(env.dst), None)),
+                ActorModelAction::Timeout(id, _)
+                | ActorModelAction::Crash(id)
+                | ActorModelAction::Recover(id) => Some((role_of(*id), None)),
+                ActorModelAction::SelectRandom { .. } => None,
+            },
+        }
+    }
+
+    /// A claim whose condition reads only sets that grow.
+    pub fn never(_: &Scenario, _: &Step) -> bool {
+        false
+    }
+
+    /// Whether a step of the log can make it forget: only its crash and its restart from stable
+    /// storage replace its records and knowledge; every message it receives only adds to them.
+    /// (The clock's purge is a global step, never postponed.)
+    fn log_forgets(step: &Step) -> bool {
+        matches!(
+            step,
+            Step::Actor(ActorModelAction::Crash(_) | ActorModelAction::Recover(_))
+        )
+    }
+
+    /// The log's knowledge shrinks only when it forgets.
+    pub fn by_log(_: &Scenario, step: &Step) -> bool {
+        taken_by(step).is_none() || log_forgets(step)
+    }
+
+    /// An alert makes a leak detected; only a device verifying keys (Contact Key Verification)
+    /// raises one, when it receives an answer. The leak itself can be undone only where the
+    /// log's knowledge shrinks.
+    pub fn by_an_alert(s: &Scenario, step: &Step) -> bool {
+        match taken_by(step) {
+            None => true,
+            Some((Role::LookupLog, _)) => log_forgets(step),
+            Some((Role::Device(_), Some(Msg::LookupReply { .. } | Msg::KeyReply { .. }))) => {
+                s.variant.key_verification()
+            }
+            _ => false,
+        }
+    }
+
+    /// A missing record (answered, neither in the log nor on its way) is found again only when
+    /// the log restores it: every lookup has its own record (its `LookupId`), so a record the
+    /// directory sends for a new lookup is never one already answered, and a record the log
+    /// receives was on its way, so it was not missing.
+    pub fn by_log_restoring(s: &Scenario, step: &Step) -> bool {
+        by_log(s, step)
+    }
+
+    /// A record of A looking B up, with no message from A to B and none still possible, is
+    /// undone by the log losing the record; and, on a lossy network only, by a device sending
+    /// after all: a send queued behind a lost lookup is released when another lookup of the
+    /// same handle is answered. On other networks a queued send always has its lookup alive, so
+    /// "no send still possible" stays true once it is.
+    pub fn by_log_or_a_lost_send(s: &Scenario, step: &Step) -> bool {
+        match taken_by(step) {
+            None => true,
+            Some((Role::LookupLog, _)) => log_forgets(step),
+            Some((Role::Device(_), None)) => s.lossy,
+            Some((Role::Device(_), Some(Msg::LookupReply { .. }))) => s.lossy,
+            _ => false,
+        }
+    }
+
+    /// A message with no record of its lookup is undone by the log restoring a record, or by
+    /// the directory sending a record for a new lookup. (The log receiving a record cannot undo
+    /// it: that record was on its way.)
+    pub fn by_a_log_write(_: &Scenario, step: &Step) -> bool {
+        match taken_by(step) {
+            None => true,
+            Some((Role::LookupLog, _)) => log_forgets(step),
+            Some((Role::Directory, Some(Msg::Lookup(_)))) => true,
+            _ => false,
+        }
+    }
 }

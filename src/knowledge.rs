@@ -283,6 +283,12 @@ impl Knowledge {
         self.terms.len()
     }
 
+    /// The address of the shared term set: equal for clones, and (sets being interned) usually
+    /// for equal sets built on one thread.
+    pub fn address(&self) -> usize {
+        Arc::as_ptr(&self.terms) as usize
+    }
+
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }

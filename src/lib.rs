@@ -23,6 +23,8 @@
 
 pub mod check;
 pub mod claims;
+pub mod engine;
+pub mod footprints;
 pub mod knowledge;
 pub mod matrix;
 pub mod model;
@@ -42,6 +44,8 @@ pub use scenario::{Scenario, ScenarioError};
 pub struct CheckOptions {
     /// Also report the witness path of every reachable `sometimes` claim.
     pub witnesses: bool,
+    /// The search's reduction (partial-order reduction by default).
+    pub reduction: check::Reduction,
 }
 
 /// Checks one scenario exhaustively (within its bounds) and reports every claim.
@@ -56,7 +60,7 @@ fn check_with_progress(
 ) -> ScenarioReport {
     let limits = check::Limits::of(&scenario);
     let model = ProtocolModel::new(scenario);
-    let exploration = check::explore_with_progress(&model, limits, progress);
+    let exploration = check::explore_with(&model, limits, options.reduction, progress);
     report::scenario_report(&exploration, options.witnesses)
 }
 

@@ -157,7 +157,10 @@ pub fn compute_with_progress(
     let Report { scenarios: reports } = crate::check_all_with_progress(
         scenarios,
         threads,
-        CheckOptions { witnesses: true },
+        CheckOptions {
+            witnesses: true,
+            ..CheckOptions::default()
+        },
         progress,
     );
     Matrix {

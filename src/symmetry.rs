@@ -23,10 +23,12 @@ use crate::knowledge::{DeviceId, KeyId, Knowledge, Term, Token};
 use crate::model::State;
 use crate::protocol::device::DeviceState;
 use crate::protocol::directory::DirectoryState;
-use crate::protocol::wire::{Answer, Entry, LookupRequest, Msg};
+use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record, Timer};
 use crate::protocol::{PartyState, SERVERS};
 use crate::scenario::Scenario;
 use stateright::actor::{Envelope, Id, Network};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -77,20 +79,22 @@ impl Symmetry {
         self.perms.len() <= 1
     }
 
-    /// The representative of `s`'s orbit.
+    /// The representative of `s`'s orbit: its least member by (prefix-free hash, then an exact
+    /// total order on states). Because it is the least member of the whole orbit under an order
+    /// on values, every member of an orbit has the same representative.
     pub fn canonical(&self, s: State) -> State {
         if self.is_trivial() {
             return s;
         }
         let mut best_hash = hash(&s);
         let mut best = s;
-        let mut candidates = Vec::new();
-        for p in &self.perms[1..] {
-            candidates.push(apply(&best, p));
+        let mut candidates = Vec::with_capacity(self.perms.len() - 1);
+        for (k, p) in self.perms.iter().enumerate().skip(1) {
+            candidates.push(apply(&best, p, k));
         }
         for c in candidates {
             let h = hash(&c);
-            if h < best_hash {
+            if h < best_hash || (h == best_hash && total_order(&c, &best).is_lt()) {
                 best_hash = h;
                 best = c;
             }
@@ -99,10 +103,84 @@ impl Symmetry {
     }
 }
 
+/// A hash of a state that writes the length of every collection (stateright's set hashes do
+/// not, so states that differ only in which actor holds a timer would tie systematically).
 fn hash(s: &State) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
-    s.hash(&mut h);
+    s.actor_states.hash(&mut h);
+    let mut net: Vec<u64> = envelope_list(&s.network)
+        .iter()
+        .map(|e| {
+            let mut x = rustc_hash::FxHasher::default();
+            e.hash(&mut x);
+            x.finish()
+        })
+        .collect();
+    net.sort_unstable();
+    net.hash(&mut h);
+    for t in &s.timers_set {
+        let mut ts: Vec<Timer> = t.iter().copied().collect();
+        ts.sort_unstable();
+        ts.hash(&mut h);
+    }
+    s.crashed.hash(&mut h);
+    s.actor_storages.hash(&mut h);
     h.finish()
+}
+
+/// Every envelope in flight with its multiplicity (ordered networks keep their channel order).
+fn envelope_list(n: &Network<Msg>) -> Vec<(Id, Id, &Msg, usize)> {
+    let mut v: Vec<(Id, Id, &Msg, usize)> = match n {
+        Network::Ordered(channels) => channels
+            .iter()
+            .flat_map(|((s, d), q)| q.iter().enumerate().map(move |(i, m)| (*s, *d, m, i)))
+            .collect(),
+        Network::UnorderedNonDuplicating(multiset) => multiset
+            .iter()
+            .map(|(e, count)| (e.src, e.dst, &e.msg, *count))
+            .collect(),
+        Network::UnorderedDuplicating(set, last) => set
+            .iter()
+            .map(|e| (e.src, e.dst, &e.msg, 0))
+            .chain(last.iter().map(|e| (e.src, e.dst, &e.msg, 1)))
+            .collect(),
+    };
+    v.sort();
+    v
+}
+
+/// An exact total order on states, used only to break ties between equal hashes.
+fn total_order(a: &State, b: &State) -> std::cmp::Ordering {
+    let party = |p: &PartyState| -> Vec<u8> {
+        let json = match p {
+            PartyState::Directory(x) => serde_json::to_vec(x),
+            PartyState::LookupLog(x) => serde_json::to_vec(x),
+            PartyState::Relay(x) => serde_json::to_vec(x),
+            PartyState::Carrier(x) => serde_json::to_vec(x),
+            PartyState::Authority(x) => serde_json::to_vec(x),
+            PartyState::Device(x) => serde_json::to_vec(x),
+        };
+        // The parties' states are plain data (sets, maps keyed by ids, terms).
+        json.expect("party states serialise")
+    };
+    let timers = |s: &State| -> Vec<Vec<Timer>> {
+        s.timers_set
+            .iter()
+            .map(|t| {
+                let mut v: Vec<Timer> = t.iter().copied().collect();
+                v.sort_unstable();
+                v
+            })
+            .collect()
+    };
+    a.actor_states
+        .iter()
+        .map(|p| party(p))
+        .cmp(b.actor_states.iter().map(|p| party(p)))
+        .then_with(|| envelope_list(&a.network).cmp(&envelope_list(&b.network)))
+        .then_with(|| timers(a).cmp(&timers(b)))
+        .then_with(|| a.crashed.cmp(&b.crashed))
+        .then_with(|| a.actor_storages.cmp(&b.actor_storages))
 }
 
 /// Every ordering of `items`, identity first.
@@ -122,8 +200,20 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
     out
 }
 
-/// Renaming of devices.
-struct Map<'a>(&'a [u8]);
+/// Renaming of devices by one permutation (with its index, for the renaming cache).
+struct Map<'a>(&'a [u8], usize);
+
+thread_local! {
+    /// Renamed knowledge sets, by (permutation, interned set), with the source kept alive so
+    /// that its address is not reused while it is a key.
+    static RENAMED: RefCell<HashMap<(usize, usize), (Knowledge, Knowledge)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Forgets the renamed knowledge sets of this thread (a search calls it when it starts).
+pub fn clear_cache() {
+    RENAMED.with(|c| c.borrow_mut().clear());
+}
 
 impl Map<'_> {
     fn device(&self, d: DeviceId) -> DeviceId {
@@ -162,8 +252,26 @@ impl Map<'_> {
         }
     }
     fn knowledge(&self, k: &Knowledge) -> Knowledge {
+        let key = (self.1, k.address());
+        if let Some(found) = RENAMED.with(|c| c.borrow().get(&key).map(|(_, r)| r.clone())) {
+            return found;
+        }
         // Renaming is a bijection on atoms, so the renamed closure is the closure of the renamed terms.
-        Knowledge::from_terms(k.terms().map(|t| self.term(t)))
+        let renamed = Knowledge::from_terms(k.terms().map(|t| self.term(t)));
+        RENAMED.with(|c| c.borrow_mut().insert(key, (k.clone(), renamed.clone())));
+        renamed
+    }
+    fn record(&self, r: &Record) -> Record {
+        Record {
+            lookup: LookupId {
+                device: self.device(r.lookup.device),
+                action: r.lookup.action,
+            },
+            ..r.clone()
+        }
+    }
+    fn records(&self, rs: &BTreeSet<Record>) -> BTreeSet<Record> {
+        rs.iter().map(|r| self.record(r)).collect()
     }
     fn answer(&self, a: &Answer) -> Answer {
         match a {
@@ -225,8 +333,19 @@ impl Map<'_> {
                 to: *to,
                 body: self.term(body),
             },
-            // Records, orders and disclosures name accounts only.
-            other => other.clone(),
+            Msg::LogWrite(r) => Msg::LogWrite(self.record(r)),
+            Msg::LogAck(r) => Msg::LogAck(self.record(r)),
+            Msg::Disclosure {
+                handle,
+                day,
+                records,
+            } => Msg::Disclosure {
+                handle: *handle,
+                day: *day,
+                records: records.iter().map(|r| self.record(r)).collect(),
+            },
+            // Key queries and court orders name accounts only.
+            Msg::KeyQuery { .. } | Msg::LegalRequest { .. } => m.clone(),
         }
     }
     fn envelope(&self, e: &Envelope<Msg>) -> Envelope<Msg> {
@@ -271,9 +390,9 @@ impl Map<'_> {
                 held: d
                     .held
                     .iter()
-                    .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, r.clone()))
+                    .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, self.record(r)))
                     .collect(),
-                answered: d.answered.clone(),
+                answered: self.records(&d.answered),
             }),
             PartyState::Relay(r) => {
                 let mut r = r.clone();
@@ -291,17 +410,41 @@ impl Map<'_> {
                     .iter()
                     .map(|(a, ans)| (*a, self.answer(ans)))
                     .collect(),
+                keys: d
+                    .keys
+                    .iter()
+                    .map(|(a, ans)| (*a, self.answer(ans)))
+                    .collect(),
+                unverified: d
+                    .unverified
+                    .iter()
+                    .map(|(a, k, c)| (*a, self.key(*k), *c))
+                    .collect(),
                 ..d.clone()
             }),
-            // The log and the authority hold records, which name accounts only.
-            other => other.clone(),
+            // A record's term names no device, so the log's knowledge is unchanged.
+            PartyState::LookupLog(l) => {
+                let mut l = l.clone();
+                l.records = self.records(&l.records);
+                l.persisted = self.records(&l.persisted);
+                PartyState::LookupLog(l)
+            }
+            PartyState::Authority(a) => {
+                let mut a = a.clone();
+                a.disclosed = a
+                    .disclosed
+                    .iter()
+                    .map(|(day, r)| (*day, self.record(r)))
+                    .collect();
+                PartyState::Authority(a)
+            }
         }
     }
 }
 
-/// `s` with its devices renamed by `perm`.
-fn apply(s: &State, perm: &[u8]) -> State {
-    let m = Map(perm);
+/// `s` with its devices renamed by `perm` (the `index`-th permutation).
+fn apply(s: &State, perm: &[u8], index: usize) -> State {
+    let m = Map(perm, index);
     let mut out = s.clone();
     let slot = |i: usize| usize::from(m.id(Id::from(i)));
     for i in 0..s.actor_states.len() {
@@ -310,7 +453,7 @@ fn apply(s: &State, perm: &[u8]) -> State {
         out.timers_set[j] = s.timers_set[i].clone();
         out.random_choices[j] = s.random_choices[i].clone();
         out.crashed[j] = s.crashed[i];
-        out.actor_storages[j] = s.actor_storages[i].clone();
+        out.actor_storages[j] = s.actor_storages[i].as_ref().map(|r| m.records(r));
     }
     out.network = m.network(&s.network);
     out

@@ -1,7 +1,7 @@
 //! The search engine: agreement with stateright's own checker, bounds, trace replay.
 
 use crate::{model, model_files};
-use imessage_model::check::{explore, Bound, Limits};
+use imessage_model::check::{explore, explore_with, Bound, Limits, Reduction};
 use imessage_model::scenario::parse;
 use imessage_model::{check, CheckOptions, ProtocolModel, Verdict, CATALOGUE};
 use stateright::{Checker, HasDiscoveries, Model};
@@ -16,7 +16,7 @@ fn search_agrees_with_stateright_checker_on_every_model() {
         let scenario = model(&name);
         let limits = Limits::of(&scenario);
         let ours_model = ProtocolModel::new(scenario.clone());
-        let ours = explore(&ours_model, limits);
+        let ours = explore_with(&ours_model, limits, Reduction::None, None);
         let ours_found: BTreeSet<&str> = CATALOGUE
             .iter()
             .filter(|c| ours.verdict(c).has_path())
@@ -241,7 +241,7 @@ day = 0
         },
     );
     assert!(x.complete());
-    let both_answered_then_next_day = x.states().any(|st| {
+    let both_answered_then_next_day = x.states().any(|ref st| {
         ProtocolModel::today(st).0 == 1
             && imessage_model::model::pending_actions(st, imessage_model::knowledge::DeviceId(0))
                 .count()
@@ -286,13 +286,13 @@ fn ckv_raises_an_alert_for_the_ghost_key() {
     let x = explore(&m, Limits::of(&m.scenario));
     let alerted = x
         .states()
-        .any(|st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty()));
+        .any(|ref st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty()));
     assert!(alerted);
     let m = ProtocolModel::new(crate::model("ghost-device-2016.toml"));
     let x = explore(&m, Limits::of(&m.scenario));
     assert!(!x
         .states()
-        .any(|st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty())));
+        .any(|ref st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty())));
 }
 
 /// The log crashes at most once, so runs end and `eventually` is decided without a caveat.
@@ -302,10 +302,10 @@ fn the_log_crashes_at_most_once() {
     let x = explore(&m, Limits::of(&m.scenario));
     assert!(x
         .states()
-        .all(|st| imessage_model::model::log(st).crashes <= 1));
+        .all(|ref st| imessage_model::model::log(st).crashes <= 1));
     assert!(x
         .states()
-        .any(|st| imessage_model::model::log(st).crashes == 1));
+        .any(|ref st| imessage_model::model::log(st).crashes == 1));
     let c = imessage_model::claims::find("message-eventually-delivered").unwrap();
     assert_eq!(x.caveat(c), None, "no cycle: every run ends");
 }

@@ -6,6 +6,7 @@ mod explorer;
 mod formats;
 mod knowledge;
 mod models;
+mod reduction;
 mod scenario_parse;
 
 use imessage_model::Scenario;

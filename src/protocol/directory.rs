@@ -17,7 +17,7 @@
 //! are not lookups and are not logged.
 
 use super::wire::Timer;
-use super::wire::{Answer, Entry, LookupRequest, Msg, Record};
+use super::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record};
 use super::{actor_id, role_of, Party, Role};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
@@ -177,7 +177,7 @@ impl DirectoryState {
                 let mut next = self.clone();
                 next.knowledge
                     .learn(req.to_term(scenario.variant.private_discovery()));
-                let record = self.record(scenario, &req);
+                let record = self.record(scenario, device, &req);
                 match scenario.logging {
                     Logging::BeforeReply => {
                         next.held
@@ -245,8 +245,12 @@ impl DirectoryState {
 
     /// The record the directory logs for a lookup: everything the request carried, stamped
     /// with the day and the number of devices answered.
-    fn record(&self, scenario: &Scenario, req: &LookupRequest) -> Record {
+    fn record(&self, scenario: &Scenario, device: DeviceId, req: &LookupRequest) -> Record {
         Record {
+            lookup: LookupId {
+                device,
+                action: req.action,
+            },
             day: self.day,
             requester: req.requester,
             target: (!scenario.variant.private_discovery()).then_some(req.target),

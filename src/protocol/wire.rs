@@ -9,7 +9,7 @@
 //! The authority serves a [`Msg::LegalRequest`] on the log and receives a
 //! [`Msg::Disclosure`].
 
-use crate::knowledge::{AccountId, ContentId, Day, IpId, KeyId, Term, Token};
+use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, KeyId, Term, Token};
 use serde::Serialize;
 
 /// A lookup as the directory receives it.
@@ -45,6 +45,16 @@ impl LookupRequest {
     }
 }
 
+/// Which lookup a record is of: the device that looked up and the workload action that made
+/// the lookup (each action looks up at most once). It stands for the time stamp of each entry of
+/// the real log, so two lookups are two records even when everything else about them is equal,
+/// and an acknowledgement names the one lookup it releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LookupId {
+    pub device: DeviceId,
+    pub action: u8,
+}
+
 /// One record of the lookup log: what the directory logs about one lookup.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Record {
@@ -58,6 +68,8 @@ pub struct Record {
     pub device_count: Option<u8>,
     /// Whatever else of the request the directory logged (only under a planted bug).
     pub draft: Option<ContentId>,
+    /// Which lookup this is (not a term: no claim reads the time stamp itself).
+    pub lookup: LookupId,
 }
 
 impl Record {

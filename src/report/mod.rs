@@ -48,6 +48,10 @@ pub struct ScenarioReport {
     pub seconds: f64,
     /// Whether the whole state space was explored.
     pub complete: bool,
+    /// The search's reduction: `none` or `por` (partial-order reduction).
+    pub reduction: crate::check::Reduction,
+    /// Bytes the visited-state store held per unique state.
+    pub bytes_per_state: f64,
     /// The bound the search stopped at, when it is not complete.
     pub bound: Option<String>,
     pub claims: Vec<ClaimReport>,
@@ -129,6 +133,8 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         max_depth: x.max_depth,
         seconds: x.seconds,
         complete,
+        reduction: x.reduction,
+        bytes_per_state: x.bytes_per_state(),
         bound: x.bound.map(|b| match b {
             Bound::States(n) => format!("{} states", group(n)),
             Bound::Depth(d) => format!("depth {d}"),

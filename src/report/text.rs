@@ -32,10 +32,11 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
     let _ = writeln!(out, "{}: {}", s.file, s.name);
     let _ = write!(
         out,
-        "  {} states, {} unique, depth {}, {}",
+        "  {} states, {} unique, depth {}, reduction {}, {}",
         group(s.states),
         group(s.unique_states),
         s.max_depth,
+        s.reduction.name(),
         if s.complete {
             "complete".to_string()
         } else {

@@ -1,0 +1,845 @@
+//! The search engine: an exhaustive breadth-first search over any stateright
+//! [`Model`] that also implements [`Footprints`], the small interface through
+//! which a model tells the engine what each step touches. The engine knows
+//! nothing of the protocol; the protocol knows nothing of the search.
+//!
+//! Guarantees, with or without reduction:
+//!
+//! * **Exact deduplication.** A stored state is a short vector of part ids
+//!   (collapse compression: each part of a state — here one actor's local
+//!   state, the network, the timers — is interned once in a table of its
+//!   own); two states are equal exactly when their part ids are, and parts
+//!   are compared in full, never by hash alone.
+//! * **Honest bounds.** A search that stops at `max-states` or `max-depth`
+//!   says so ([`Bound`]).
+//! * **Shortest traces that are concrete runs.** Discoveries are found in
+//!   breadth-first order; under partial-order reduction the reduced depth
+//!   may exceed the shortest one, so a second, unreduced search bounded by
+//!   that depth finds the shortest (see [`explore`]). Traces are rebuilt by
+//!   replaying concrete steps of the model ([`Footprints::concrete_next_state`]).
+//! * **`eventually` decided on the explored graph**: a run through states
+//!   without the condition that ends (a state with no successor) is a
+//!   counterexample; a cycle of such states is reported as a caveat.
+//! * **Deterministic output**: every choice follows the model's action order.
+//!
+//! Partial-order reduction (persistent sets with a cycle proviso) is argued
+//! sound in ARCHITECTURE.md, "Partial-order reduction"; the conditions it
+//! relies on are the contract of [`Footprints`], each checked by tests on the
+//! full graphs of every scenario.
+
+use hashbrown::HashTable;
+use stateright::{Expectation, Model, Property};
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// A set of owners (a model's actors), at most 64.
+pub type Owners = u64;
+
+/// Which search to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduction {
+    /// Every enabled step of every state is explored.
+    None,
+    /// Partial-order reduction: persistent sets with a cycle proviso.
+    #[default]
+    Por,
+}
+
+impl Reduction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::None => "none",
+            Reduction::Por => "por",
+        }
+    }
+}
+
+/// What a model tells the engine beyond stateright's [`Model`].
+///
+/// The contract, for a model whose [`reducible`](Self::reducible) is true (every method may
+/// over-approximate in the direction that reduces less; the test suite checks each point on
+/// full state graphs):
+///
+/// * A step with an owner ([`owner`](Self::owner)) reads and writes only its
+///   owner's local state, consumes at most one message addressed to its
+///   owner and adds messages; steps of different owners commute and neither
+///   enables nor disables the other, except that a step may enable steps of
+///   the owners it sends to. A step without an owner (a global step) may
+///   depend on every step.
+/// * A step with a [`local_key`](Self::local_key) commutes with every step of
+///   its owner that has a different key (or none), only steps with the same
+///   key can disable it, and while it is enabled no global step is.
+/// * [`senders_to`](Self::senders_to) returns every owner outside `frozen`
+///   that may, on some run from the state on which owners in `frozen` take no
+///   step, send a message to an owner in `frozen`.
+/// * [`global_blocked`](Self::global_blocked) is true only if no global step
+///   can be taken before a step of one of the owners given.
+/// * [`may_undo`](Self::may_undo) is true for every step that can turn a
+///   state where property `p`'s discovery holds (an `always` condition false,
+///   a `sometimes` condition true, an `eventually` condition true) into a
+///   state where it does not.
+pub trait Footprints:
+    Model<State: Clone + PartialEq + std::fmt::Debug, Action: Clone + std::fmt::Debug>
+{
+    /// One interned piece of a state (collapse compression).
+    type Part: Clone + Eq + Hash;
+
+    /// Splits a state into its parts; the number of parts is the same for every state.
+    fn split(&self, state: &Self::State, parts: &mut Vec<Self::Part>);
+    /// Rebuilds a state from its parts.
+    fn join(&self, parts: &[&Self::Part]) -> Self::State;
+
+    /// Whether the reduction's independence holds in this model at all (for example, not on a
+    /// network where every delivery writes shared state).
+    fn reducible(&self) -> bool;
+    /// The owner of a step, or `None` for a global step.
+    fn owner(&self, action: &Self::Action) -> Option<usize>;
+    /// The key of a step that commutes with every other step of its owner (see the contract).
+    fn local_key(&self, action: &Self::Action) -> Option<u64>;
+    /// Owners outside `frozen` that may send to an owner in `frozen` (see the contract).
+    fn senders_to(&self, state: &Self::State, frozen: Owners) -> Owners;
+    /// Whether no global step can be taken before a step of one of `owners`.
+    fn global_blocked(&self, state: &Self::State, owners: Owners) -> bool;
+    /// Whether `action` can undo a discovery of property `p` (an index into `properties()`).
+    fn may_undo(&self, p: usize, action: &Self::Action) -> bool;
+
+    /// The initial states of the concrete system (before any canonicalisation).
+    fn concrete_init_states(&self) -> Vec<Self::State> {
+        self.init_states()
+    }
+    /// A step of the concrete system.
+    fn concrete_next_state(
+        &self,
+        state: &Self::State,
+        action: Self::Action,
+    ) -> Option<Self::State> {
+        self.next_state(state, action)
+    }
+    /// The stored representative of a concrete state.
+    fn representative(&self, state: Self::State) -> Self::State {
+        state
+    }
+}
+
+/// Why a search stopped before exhausting the state space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `max-states` unique states were reached.
+    States(usize),
+    /// States at depth `max-depth` had successors that were not explored.
+    Depth(usize),
+}
+
+/// Limits of one search.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_states: usize,
+    pub max_depth: Option<usize>,
+}
+
+/// Counters a search publishes while it runs, for a progress display; shared by the searches
+/// of one command.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub generated: AtomicUsize,
+    pub unique: AtomicUsize,
+    pub max_depth: AtomicUsize,
+    pub scenarios_done: AtomicUsize,
+}
+
+/// How often (in expanded states) a search publishes its counters.
+const PUBLISH_EVERY: usize = 4096;
+
+/// A path through the concrete state space.
+#[derive(Debug)]
+pub struct Trace<M: Footprints> {
+    pub initial: M::State,
+    pub steps: Vec<(M::Action, M::State)>,
+}
+
+impl<M: Footprints> Clone for Trace<M> {
+    fn clone(&self) -> Self {
+        Trace {
+            initial: self.initial.clone(),
+            steps: self.steps.clone(),
+        }
+    }
+}
+
+/// What the search found for one property.
+#[derive(Debug)]
+pub enum Finding<M: Footprints> {
+    /// No discovery.
+    None,
+    /// A discovery, with its shortest trace (`None` if it could not be rebuilt, which a model
+    /// that keeps the contract never causes).
+    Found(Option<Trace<M>>),
+    /// An `eventually` property with no run ending without it, but a cycle of states without it.
+    Cycle,
+}
+
+impl<M: Footprints> Finding<M> {
+    pub fn found(&self) -> bool {
+        matches!(self, Finding::Found(_))
+    }
+}
+
+/// The result of a search.
+pub struct Exploration<M: Footprints> {
+    pub findings: Vec<Finding<M>>,
+    pub unique_states: usize,
+    /// Successor states generated, duplicates included (initial states count too).
+    pub generated: usize,
+    pub max_depth: usize,
+    pub bound: Option<Bound>,
+    pub seconds: f64,
+    /// The reduction the search ran with (`None` when asked for `Por` on a model where it does
+    /// not apply).
+    pub reduction: Reduction,
+    /// Bytes held by the visited-state store at the end (state vectors, index, parents, edges,
+    /// and the part tables' own bookkeeping; the parts themselves are not counted).
+    pub store_bytes: usize,
+    /// States stored by the unreduced search that made traces shortest (0 if none was needed).
+    pub trace_search_states: usize,
+    store: Store<M>,
+}
+
+impl<M: Footprints> Exploration<M> {
+    pub fn complete(&self) -> bool {
+        self.bound.is_none()
+    }
+
+    /// The stored states (representatives), in the order found.
+    pub fn states<'a>(&'a self, model: &'a M) -> impl Iterator<Item = M::State> + 'a {
+        (0..self.store.len() as u32).map(move |i| self.store.state(model, i))
+    }
+}
+
+/// One interning table per part position.
+struct PartTable<P> {
+    parts: Vec<P>,
+    index: HashTable<u32>,
+}
+
+fn hash_of<T: Hash + ?Sized>(x: &T) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    x.hash(&mut h);
+    h.finish()
+}
+
+impl<P: Eq + Hash> PartTable<P> {
+    fn new() -> Self {
+        PartTable {
+            parts: Vec::new(),
+            index: HashTable::new(),
+        }
+    }
+
+    fn intern(&mut self, p: P) -> u32 {
+        let h = hash_of(&p);
+        if let Some(&i) = self.index.find(h, |&i| self.parts[i as usize] == p) {
+            return i;
+        }
+        let i = self.parts.len() as u32;
+        let parts = &self.parts;
+        self.index
+            .insert_unique(h, i, |&j| hash_of(&parts[j as usize]));
+        self.parts.push(p);
+        i
+    }
+}
+
+const NO_PARENT: u32 = u32::MAX;
+
+/// The visited states of one search.
+struct Store<M: Footprints> {
+    width: usize,
+    tables: Vec<PartTable<M::Part>>,
+    /// Part ids, `width` per state.
+    ids: Vec<u32>,
+    index: HashTable<u32>,
+    /// Parent state and index of the action taken, per state (`NO_PARENT` for initial states).
+    parent: Vec<(u32, u32)>,
+    /// The first state of each depth.
+    level_start: Vec<u32>,
+    /// Successors of expanded states in compressed rows (kept for `eventually` properties).
+    edges: Vec<u32>,
+    edge_start: Vec<u32>,
+    /// States whose successors were not all explored (beyond a bound).
+    unexpanded: Vec<u32>,
+}
+
+impl<M: Footprints> Store<M> {
+    fn new(width: usize) -> Self {
+        Store {
+            width,
+            tables: (0..width).map(|_| PartTable::new()).collect(),
+            ids: Vec::new(),
+            index: HashTable::new(),
+            parent: Vec::new(),
+            level_start: vec![0],
+            edges: Vec::new(),
+            edge_start: Vec::new(),
+            unexpanded: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    fn row(&self, i: u32) -> &[u32] {
+        let w = self.width;
+        &self.ids[i as usize * w..(i as usize + 1) * w]
+    }
+
+    fn depth(&self, i: u32) -> usize {
+        self.level_start.partition_point(|&s| s <= i) - 1
+    }
+
+    fn parts(&self, i: u32) -> Vec<&M::Part> {
+        self.row(i)
+            .iter()
+            .enumerate()
+            .map(|(slot, &id)| &self.tables[slot].parts[id as usize])
+            .collect()
+    }
+
+    fn state(&self, model: &M, i: u32) -> M::State {
+        model.join(&self.parts(i))
+    }
+
+    /// The part ids of `parts`, reusing the ids of `like` (the parent's parts) where equal.
+    fn intern(&mut self, parts: Vec<M::Part>, like: Option<(&[M::Part], &[u32])>) -> Vec<u32> {
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(slot, p)| match like {
+                Some((lp, lid)) if lp[slot] == p => lid[slot],
+                _ => self.tables[slot].intern(p),
+            })
+            .collect()
+    }
+
+    fn find(&self, row: &[u32]) -> Option<u32> {
+        self.index
+            .find(hash_of(row), |&i| self.row(i) == row)
+            .copied()
+    }
+
+    /// Adds a state given by its part ids; returns its index and whether it is new.
+    fn insert(&mut self, row: &[u32], parent: (u32, u32)) -> (u32, bool) {
+        let h = hash_of(row);
+        if let Some(&i) = self.index.find(h, |&i| self.row(i) == row) {
+            return (i, false);
+        }
+        let i = self.len() as u32;
+        self.ids.extend_from_slice(row);
+        let (ids, w) = (&self.ids, self.width);
+        self.index.insert_unique(h, i, |&j| {
+            hash_of(&ids[j as usize * w..(j as usize + 1) * w])
+        });
+        self.parent.push(parent);
+        (i, true)
+    }
+
+    fn bytes(&self) -> usize {
+        self.ids.capacity() * 4
+            + self.index.capacity() * 5
+            + self.parent.capacity() * 8
+            + (self.edges.capacity() + self.edge_start.capacity()) * 4
+            + self
+                .tables
+                .iter()
+                .map(|t| t.index.capacity() * 5)
+                .sum::<usize>()
+    }
+
+    fn successors(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]
+    }
+
+    fn chain(&self, i: u32) -> Vec<u32> {
+        let mut chain = vec![i];
+        let mut at = i;
+        while self.parent[at as usize].0 != NO_PARENT {
+            at = self.parent[at as usize].0;
+            chain.push(at);
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+/// What a discovery is for each property kind.
+fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
+    let c = (p.condition)(model, s);
+    match p.expectation {
+        Expectation::Always => !c,
+        Expectation::Sometimes => c,
+        Expectation::Eventually => false,
+    }
+}
+
+/// One breadth-first search.
+struct Search<'m, M: Footprints> {
+    model: &'m M,
+    props: Vec<Property<M>>,
+    store: Store<M>,
+    por: bool,
+    /// Per property: the state of its first discovery.
+    first: Vec<Option<u32>>,
+    /// Properties whose discoveries are looked for (the others are ignored).
+    wanted: Vec<bool>,
+    generated: usize,
+    bound: Option<Bound>,
+}
+
+impl<'m, M: Footprints> Search<'m, M> {
+    fn new(model: &'m M, por: bool, wanted: Vec<bool>) -> Self {
+        let props = model.properties();
+        let mut parts = Vec::new();
+        if let Some(s) = model.init_states().first() {
+            model.split(s, &mut parts);
+        }
+        Search {
+            model,
+            first: vec![None; props.len()],
+            props,
+            store: Store::new(parts.len()),
+            por,
+            wanted,
+            generated: 0,
+            bound: None,
+        }
+    }
+
+    fn note_discoveries(&mut self, i: u32, s: &M::State) {
+        for (p, prop) in self.props.iter().enumerate() {
+            if self.wanted[p] && self.first[p].is_none() && discovered(prop, self.model, s) {
+                self.first[p] = Some(i);
+            }
+        }
+    }
+
+    fn all_found(&self) -> bool {
+        self.props.iter().enumerate().all(|(p, prop)| {
+            !self.wanted[p]
+                || self.first[p].is_some()
+                || prop.expectation == Expectation::Eventually
+        })
+    }
+
+    /// Runs the search; `stop_when_found` ends it once every wanted property is discovered.
+    fn run(&mut self, limits: Limits, stop_when_found: bool, progress: Option<&Progress>) {
+        let model = self.model;
+        let mut parts = Vec::new();
+        for s in model.init_states() {
+            self.generated += 1;
+            if self.store.len() >= limits.max_states {
+                self.bound = Some(Bound::States(limits.max_states));
+                return;
+            }
+            parts.clear();
+            model.split(&s, &mut parts);
+            let row = self.store.intern(std::mem::take(&mut parts), None);
+            let (i, new) = self.store.insert(&row, (NO_PARENT, 0));
+            if new {
+                self.note_discoveries(i, &s);
+            }
+        }
+        self.store.level_start.push(self.store.len() as u32);
+        let mut published = (0usize, 0usize);
+        let mut actions = Vec::new();
+        let mut batch: Vec<(u32, Vec<u32>, M::State)> = Vec::new();
+        let mut cur_parts = Vec::new();
+        let mut next = 0u32;
+        let mut depth = 0usize;
+        'search: while (next as usize) < self.store.len() {
+            if stop_when_found && self.all_found() {
+                break;
+            }
+            let idx = next;
+            next += 1;
+            if idx >= self.store.level_start[depth + 1] {
+                depth += 1;
+                self.store.level_start.push(self.store.len() as u32);
+            }
+            if let Some(p) = progress {
+                if (idx as usize).is_multiple_of(PUBLISH_EVERY) {
+                    publish(p, &mut published, self.generated, self.store.len(), depth);
+                }
+            }
+            self.store.edge_start.push(self.store.edges.len() as u32);
+            let current = self.store.state(model, idx);
+            actions.clear();
+            model.actions(&current, &mut actions);
+            if limits.max_depth.is_some_and(|max| depth >= max) {
+                if !stop_when_found
+                    && actions
+                        .iter()
+                        .any(|a| model.next_state(&current, a.clone()).is_some())
+                {
+                    self.bound = Some(Bound::Depth(depth));
+                    self.store.unexpanded.push(idx);
+                }
+                continue;
+            }
+            // The successors to explore: a persistent set, or every enabled step.
+            let chosen = if self.por {
+                self.persistent_set(&current, &actions)
+            } else {
+                None
+            };
+            cur_parts.clear();
+            model.split(&current, &mut cur_parts);
+            let cur_ids: Vec<u32> = self.store.row(idx).to_vec();
+            batch.clear();
+            let add =
+                |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>, M::State)>| {
+                    if let Some(s) = model.next_state(&current, actions[ai].clone()) {
+                        let mut ps = Vec::new();
+                        model.split(&s, &mut ps);
+                        let row = store.intern(ps, Some((&cur_parts, &cur_ids)));
+                        batch.push((ai as u32, row, s));
+                    }
+                };
+            match &chosen {
+                Some(set) => {
+                    for &ai in set {
+                        add(&mut self.store, ai, &mut batch);
+                    }
+                    // Cycle proviso: a reduced set may not lead to a state stored at this depth
+                    // or shallower, so every cycle of the reduced graph holds a fully expanded
+                    // state (ARCHITECTURE.md).
+                    let closes = batch.is_empty()
+                        || batch.iter().any(|(_, row, _)| {
+                            self.store
+                                .find(row)
+                                .is_some_and(|j| self.store.depth(j) <= depth)
+                        });
+                    if closes {
+                        for ai in (0..actions.len()).filter(|ai| !set.contains(ai)) {
+                            add(&mut self.store, ai, &mut batch);
+                        }
+                        batch.sort_by_key(|(ai, _, _)| *ai);
+                    }
+                }
+                None => {
+                    for ai in 0..actions.len() {
+                        add(&mut self.store, ai, &mut batch);
+                    }
+                }
+            }
+            for (ai, row, s) in batch.drain(..) {
+                self.generated += 1;
+                if self.store.len() >= limits.max_states && self.store.find(&row).is_none() {
+                    self.bound = Some(Bound::States(limits.max_states));
+                    self.store.unexpanded.extend(idx..self.store.len() as u32);
+                    break 'search;
+                }
+                let (to, new) = self.store.insert(&row, (idx, ai));
+                if new {
+                    self.note_discoveries(to, &s);
+                }
+                self.store.edges.push(to);
+            }
+        }
+        let n = self.store.len() as u32;
+        if (next as usize) < self.store.len() && self.bound.is_none() {
+            // Stopped early because every wanted discovery was made.
+            self.store.unexpanded.extend(next..n);
+        }
+        while self.store.edge_start.len() <= n as usize {
+            self.store.edge_start.push(self.store.edges.len() as u32);
+        }
+        if let Some(p) = progress {
+            publish(p, &mut published, self.generated, self.store.len(), depth);
+        }
+    }
+
+    /// A persistent set of `actions` (indices), or `None` when every action must be explored.
+    fn persistent_set(&self, state: &M::State, actions: &[M::Action]) -> Option<Vec<usize>> {
+        let model = self.model;
+        if actions.len() <= 1 {
+            return None;
+        }
+        let owners: Vec<Option<usize>> = actions.iter().map(|a| model.owner(a)).collect();
+        if owners.iter().any(Option::is_none) {
+            return None; // A global step depends on every step.
+        }
+        let undecided: Vec<usize> = (0..self.props.len())
+            .filter(|&p| self.first[p].is_none())
+            .collect();
+        let visible = |a: &M::Action| undecided.iter().any(|&p| model.may_undo(p, a));
+        let mut best: Option<Vec<usize>> = None;
+        let consider = |best: &mut Option<Vec<usize>>, set: Vec<usize>| {
+            if set.len() < actions.len()
+                && best.as_ref().is_none_or(|b| set.len() < b.len())
+                && !set.iter().any(|&i| visible(&actions[i]))
+            {
+                *best = Some(set);
+            }
+        };
+        // Steps that commute with everything of their owner: the steps with the same key.
+        let mut seen_keys: Vec<(usize, u64)> = Vec::new();
+        for (i, a) in actions.iter().enumerate() {
+            if let Some(k) = model.local_key(a) {
+                let o = owners[i].expect("no global step, checked above");
+                if seen_keys.contains(&(o, k)) {
+                    continue;
+                }
+                seen_keys.push((o, k));
+                let set: Vec<usize> = (0..actions.len())
+                    .filter(|&j| owners[j] == Some(o) && model.local_key(&actions[j]) == Some(k))
+                    .collect();
+                consider(&mut best, set);
+                if best.as_ref().is_some_and(|b| b.len() == 1) {
+                    return best;
+                }
+            }
+        }
+        // Sets of owners closed under "may send to the set".
+        let mut tried: Owners = 0;
+        for o in owners.iter().flatten() {
+            let bit = 1u64 << o;
+            if tried & bit != 0 {
+                continue;
+            }
+            tried |= bit;
+            let mut set: Owners = bit;
+            loop {
+                let more = model.senders_to(state, set) & !set;
+                if more == 0 {
+                    break;
+                }
+                set |= more;
+            }
+            if !model.global_blocked(state, set) {
+                continue;
+            }
+            let members: Vec<usize> = (0..actions.len())
+                .filter(|&j| set & (1u64 << owners[j].expect("no global step, checked above")) != 0)
+                .collect();
+            consider(&mut best, members);
+        }
+        best
+    }
+
+    /// Decides an `eventually` property on the explored graph: a shortest run through states
+    /// where the condition is false that ends in a state with no successor is a counterexample.
+    fn decide_eventually(&self, p: usize) -> Result<Option<Vec<u32>>, ()> {
+        let prop = &self.props[p];
+        let n = self.store.len();
+        let avoids = |i: u32| !(prop.condition)(self.model, &self.store.state(self.model, i));
+        let mut unexpanded = vec![false; n];
+        for &i in &self.store.unexpanded {
+            unexpanded[i as usize] = true;
+        }
+        let mut seen = vec![false; n];
+        let mut via: Vec<u32> = vec![NO_PARENT; n];
+        let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut queue: VecDeque<u32> = (0..n as u32)
+            .filter(|&i| self.store.parent[i as usize].0 == NO_PARENT && avoids(i))
+            .collect();
+        for &i in &queue {
+            seen[i as usize] = true;
+        }
+        while let Some(u) = queue.pop_front() {
+            if unexpanded[u as usize] {
+                continue; // Beyond the bound: its future is unknown.
+            }
+            let succ = self.store.successors(u);
+            if succ.is_empty() {
+                let mut chain = vec![u];
+                let mut at = u;
+                while via[at as usize] != NO_PARENT {
+                    at = via[at as usize];
+                    chain.push(at);
+                }
+                chain.reverse();
+                return Ok(Some(chain));
+            }
+            let next: Vec<u32> = succ.iter().copied().filter(|&v| avoids(v)).collect();
+            for &v in &next {
+                if !seen[v as usize] {
+                    seen[v as usize] = true;
+                    via[v as usize] = u;
+                    queue.push_back(v);
+                }
+            }
+            succ_of.push((u, next));
+        }
+        if has_cycle(n, &succ_of) {
+            Err(())
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The concrete run that ends in stored state `target` along its chain of parents.
+    fn trace(&self, target: u32) -> Option<Trace<M>> {
+        self.trace_along(&self.store.chain(target))
+    }
+
+    /// The concrete run through the stored states of `chain` (from an initial state).
+    fn trace_along(&self, chain: &[u32]) -> Option<Trace<M>> {
+        let m = self.model;
+        let first = self.store.state(m, chain[0]);
+        let initial = m
+            .concrete_init_states()
+            .into_iter()
+            .find(|s| m.representative(s.clone()) == first)?;
+        let mut current = initial.clone();
+        let mut steps = Vec::new();
+        let mut actions = Vec::new();
+        for &child in &chain[1..] {
+            let target = self.store.state(m, child);
+            actions.clear();
+            m.actions(&current, &mut actions);
+            let (step, next) = actions.iter().find_map(|a| {
+                let next = m.concrete_next_state(&current, a.clone())?;
+                (m.representative(next.clone()) == target).then(|| (a.clone(), next))
+            })?;
+            steps.push((step, next.clone()));
+            current = next;
+        }
+        Some(Trace { initial, steps })
+    }
+}
+
+fn publish(
+    p: &Progress,
+    published: &mut (usize, usize),
+    generated: usize,
+    unique: usize,
+    depth: usize,
+) {
+    p.generated
+        .fetch_add(generated - published.0, Ordering::Relaxed);
+    p.unique.fetch_add(unique - published.1, Ordering::Relaxed);
+    p.max_depth.fetch_max(depth, Ordering::Relaxed);
+    *published = (generated, unique);
+}
+
+/// Whether the graph given by `succ_of` (node, successors) has a cycle.
+fn has_cycle(n: usize, succ_of: &[(u32, Vec<u32>)]) -> bool {
+    let mut adj: Vec<&[u32]> = vec![&[]; n];
+    for (u, v) in succ_of {
+        adj[*u as usize] = v;
+    }
+    // Iterative depth-first search with three colours.
+    let mut colour = vec![0u8; n];
+    for (root, _) in succ_of {
+        if colour[*root as usize] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(u32, usize)> = vec![(*root, 0)];
+        colour[*root as usize] = 1;
+        while let Some((u, i)) = stack.pop() {
+            if let Some(&v) = adj[u as usize].get(i) {
+                stack.push((u, i + 1));
+                match colour[v as usize] {
+                    0 => {
+                        colour[v as usize] = 1;
+                        stack.push((v, 0));
+                    }
+                    1 => return true,
+                    _ => {}
+                }
+            } else {
+                colour[u as usize] = 2;
+            }
+        }
+    }
+    false
+}
+
+/// Explores `model` breadth-first within `limits`, with the reduction asked for.
+///
+/// Under [`Reduction::Por`], a discovery of an `always` or `sometimes` property at reduced depth
+/// `d` may have a shorter path in the full system; an unreduced breadth-first search to depth
+/// `d - 1` (stopping as soon as every such property is found) then supplies the shortest trace.
+/// An `eventually` counterexample ends in a state with no successor, and persistent sets keep
+/// the shortest distance to every such state, so its trace needs no second search.
+pub fn explore<M: Footprints>(
+    model: &M,
+    limits: Limits,
+    reduction: Reduction,
+    progress: Option<&Progress>,
+) -> Exploration<M> {
+    let start = Instant::now();
+    let por = reduction == Reduction::Por && model.reducible();
+    let n = model.properties().len();
+    let mut search = Search::new(model, por, vec![true; n]);
+    search.run(limits, false, progress);
+    let mut findings: Vec<Finding<M>> = Vec::with_capacity(n);
+    for p in 0..n {
+        let finding = if search.props[p].expectation == Expectation::Eventually {
+            match search.decide_eventually(p) {
+                Ok(Some(chain)) => Finding::Found(search.trace_along(&chain)),
+                Ok(None) => Finding::None,
+                Err(()) => Finding::Cycle,
+            }
+        } else {
+            match search.first[p] {
+                Some(i) => Finding::Found(search.trace(i)),
+                None => Finding::None,
+            }
+        };
+        findings.push(finding);
+    }
+    let mut trace_search_states = 0;
+    if por {
+        // Shortest traces: look for each discovery in the full system below its reduced depth.
+        let depths: Vec<Option<usize>> = (0..n)
+            .map(|p| {
+                (search.props[p].expectation != Expectation::Eventually)
+                    .then_some(search.first[p])
+                    .flatten()
+                    .map(|i| search.store.depth(i))
+                    .filter(|&d| d > 0)
+            })
+            .collect();
+        if let Some(deepest) = depths.iter().flatten().max() {
+            let wanted = depths.iter().map(Option::is_some).collect();
+            let mut full = Search::new(model, false, wanted);
+            full.run(
+                Limits {
+                    max_states: limits.max_states,
+                    max_depth: Some(*deepest),
+                },
+                true,
+                None,
+            );
+            trace_search_states = full.store.len();
+            for p in 0..n {
+                if let (Some(_), Some(i)) = (depths[p], full.first[p]) {
+                    findings[p] = Finding::Found(full.trace(i));
+                }
+            }
+        }
+    }
+    let store = search.store;
+    Exploration {
+        findings,
+        unique_states: store.len(),
+        generated: search.generated,
+        max_depth: store
+            .level_start
+            .iter()
+            .filter(|&&s| (s as usize) < store.len())
+            .count()
+            .saturating_sub(1),
+        bound: search.bound,
+        seconds: start.elapsed().as_secs_f64(),
+        reduction: if por { Reduction::Por } else { Reduction::None },
+        store_bytes: store.bytes(),
+        trace_search_states,
+        store,
+    }
+}

@@ -1,0 +1,449 @@
+//! What each step of the protocol touches: the protocol's side of the search
+//! engine's interface ([`Footprints`]), and how a state is cut into parts for
+//! compact storage.
+//!
+//! The owner of a step is the actor that takes it (the recipient of a
+//! delivery or a drop, the owner of a timer, the log for its crash and
+//! restart); the clock's tick is the only global step. Everything here is
+//! argued in ARCHITECTURE.md ("Partial-order reduction") and checked by the
+//! tests on the full state graph of every scenario.
+
+use crate::claims::CATALOGUE;
+use crate::engine::{Footprints, Owners};
+use crate::knowledge::DeviceId;
+use crate::model::{ProtocolModel, State, Step};
+use crate::protocol::wire::{Msg, Timer};
+use crate::protocol::{actor_id, role_of, LogStorage, PartyState, Role, SERVERS};
+use crate::scenario::{ActionKind, Logging, Order, Threat};
+use stateright::actor::{ActorModelAction, Envelope, Id, Network, RandomChoices, Timers};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// One part of a stored state: an actor's local state, the network, or the rest (timers,
+/// crash flags, the log's stable storage).
+#[derive(Clone, Debug)]
+pub enum Part {
+    Actor(Arc<PartyState>),
+    Network(Arc<Network<Msg>>),
+    Rest(Arc<Rest>),
+}
+
+/// The parts of a state that change only with timers and crashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rest {
+    timers_set: Vec<Timers<Timer>>,
+    random_choices: Vec<RandomChoices<()>>,
+    crashed: Vec<bool>,
+    storages: Vec<Option<LogStorage>>,
+}
+
+impl Hash for Rest {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // stateright's set hash omits the set's length; write it, so that states differing
+        // only in which actor holds a timer do not collide systematically.
+        for t in &self.timers_set {
+            let mut items: Vec<u64> = t
+                .iter()
+                .map(|x| {
+                    let mut s = rustc_hash::FxHasher::default();
+                    x.hash(&mut s);
+                    s.finish()
+                })
+                .collect();
+            items.sort_unstable();
+            items.len().hash(h);
+            items.hash(h);
+        }
+        self.crashed.hash(h);
+        self.storages.hash(h);
+    }
+}
+
+impl PartialEq for Part {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Part::Network(a), Part::Network(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Part::Rest(a), Part::Rest(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Part {}
+
+impl Hash for Part {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Part::Actor(a) => a.hash(h),
+            Part::Network(n) => n.hash(h),
+            Part::Rest(r) => r.hash(h),
+        }
+    }
+}
+
+/// A message as the reduction sees it: who receives it and what it may cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Input {
+    Timer(Timer),
+    Recover,
+    Lookup(DeviceId),
+    LogAck,
+    KeyQuery(DeviceId),
+    LogWrite,
+    LegalRequest,
+    /// A push, with the owners its payloads go to.
+    Push(Owners),
+    /// Anything a party receives that makes it send nothing.
+    Inert,
+    LookupReply,
+    Deliver,
+}
+
+fn bit(id: Id) -> Owners {
+    1u64 << usize::from(id)
+}
+
+impl ProtocolModel {
+    fn input_of(&self, src: Id, msg: &Msg) -> Input {
+        match msg {
+            Msg::Lookup(_) => match role_of(src) {
+                Role::Device(d) => Input::Lookup(d),
+                _ => Input::Inert,
+            },
+            Msg::LogAck(_) => Input::LogAck,
+            Msg::KeyQuery { .. } => match role_of(src) {
+                Role::Device(d) => Input::KeyQuery(d),
+                _ => Input::Inert,
+            },
+            Msg::LogWrite(_) => Input::LogWrite,
+            Msg::LegalRequest { .. } => Input::LegalRequest,
+            Msg::Push { payloads, .. } => Input::Push(
+                payloads
+                    .iter()
+                    .map(|(t, _)| bit(crate::protocol::token_holder(*t)))
+                    .fold(0, |a, b| a | b),
+            ),
+            Msg::LookupReply { .. } => Input::LookupReply,
+            Msg::Deliver { .. } => Input::Deliver,
+            Msg::KeyReply { .. } | Msg::Sms { .. } | Msg::Disclosure { .. } => Input::Inert,
+        }
+    }
+
+    /// The owners a push to account `to` may reach.
+    fn push_targets(&self, to: crate::knowledge::AccountId) -> Owners {
+        let mut t = self
+            .scenario
+            .account(to)
+            .devices
+            .iter()
+            .fold(0, |a, d| a | bit(actor_id(Role::Device(*d))));
+        if self.scenario.threat == Threat::GhostDevice {
+            t |= bit(actor_id(Role::Directory));
+        }
+        t
+    }
+
+    /// What `owner` may send when it handles `input`: (recipient, what the recipient gets).
+    /// An over-approximation of the handlers of `protocol/`.
+    fn effects(&self, owner: Id, input: Input, out: &mut Vec<(Id, Input)>) {
+        let s = &self.scenario;
+        let directory = actor_id(Role::Directory);
+        let relay = actor_id(Role::Relay);
+        let log = actor_id(Role::LookupLog);
+        let all_devices =
+            || (0..s.devices.len()).map(|d| actor_id(Role::Device(DeviceId(d as u8))));
+        match (role_of(owner), input) {
+            (Role::Device(d), Input::Timer(Timer::UserAction(n))) => {
+                let a = s.device(d).actions[n as usize];
+                out.push((directory, Input::Lookup(d)));
+                if let ActionKind::Send(_) = a.kind {
+                    out.push((relay, Input::Push(self.push_targets(a.target))));
+                    out.push((actor_id(Role::Carrier), Input::Inert));
+                }
+            }
+            (Role::Device(d), Input::LookupReply) => {
+                // Dispatches queued sends: to any account the device's workload writes to.
+                for a in &s.device(d).actions {
+                    if let ActionKind::Send(_) = a.kind {
+                        out.push((relay, Input::Push(self.push_targets(a.target))));
+                        out.push((actor_id(Role::Carrier), Input::Inert));
+                    }
+                }
+            }
+            (Role::Device(d), Input::Deliver) => out.push((directory, Input::KeyQuery(d))),
+            (Role::Directory, Input::Lookup(d)) => {
+                out.push((log, Input::LogWrite));
+                out.push((actor_id(Role::Device(d)), Input::LookupReply));
+            }
+            (Role::Directory, Input::LogAck) => {
+                out.extend(all_devices().map(|d| (d, Input::LookupReply)));
+            }
+            (Role::Directory, Input::KeyQuery(d)) => {
+                out.push((actor_id(Role::Device(d)), Input::Inert));
+            }
+            (Role::Directory, Input::Timer(Timer::Forge)) => {
+                let all = all_devices().fold(0, |a, d| a | bit(d));
+                out.push((relay, Input::Push(all)));
+            }
+            (Role::LookupLog, Input::LogWrite) if s.logging == Logging::BeforeReply => {
+                out.push((directory, Input::LogAck));
+            }
+            (Role::LookupLog, Input::LegalRequest) => {
+                out.push((actor_id(Role::Authority), Input::Inert));
+            }
+            (Role::Relay, Input::Push(targets)) => {
+                for i in 0..64 {
+                    if targets & (1u64 << i) != 0 {
+                        out.push((Id::from(i), Input::Deliver));
+                    }
+                }
+            }
+            (Role::Authority, Input::Timer(Timer::LegalRequest(_))) => {
+                out.push((log, Input::LegalRequest));
+            }
+            // Everything else sends nothing: key replies, SMS, disclosures, the log's
+            // persistence timer and restart, deliveries to the operator's ghost device.
+            _ => {}
+        }
+    }
+}
+
+fn envelopes(network: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> + '_> {
+    match network {
+        Network::Ordered(channels) => Box::new(
+            channels
+                .iter()
+                .flat_map(|((src, dst), q)| q.iter().map(move |m| (*src, *dst, m))),
+        ),
+        Network::UnorderedNonDuplicating(msgs) => {
+            Box::new(msgs.keys().map(|e| (e.src, e.dst, &e.msg)))
+        }
+        Network::UnorderedDuplicating(msgs, _) => {
+            Box::new(msgs.iter().map(|e| (e.src, e.dst, &e.msg)))
+        }
+    }
+}
+
+impl Footprints for ProtocolModel {
+    type Part = Part;
+
+    fn split(&self, s: &State, parts: &mut Vec<Part>) {
+        parts.extend(s.actor_states.iter().cloned().map(Part::Actor));
+        parts.push(Part::Network(Arc::new(s.network.clone())));
+        parts.push(Part::Rest(Arc::new(Rest {
+            timers_set: s.timers_set.clone(),
+            random_choices: s.random_choices.clone(),
+            crashed: s.crashed.clone(),
+            storages: s.actor_storages.clone(),
+        })));
+    }
+
+    fn join(&self, parts: &[&Part]) -> State {
+        let n = parts.len() - 2;
+        let actor_states = parts[..n]
+            .iter()
+            .map(|p| match p {
+                Part::Actor(a) => Arc::clone(a),
+                _ => unreachable!("actor parts come first"),
+            })
+            .collect();
+        let (Part::Network(network), Part::Rest(rest)) = (parts[n], parts[n + 1]) else {
+            unreachable!("the network and the rest come last");
+        };
+        State {
+            actor_states,
+            network: (**network).clone(),
+            timers_set: rest.timers_set.clone(),
+            random_choices: rest.random_choices.clone(),
+            crashed: rest.crashed.clone(),
+            history: (),
+            actor_storages: rest.storages.clone(),
+        }
+    }
+
+    fn reducible(&self) -> bool {
+        // On a duplicating network every delivery writes the network's last message; owner
+        // sets are 64-bit masks.
+        self.scenario.order != Order::Duplicating && SERVERS + self.scenario.devices.len() <= 64
+    }
+
+    fn owner(&self, step: &Step) -> Option<usize> {
+        match step {
+            Step::Tick => None,
+            Step::Actor(a) => match a {
+                ActorModelAction::Deliver { dst, .. } => Some(usize::from(*dst)),
+                ActorModelAction::Drop(env) => Some(usize::from(env.dst)),
+                ActorModelAction::Timeout(id, _)
+                | ActorModelAction::Crash(id)
+                | ActorModelAction::Recover(id) => Some(usize::from(*id)),
+                ActorModelAction::SelectRandom { .. } => None,
+            },
+        }
+    }
+
+    fn local_key(&self, step: &Step) -> Option<u64> {
+        // The relay, the carrier and the authority only add facts to sets when they receive,
+        // so their receipts commute; the relay also forwards, which commutes only on an
+        // unordered network (on an ordered one the order of its sends on a channel would differ).
+        let (src, dst, msg) = match step {
+            Step::Actor(ActorModelAction::Deliver { src, dst, msg }) => (*src, *dst, msg),
+            Step::Actor(ActorModelAction::Drop(Envelope { src, dst, msg })) => (*src, *dst, msg),
+            _ => return None,
+        };
+        let commutes = match role_of(dst) {
+            Role::Carrier | Role::Authority => true,
+            Role::Relay => self.scenario.order == Order::Unordered,
+            _ => false,
+        };
+        commutes.then(|| {
+            let mut h = rustc_hash::FxHasher::default();
+            (src, msg).hash(&mut h);
+            h.finish()
+        })
+    }
+
+    fn senders_to(&self, state: &State, frozen: Owners) -> Owners {
+        let mut seen: Vec<(Id, Input)> = Vec::new();
+        let mut work: Vec<(Id, Input)> = Vec::new();
+        let push = |seen: &mut Vec<(Id, Input)>, work: &mut Vec<(Id, Input)>, x: (Id, Input)| {
+            if !seen.contains(&x) {
+                seen.push(x);
+                work.push(x);
+            }
+        };
+        for (i, timers) in state.timers_set.iter().enumerate() {
+            let id = Id::from(i);
+            if frozen & bit(id) == 0 {
+                for t in timers.iter() {
+                    push(&mut seen, &mut work, (id, Input::Timer(*t)));
+                }
+                if state.crashed[i] {
+                    push(&mut seen, &mut work, (id, Input::Recover));
+                }
+            }
+        }
+        for (src, dst, msg) in envelopes(&state.network) {
+            if frozen & bit(dst) == 0 {
+                push(&mut seen, &mut work, (dst, self.input_of(src, msg)));
+            }
+        }
+        let mut senders = 0;
+        let mut out = Vec::new();
+        while let Some((owner, input)) = work.pop() {
+            out.clear();
+            self.effects(owner, input, &mut out);
+            for &(to, what) in &out {
+                if frozen & bit(to) != 0 {
+                    senders |= bit(owner);
+                } else {
+                    push(&mut seen, &mut work, (to, what));
+                }
+            }
+        }
+        senders
+    }
+
+    fn global_blocked(&self, state: &State, owners: Owners) -> bool {
+        let today = ProtocolModel::today(state);
+        if today.0 as usize + 1 >= self.scenario.days as usize {
+            return true; // The clock has no day left to move to.
+        }
+        if envelopes(&state.network).any(|(_, dst, _)| owners & bit(dst) != 0) {
+            return true; // The clock waits for an empty network.
+        }
+        // The clock waits for what is scheduled today.
+        state.timers_set.iter().enumerate().any(|(i, timers)| {
+            let id = Id::from(i);
+            owners & bit(id) != 0
+                && timers.iter().any(|t| match (role_of(id), t) {
+                    (Role::Device(d), Timer::UserAction(n)) => {
+                        self.scenario.device(d).actions[*n as usize].day == Some(today)
+                    }
+                    (Role::Authority, Timer::LegalRequest(n)) => {
+                        self.scenario.legal_requests[*n as usize].day == Some(today)
+                    }
+                    _ => false,
+                })
+        })
+    }
+
+    fn may_undo(&self, p: usize, step: &Step) -> bool {
+        (CATALOGUE[p].undone_by)(&self.scenario, step)
+    }
+
+    fn concrete_init_states(&self) -> Vec<State> {
+        self.raw_init_states()
+    }
+
+    fn concrete_next_state(&self, state: &State, step: Step) -> Option<State> {
+        self.raw_next_state(state, step)
+    }
+
+    fn representative(&self, state: State) -> State {
+        self.canonical(state)
+    }
+}
+
+/// Whether every message that `step` sends from `state` (reaching `next`) is covered by the
+/// abstract effects that [`Footprints::senders_to`] assumes for the trigger the step consumes:
+/// the test suite runs this on every edge of every scenario's full state graph, which is what
+/// makes the over-approximation of `senders_to` a checked fact rather than a hope.
+pub fn effects_cover_sends(
+    model: &ProtocolModel,
+    state: &State,
+    step: &Step,
+    next: &State,
+) -> bool {
+    let (owner, trigger) = match step {
+        Step::Tick => return true,
+        Step::Actor(a) => match a {
+            ActorModelAction::Deliver { src, dst, msg } => (*dst, model.input_of(*src, msg)),
+            ActorModelAction::Timeout(id, t) => (*id, Input::Timer(*t)),
+            ActorModelAction::Recover(id) => (*id, Input::Recover),
+            // Dropping a message or crashing sends nothing.
+            _ => return envelopes_added(state, next).is_empty(),
+        },
+    };
+    let mut effects = Vec::new();
+    model.effects(owner, trigger, &mut effects);
+    envelopes_added(state, next)
+        .into_iter()
+        .all(|(src, dst, msg)| {
+            let produced = model.input_of(src, &msg);
+            src == owner
+                && effects.iter().any(|&(to, what)| {
+                    to == dst
+                        && match (what, produced) {
+                            (Input::Push(all), Input::Push(some)) => some & !all == 0,
+                            // A key reply, an SMS, a disclosure: inert whatever its abstraction.
+                            (Input::Inert, p) => p == Input::Inert,
+                            (w, p) => w == p,
+                        }
+                })
+        })
+}
+
+/// The envelopes in `next` that were not in `state` (with multiplicity).
+fn envelopes_added(state: &State, next: &State) -> Vec<(Id, Id, Msg)> {
+    let mut before: Vec<(Id, Id, &Msg)> = envelopes_with_copies(&state.network);
+    let mut added = Vec::new();
+    for e in envelopes_with_copies(&next.network) {
+        if let Some(i) = before.iter().position(|b| *b == e) {
+            before.swap_remove(i);
+        } else {
+            added.push((e.0, e.1, e.2.clone()));
+        }
+    }
+    added
+}
+
+fn envelopes_with_copies(network: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
+    match network {
+        Network::UnorderedNonDuplicating(msgs) => msgs
+            .iter()
+            .flat_map(|(e, n)| std::iter::repeat_n((e.src, e.dst, &e.msg), *n))
+            .collect(),
+        other => envelopes(other).collect(),
+    }
+}
