@@ -93,16 +93,16 @@ pub enum Term {
     Pk(KeyId),
     /// The private half of a key pair.
     Sk(KeyId),
-    Pair(Box<Term>, Box<Term>),
+    Pair(Arc<Term>, Arc<Term>),
     /// `{body}` encrypted under the public key of `KeyId`.
-    Enc(KeyId, Box<Term>),
+    Enc(KeyId, Arc<Term>),
     /// `body` signed with the private key of `KeyId`.
-    Sign(KeyId, Box<Term>),
+    Sign(KeyId, Arc<Term>),
 }
 
 impl Term {
     pub fn pair(a: Term, b: Term) -> Term {
-        Term::Pair(Box::new(a), Box::new(b))
+        Term::Pair(Arc::new(a), Arc::new(b))
     }
 
     /// Right-nested pairing of a non-empty list: `tuple([a, b, c]) = (a, (b, c))`.
@@ -116,11 +116,11 @@ impl Term {
     }
 
     pub fn enc(key: KeyId, body: Term) -> Term {
-        Term::Enc(key, Box::new(body))
+        Term::Enc(key, Arc::new(body))
     }
 
     pub fn sign(key: KeyId, body: Term) -> Term {
-        Term::Sign(key, Box::new(body))
+        Term::Sign(key, Arc::new(body))
     }
 }
 
@@ -159,10 +159,17 @@ fn intern(digest: u64, set: Arc<BTreeSet<Term>>) -> Arc<BTreeSet<Term>> {
     })
 }
 
+thread_local! {
+    /// Results of learning one term: (the set before, the term) -> the set after. The set before
+    /// is kept alive in the value, so that its address is not reused while it is part of a key.
+    static LEARNT: RefCell<HashMap<(usize, Term), (Knowledge, Knowledge)>> = RefCell::new(HashMap::new());
+}
+
 /// Forgets the term sets interned on this thread (a search calls it when it starts, so a
 /// thread that checks many scenarios does not keep every earlier scenario's sets alive).
 pub fn clear_interned() {
     INTERNED.with(|table| table.borrow_mut().clear());
+    LEARNT.with(|table| table.borrow_mut().clear());
 }
 
 impl PartialEq for Knowledge {
@@ -198,9 +205,22 @@ impl Knowledge {
         k
     }
 
-    /// Adds `term` and everything analysis extracts from it.
+    /// Adds `term` and everything analysis extracts from it. The same set learns the same term
+    /// in many interleavings, so results are remembered per thread (sets are interned, so the
+    /// set's address and the term identify the result).
     pub fn learn(&mut self, term: Term) {
-        self.learn_all(std::iter::once(term));
+        if self.terms.contains(&term) {
+            return;
+        }
+        let key = (self.address(), term);
+        if let Some(after) = LEARNT.with(|t| t.borrow().get(&key).map(|(_, a)| a.clone())) {
+            *self = after;
+            return;
+        }
+        let before = self.clone();
+        self.learn_all(std::iter::once(key.1.clone()));
+        let after = self.clone();
+        LEARNT.with(|t| t.borrow_mut().insert(key, (before, after)));
     }
 
     /// Adds `terms` and closes the set under analysis.

@@ -46,6 +46,19 @@ pub struct CheckOptions {
     pub witnesses: bool,
     /// The search's reduction (partial-order reduction by default).
     pub reduction: check::Reduction,
+    /// Whether interchangeable devices are explored once (on by default).
+    pub symmetry: Symmetry,
+}
+
+/// Whether symmetry reduction is applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Symmetry {
+    /// Interchangeable devices (same account, same workload) are explored once.
+    #[default]
+    On,
+    /// Every state is its own representative.
+    Off,
 }
 
 /// Checks one scenario exhaustively (within its bounds) and reports every claim.
@@ -59,7 +72,10 @@ fn check_with_progress(
     progress: Option<&check::Progress>,
 ) -> ScenarioReport {
     let limits = check::Limits::of(&scenario);
-    let model = ProtocolModel::new(scenario);
+    let model = match options.symmetry {
+        Symmetry::On => ProtocolModel::new(scenario),
+        Symmetry::Off => ProtocolModel::new(scenario).without_symmetry(),
+    };
     let exploration = check::explore_with(&model, limits, options.reduction, progress);
     report::scenario_report(&exploration, options.witnesses)
 }

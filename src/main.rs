@@ -25,6 +25,13 @@ struct Cli {
     command: Command,
 }
 
+/// The `--symmetry` values.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SymmetryArg {
+    On,
+    Off,
+}
+
 /// The `--reduction` values.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ReductionArg {
@@ -69,6 +76,9 @@ enum Command {
         /// interleaving). Verdicts and trace lengths are the same; `por` stores fewer states.
         #[arg(long, value_enum, default_value_t = ReductionArg::Por)]
         reduction: ReductionArg,
+        /// Symmetry reduction of interchangeable devices (same account, same workload).
+        #[arg(long, value_enum, default_value_t = SymmetryArg::On)]
+        symmetry: SymmetryArg,
     },
     /// Print the shortest counterexample (or witness) of one claim in one scenario.
     Trace {
@@ -234,6 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             shard,
             quiet,
             reduction,
+            symmetry,
         } => {
             let files: Vec<PathBuf> = scenario_files(&paths)?
                 .into_iter()
@@ -266,6 +277,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     CheckOptions {
                         witnesses: witness,
                         reduction: reduction.into(),
+                        symmetry: match symmetry {
+                            SymmetryArg::On => imessage_model::Symmetry::On,
+                            SymmetryArg::Off => imessage_model::Symmetry::Off,
+                        },
                     },
                     p,
                 )

@@ -94,7 +94,7 @@ impl Symmetry {
         }
         for c in candidates {
             let h = hash(&c);
-            if h < best_hash || (h == best_hash && total_order(&c, &best).is_lt()) {
+            if h < best_hash || (h == best_hash && c != best && total_order(&c, &best).is_lt()) {
                 best_hash = h;
                 best = c;
             }
