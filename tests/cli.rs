@@ -167,3 +167,44 @@ fn a_matrix_cell_is_a_scenario_file_that_checks() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown threat `solar-flare`"));
 }
+
+/// `trace`, `simulate` and `explore` report an unreadable file once, with its reason once.
+#[test]
+fn an_unreadable_scenario_is_reported_once() {
+    for args in [
+        &["trace", "models/no-such.toml", "no-server-learns-content"][..],
+        &["simulate", "models/no-such.toml", "--seed", "1"][..],
+        &["explore", "models/no-such.toml", "--port", "0"][..],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "error: models/no-such.toml: cannot read the file: No such file or directory (os error 2)",
+            "{args:?}"
+        );
+    }
+}
+
+/// A file that is not UTF-8 is rejected at the line and column of its first bad byte.
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("latin1.toml");
+    std::fs::write(
+        &p,
+        b"name = \"x\"\nvariant = \"imessage-2016\"\ndescription = \"caf\xe9\"\n",
+    )
+    .unwrap();
+    let f = p.display().to_string();
+    let out = run(&["check", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{f}:3:19: the file is not UTF-8 text: byte 0xE9 cannot start or continue a character here"
+        )),
+        "{stderr}"
+    );
+}
