@@ -362,12 +362,46 @@ fn a_bug_without_effect_is_rejected() {
 
 #[test]
 fn a_preservation_order_needs_a_legal_request() {
-    let text = format!("preservation-order = true\n{MINIMAL}");
+    let text = format!("# the order\n\npreservation-order = true\n{MINIMAL}");
     let (_, msg) = rejected(&text);
     assert!(
-        msg.contains("a preservation order needs a `[[legal-request]]`"),
+        msg.starts_with(
+            "bad.toml:3:22: key `preservation-order`: a preservation order needs a `[[legal-request]]`"
+        ),
         "{msg}"
     );
+}
+
+/// A missing key is located at the table that lacks it: a table's header, an inline table's
+/// brace, or the first line of the top level.
+#[test]
+fn a_missing_key_is_located_at_its_table() {
+    let cases = [
+        (
+            "# a comment\n\nname = \"x\"\n\n[[account]]\nhandle = \"A\"\n",
+            "bad.toml:3:1: missing key `variant`: the top level of the file (above the first `[table]`) must set it",
+        ),
+        (
+            "\n[[account]]\nhandle = \"A\"\n",
+            "bad.toml:2:1: missing key `name`: the top level of the file (above the first `[table]`) must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\n\n[[account]]\nhandle = \"A\"\n\n[[account]] # B\ndevices = 2\n",
+            "bad.toml:7:1: missing key `handle`: this `[[account]]` must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\naccount = [{ devices = 2 }]\n",
+            "bad.toml:3:12: missing key `handle`: this table must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\n",
+            "bad.toml:1:1: missing table `[[account]]`: a scenario needs at least one account",
+        ),
+    ];
+    for (text, want) in cases {
+        let (_, msg) = rejected(text);
+        assert_eq!(msg, want, "{text}");
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ struct RawScenario {
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
-    preservation_order: Option<bool>,
+    preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
     #[serde(rename = "account", default)]
@@ -94,6 +94,53 @@ impl Locator<'_> {
         }
     }
 
+    /// Where the top-level table starts: its first key, or the first table header when it has
+    /// none (the file has parsed, so the first line that is neither blank nor a comment is one
+    /// of the two).
+    fn top_level(&self) -> Range<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                let start = offset + (line.len() - trimmed.len());
+                return start..start;
+            }
+            offset += line.len();
+        }
+        0..0
+    }
+
+    /// A key that a table lacks, located at the table: its header (`[[account]]`), the brace of
+    /// an inline table, or the top level of the file when `span` is `None`.
+    fn missing_key(&self, span: Option<Range<usize>>, key: &str) -> ScenarioError {
+        let key = key.trim_matches('`');
+        match span {
+            Some(span)
+                if self
+                    .text
+                    .get(span.start..)
+                    .is_some_and(|t| t.starts_with(['[', '{'])) =>
+            {
+                let table = self.text[span.start..]
+                    .lines()
+                    .next()
+                    .filter(|l| l.starts_with('['))
+                    .map_or_else(
+                        || "this table".to_string(),
+                        |l| format!("this `{}`", l.split('#').next().unwrap_or(l).trim()),
+                    );
+                self.error(span, format!("missing key `{key}`: {table} must set it"))
+            }
+            _ => self.error(
+                self.top_level(),
+                format!(
+                    "missing key `{key}`: the top level of the file (above the first `[table]`) \
+                     must set it"
+                ),
+            ),
+        }
+    }
+
     fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
         self.error(value.span(), message)
     }
@@ -145,6 +192,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let loc = Locator { path, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end().to_string();
+        if let Some(rest) = message.strip_prefix("missing field") {
+            return loc.missing_key(e.span(), rest.trim());
+        }
         let message = message
             .strip_prefix("unknown field")
             .map(|rest| format!("unknown key{rest}"))
@@ -205,8 +255,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     // Accounts and their devices.
     if raw.accounts.is_empty() {
         return Err(loc.error(
-            0..0,
-            "no `[[account]]`: a scenario needs at least one account",
+            loc.top_level(),
+            "missing table `[[account]]`: a scenario needs at least one account",
         ));
     }
     let mut accounts: Vec<Account> = Vec::new();
@@ -479,18 +529,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             ),
         ));
     }
-    if raw.preservation_order == Some(true) && legal_requests.is_empty() {
-        return Err(loc.error(
-            0..0,
-            "key `preservation-order`: a preservation order needs a `[[legal-request]]` naming \
-             the handle to preserve",
-        ));
+    let preservation_order = raw.preservation_order.as_ref().map(|p| *p.get_ref());
+    if let Some(p) = raw.preservation_order.as_ref().filter(|p| *p.get_ref()) {
+        if legal_requests.is_empty() {
+            return Err(loc.at(
+                p,
+                "key `preservation-order`: a preservation order needs a `[[legal-request]]` \
+                 naming the handle to preserve",
+            ));
+        }
     }
     let lookup_cache = match raw.lookup_cache {
         Some(false) => LookupCache::Off,
         _ => LookupCache::On,
     };
-    let preservation = match raw.preservation_order {
+    let preservation = match preservation_order {
         Some(true) => Preservation::RequestedHandles,
         _ => Preservation::None,
     };
