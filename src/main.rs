@@ -275,7 +275,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     verdict.name(),
                     scenario.display(),
                     if x.complete() {
-                        format!("complete search, {} unique states", x.unique_states())
+                        format!(
+                            "complete search, {}",
+                            imessage_model::report::count(x.unique_states(), "unique state")
+                        )
                     } else {
                         "bounded search".to_string()
                     },

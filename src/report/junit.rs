@@ -107,7 +107,8 @@ pub fn render(r: &Report) -> String {
         .flat_map(|s| &s.claims)
         .filter(|c| c.as_expected == Some(false))
         .count();
-    let time: f64 = r.scenarios.iter().map(|s| s.seconds).sum();
+    // An empty sum of floats is -0.0; adding 0.0 makes it 0.0.
+    let time: f64 = r.scenarios.iter().map(|s| s.seconds).sum::<f64>() + 0.0;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,

@@ -282,8 +282,8 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
                 let c = claim(m, variant, t, claim_def.id).expect("every cell reports every claim");
                 let bound = if cell.report.complete {
                     format!(
-                        "complete: {} unique states, depth {}",
-                        group(cell.report.unique_states),
+                        "complete: {}, depth {}",
+                        crate::report::count(cell.report.unique_states, "unique state"),
                         cell.report.max_depth
                     )
                 } else {

@@ -1,6 +1,6 @@
 //! The text report: one block per scenario, then a summary line.
 
-use super::{group, ClaimReport, Report, ScenarioReport};
+use super::{count, group, ClaimReport, Report, ScenarioReport};
 use crate::claims::ClaimKind;
 use std::fmt::Write;
 
@@ -32,8 +32,8 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
     let _ = writeln!(out, "{}: {}", s.file, s.name);
     let _ = write!(
         out,
-        "  {} states, {} unique, depth {}, {}",
-        group(s.states),
+        "  {}, {} unique, depth {}, {}",
+        count(s.states, "state"),
         group(s.unique_states),
         s.max_depth,
         if s.complete {
@@ -111,18 +111,19 @@ fn summary(out: &mut String, r: &Report, timings: bool) {
     let _ = write!(
         out,
         "{} scenario{}: {met} verdicts as expected, {differ} differ, {unexpected} without expectation; \
-         {} unique states{}",
+         {}{}",
         r.scenarios.len(),
         if r.scenarios.len() == 1 { "" } else { "s" },
-        group(unique),
+        count(unique, "unique state"),
         if incomplete > 0 {
-            format!(", {incomplete} scenario(s) NOT complete")
+            format!(", {} NOT complete", count(incomplete, "scenario"))
         } else {
             ", every scenario complete".to_string()
         },
     );
     if timings {
-        let secs: f64 = r.scenarios.iter().map(|s| s.seconds).sum();
+        // An empty sum of floats is -0.0, which would print as `-0.00 s`; adding 0.0 makes it 0.0.
+        let secs: f64 = r.scenarios.iter().map(|s| s.seconds).sum::<f64>() + 0.0;
         let _ = write!(out, ", {secs:.2} s of checking");
     }
     out.push('\n');
