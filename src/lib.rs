@@ -23,6 +23,7 @@
 
 pub mod check;
 pub mod claims;
+pub mod escape;
 pub mod knowledge;
 pub mod matrix;
 pub mod model;

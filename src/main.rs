@@ -195,7 +195,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The message may quote a file name or a value from a file: show it escaped.
+            eprintln!(
+                "error: {}",
+                imessage_model::escape::terminal(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }
@@ -273,7 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 eprintln!(
                     "no trace: `{claim}` {} in {} ({}), so there is no {} to show",
                     verdict.name(),
-                    scenario.display(),
+                    imessage_model::escape::line(&scenario.display().to_string()),
                     if x.complete() {
                         format!(
                             "complete search, {}",

@@ -105,7 +105,7 @@ fn cell_text(c: &ClaimReport) -> String {
     t
 }
 
-/// The matrix as Markdown.
+/// The matrix as Markdown, safe to show on a terminal.
 pub fn markdown(m: &Matrix) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Results matrix\n");
@@ -204,15 +204,10 @@ pub fn markdown(m: &Matrix) -> String {
             }
         }
     }
-    out
+    crate::escape::terminal(&out)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::escape::html as escape;
 
 /// The matrix as a self-contained HTML page.
 pub fn html(m: &Matrix) -> String {
@@ -260,10 +255,11 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
     for variant in &m.variants {
         let _ = writeln!(
             out,
-            "<h2>{variant}</h2>\n<table><tr><th>claim</th><th>kind</th>"
+            "<h2>{}</h2>\n<table><tr><th>claim</th><th>kind</th>",
+            escape(variant)
         );
         for t in &m.threats {
-            let _ = write!(out, "<th>{t}</th>");
+            let _ = write!(out, "<th>{}</th>", escape(t));
         }
         out.push_str("</tr>\n");
         for claim_def in &CATALOGUE {
@@ -292,7 +288,7 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
                 let target = if c.verdict == Verdict::Violated {
                     format!(
                         "<a href=\"#{}\">{}</a>",
-                        anchor(variant, t, &c.id),
+                        escape(&anchor(variant, t, &c.id)),
                         cell_text(c)
                     )
                 } else {
@@ -319,10 +315,10 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
             let _ = writeln!(
                 out,
                 "<details id=\"{}\"><summary>{} / {}: {}</summary><pre>",
-                anchor(&cell.variant, &cell.threat, &c.id),
-                cell.variant,
-                cell.threat,
-                c.id
+                escape(&anchor(&cell.variant, &cell.threat, &c.id)),
+                escape(&cell.variant),
+                escape(&cell.threat),
+                escape(&c.id)
             );
             for step in trace {
                 let _ = writeln!(out, "{:>2}. {}", step.step, escape(&step.text));

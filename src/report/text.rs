@@ -4,14 +4,15 @@ use super::{count, group, ClaimReport, Report, ScenarioReport};
 use crate::claims::ClaimKind;
 use std::fmt::Write;
 
-/// Renders a whole report. `timings` adds seconds and states per second (off in snapshots).
+/// Renders a whole report, safe to show on a terminal (see [`crate::escape::terminal`]).
+/// `timings` adds seconds and states per second (off in snapshots).
 pub fn render(report: &Report, timings: bool) -> String {
     let mut out = String::new();
     for s in &report.scenarios {
         scenario(&mut out, s, timings);
     }
     summary(&mut out, report, timings);
-    out
+    crate::escape::terminal(&out)
 }
 
 fn verdict_text(c: &ClaimReport, s: &ScenarioReport) -> String {
