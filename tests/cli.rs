@@ -208,3 +208,24 @@ fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         "{stderr}"
     );
 }
+
+/// A hostile handle exits 2 with a located error that shows it escaped.
+#[test]
+fn a_hostile_handle_exits_two_with_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/sms-fallback.toml"))
+        .unwrap()
+        .replacen("handle = \"A\"", "handle = \"A\\u001b]0;pwned\\u0007\"", 1);
+    let f = write(&dir, "hostile.toml", &text);
+    let line = text.lines().position(|l| l.contains("pwned")).unwrap() + 1;
+    let out = run(&["check", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{f}:{line}:10: key `account.handle`: `A\\u{{1b}}]0;pwned\\u{{7}}` is not a handle"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

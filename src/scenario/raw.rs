@@ -12,7 +12,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawScenario {
     name: Spanned<String>,
-    description: Option<String>,
+    description: Option<Spanned<String>>,
     variant: Spanned<String>,
     threat: Option<Spanned<String>>,
     logging: Option<Spanned<String>>,
@@ -81,8 +81,13 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    /// An error at `span`. The message may quote a value from the file: it is shown escaped,
+    /// on one line.
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let start = span.start.min(self.text.len());
+        let mut start = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
         let before = &self.text[..start];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -90,7 +95,7 @@ impl Locator<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            message: message.into(),
+            message: crate::escape::line(&message.into()),
         }
     }
 
@@ -187,6 +192,35 @@ impl Locator<'_> {
     }
 }
 
+/// The longest handle, in characters.
+const MAX_HANDLE: usize = 64;
+/// The longest scenario name, in characters.
+const MAX_LABEL: usize = 120;
+/// The longest description, in characters.
+const MAX_TEXT: usize = 4000;
+
+/// What a phone number (`+1 (555) 010-0100`), an e-mail address (`bob@example.com`) or a short
+/// label (`A`, `alice_2`) holds: letters, digits, spaces and `+ - _ . @ ( )`.
+fn is_handle(h: &str) -> bool {
+    !h.is_empty()
+        && h.chars().count() <= MAX_HANDLE
+        && h.chars()
+            .all(|c| c.is_alphanumeric() || " +-_.@()".contains(c))
+}
+
+/// One line of printable text (see [`crate::escape::is_unsafe`]).
+fn is_label(s: &str) -> bool {
+    s.chars().count() <= MAX_LABEL && !s.chars().any(crate::escape::is_unsafe)
+}
+
+/// Printable text, newlines and tabs included.
+fn is_text(s: &str) -> bool {
+    s.chars().count() <= MAX_TEXT
+        && !s
+            .chars()
+            .any(|c| crate::escape::is_unsafe(c) && c != '\n' && c != '\t')
+}
+
 /// Parses the text of a scenario file; `path` is used in error messages and kept in the result.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let loc = Locator { path, text };
@@ -204,6 +238,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
     if raw.name.get_ref().trim().is_empty() {
         return Err(loc.at(&raw.name, "key `name`: must not be empty"));
+    }
+    if !is_label(raw.name.get_ref().trim()) {
+        return Err(loc.at(
+            &raw.name,
+            format!(
+                "key `name`: `{}` is not a short label: one line of at most {MAX_LABEL} \
+                 printable characters",
+                raw.name.get_ref()
+            ),
+        ));
+    }
+    if let Some(d) = &raw.description {
+        if !is_text(d.get_ref()) {
+            return Err(loc.at(
+                d,
+                format!(
+                    "key `description`: `{}` is not plain text: at most {MAX_TEXT} printable \
+                     characters, newlines and tabs",
+                    d.get_ref()
+                ),
+            ));
+        }
     }
     let variant = loc.choice("variant", &raw.variant, &Variant::ALL)?;
     let threat = match &raw.threat {
@@ -264,10 +320,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     for (i, acc) in raw.accounts.iter().enumerate() {
         let acc = acc.get_ref();
         let handle = acc.handle.get_ref().trim().to_string();
-        if handle.is_empty() || handle.contains('/') {
+        if !is_handle(&handle) {
             return Err(loc.at(
                 &acc.handle,
-                "key `account.handle`: must be non-empty and must not contain `/`",
+                format!(
+                    "key `account.handle`: `{}` is not a handle: a handle is a phone number, \
+                     an e-mail address or a short label, written with letters, digits, spaces \
+                     and `+ - _ . @ ( )` (no `/`: it separates a handle from a device number), \
+                     at most {MAX_HANDLE} characters",
+                    acc.handle.get_ref()
+                ),
             ));
         }
         if accounts.iter().any(|a| a.handle == handle) {
@@ -550,7 +612,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(Scenario {
         path: path.to_path_buf(),
         name: raw.name.into_inner().trim().to_string(),
-        description: raw.description.map(|d| d.trim().to_string()),
+        description: raw.description.map(|d| d.get_ref().trim().to_string()),
         variant,
         threat,
         logging,
