@@ -24,6 +24,7 @@
 pub mod check;
 pub mod claims;
 pub mod escape;
+pub mod explore;
 pub mod knowledge;
 pub mod matrix;
 pub mod model;

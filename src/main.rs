@@ -345,19 +345,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Explore { scenario, port } => {
             let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
             let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            // Bind once first, so a busy port is an error rather than a panic inside the server.
-            drop(
-                std::net::TcpListener::bind(address)
-                    .with_context(|| format!("cannot listen on {address}"))?,
-            );
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("cannot listen on {address}"))?;
+            // With `--port 0` the system picks the port: print the one bound.
+            let bound = listener.local_addr()?;
             outln!(
-                "Explorer for {} at http://{address}/ (stop with Ctrl-C)",
-                scenario.display()
+                "Explorer for {} at http://{bound}/ (stop with Ctrl-C)",
+                imessage_model::escape::line(&scenario.display().to_string())
             );
             use std::io::Write;
             std::io::stdout().flush()?;
-            use stateright::Model;
-            model.checker().serve(address);
+            imessage_model::explore::serve(model, listener)?;
             Ok(true)
         }
         Command::Claims { format } => {
