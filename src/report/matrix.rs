@@ -121,7 +121,9 @@ pub fn markdown(m: &Matrix) -> String {
          prints it as a scenario file). `holds` / `violated` answer `always` and `eventually` \
          claims, `reachable` / `unreachable` answer `sometimes` claims. A `violated` cell links to \
          its shortest counterexample below. † marks a verdict that is not a proof: the search was \
-         bounded, or (for `eventually`) a cycle avoids the condition.\n"
+         bounded, or (for `eventually`) a cycle avoids the condition. The `lossy-network` column \
+         is not a threat a scenario file can name: it is the `honest` threat on a network that \
+         may lose messages (`[network] lossy = true`).\n"
     );
     out.push_str("## Findings\n\n");
     for (f, wrong) in check_findings(m) {
@@ -234,7 +236,10 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
         "<p><b>Population.</b> {}.</p>\n<p class=\"legend\">Legend: <span class=\"holds\">holds</span>\
          <span class=\"violated\">violated</span><span class=\"reachable\">reachable</span>\
          <span class=\"unreachable\">unreachable</span> † not a proof (bounded search, or a cycle \
-         avoids an <i>eventually</i> condition). Hover a cell for the states it was checked over.</p>",
+         avoids an <i>eventually</i> condition). Hover a cell for the states it was checked over. \
+         The <code>lossy-network</code> column is not a threat a scenario file can name: it is \
+         the <code>honest</code> threat on a network that may lose messages \
+         (<code>[network] lossy = true</code>).</p>",
         escape(&m.population)
     );
     out.push_str("<h2>Findings</h2><ul>\n");
