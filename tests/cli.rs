@@ -229,3 +229,93 @@ fn a_hostile_handle_exits_two_with_a_located_error() {
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// Ctrl-C during `check` prints the reports of the scenarios already checked, names the
+/// others, and exits 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_check_prints_the_finished_reports() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    // Far more states than a second of search reaches; the bound keeps the search finite (and
+    // its memory bounded) should the interrupt be missed.
+    let slow = write(
+        &dir,
+        "slow.toml",
+        r#"name = "slow"
+variant = "imessage-2016"
+threat = "ghost-device"
+[network]
+order = "unordered"
+lossy = true
+[bounds]
+max-states = 1000000
+[[account]]
+handle = "A"
+devices = 2
+[[account]]
+handle = "B"
+devices = 2
+[[action]]
+by = "A/1"
+send = "B"
+[[action]]
+by = "A/2"
+send = "B"
+[[action]]
+by = "B/1"
+send = "A"
+[[action]]
+by = "B/2"
+lookup = "A"
+[[legal-request]]
+handle = "B"
+"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .args(["check", "models/baseline.toml", &slow, "--threads", "1"])
+        .current_dir(repo_path(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The baseline takes milliseconds; the slow search is still running.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on the child's process id, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("check did not stop on Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}{stderr}");
+    assert!(stdout.starts_with("models/baseline.toml: "), "{stdout}");
+    assert!(stdout.contains("\n1 scenario: "), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "interrupted: 1 of 2 scenarios checked (their reports are above); not checked: {slow}"
+        )),
+        "{stderr}"
+    );
+}
