@@ -500,3 +500,22 @@ fn real_handles_are_accepted() {
         assert_eq!(s.accounts[1].handle, h);
     }
 }
+
+/// A value of the wrong type or out of range is located at the value and names its key.
+#[test]
+fn a_bad_value_names_its_key() {
+    let (line, msg) =
+        rejected(&MINIMAL.replace("handle = \"B\"", "handle = \"B\"\ndevices = \"two\""));
+    assert_eq!(line, 9);
+    assert!(
+        msg.starts_with("bad.toml:9:11: key `account.devices`: invalid type"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&format!(
+        "{MINIMAL}\n[bounds]\nmax-depth = 99999999999999999999\n"
+    ));
+    assert!(
+        msg.starts_with("bad.toml:15:13: key `bounds.max-depth`: "),
+        "{msg}"
+    );
+}

@@ -99,6 +99,32 @@ impl Locator<'_> {
         }
     }
 
+    /// The key whose value starts at `offset`, with its table (`account.devices`), when the
+    /// value is on the key's line (`key = value`).
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let before = self.text.get(..offset)?;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let (key, _) = before[line_start..].split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        if key.is_empty() || key.contains(['[', '{', ',']) {
+            return None;
+        }
+        let table = before[..line_start].lines().rev().find_map(|l| {
+            let l = l.trim_start();
+            l.starts_with('[').then(|| {
+                l.split(']')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches('[')
+                    .trim()
+            })
+        });
+        Some(match table {
+            Some(t) if !t.is_empty() => format!("{t}.{key}"),
+            _ => key.to_string(),
+        })
+    }
+
     /// Where the top-level table starts: its first key, or the first table header when it has
     /// none (the file has parsed, so the first line that is neither blank nor a comment is one
     /// of the two).
@@ -229,10 +255,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         if let Some(rest) = message.strip_prefix("missing field") {
             return loc.missing_key(e.span(), rest.trim());
         }
-        let message = message
-            .strip_prefix("unknown field")
-            .map(|rest| format!("unknown key{rest}"))
-            .unwrap_or(message);
+        let message = match message.strip_prefix("unknown field") {
+            Some(rest) => format!("unknown key{rest}"),
+            // A bad value (`devices = "two"`, a number out of range): name its key.
+            None => match e.span().and_then(|s| loc.key_at(s.start)) {
+                Some(key) => format!("key `{key}`: {message}"),
+                None => message,
+            },
+        };
         loc.error(e.span().unwrap_or(0..0), message)
     })?;
 
