@@ -24,6 +24,8 @@
 pub mod check;
 pub mod claims;
 pub mod engine;
+pub mod escape;
+pub mod explore;
 pub mod footprints;
 pub mod knowledge;
 pub mod matrix;
@@ -93,13 +95,39 @@ pub fn check_all_with_progress(
     options: CheckOptions,
     progress: Option<&check::Progress>,
 ) -> Report {
+    use std::sync::Mutex;
+    let n = scenarios.len();
+    let results: Vec<Mutex<Option<ScenarioReport>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    check_each(scenarios, threads, options, progress, &|i, r| {
+        *results[i].lock().expect("result lock") = Some(r);
+    });
+    Report {
+        scenarios: results
+            .into_iter()
+            .map(|r| {
+                r.into_inner()
+                    .expect("result lock")
+                    .expect("every scenario was checked")
+            })
+            .collect(),
+    }
+}
+
+/// [`check_all_with_progress`], handing each scenario's report to `done`, with the scenario's
+/// index, as soon as it is ready (so a caller can stop waiting and keep what is finished).
+pub fn check_each(
+    scenarios: Vec<Scenario>,
+    threads: usize,
+    options: CheckOptions,
+    progress: Option<&check::Progress>,
+    done: &(dyn Fn(usize, ScenarioReport) + Sync),
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let n = scenarios.len();
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Scenario>>> =
         scenarios.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let results: Vec<Mutex<Option<ScenarioReport>>> = (0..n).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..threads.clamp(1, n.max(1)) {
             scope.spawn(|| loop {
@@ -113,19 +141,8 @@ pub fn check_all_with_progress(
                     .expect("slot lock")
                     .take()
                     .expect("slot filled");
-                let r = check_with_progress(s, &options, progress);
-                *results[i].lock().expect("result lock") = Some(r);
+                done(i, check_with_progress(s, &options, progress));
             });
         }
     });
-    Report {
-        scenarios: results
-            .into_iter()
-            .map(|r| {
-                r.into_inner()
-                    .expect("result lock")
-                    .expect("every scenario was checked")
-            })
-            .collect(),
-    }
 }

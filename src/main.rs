@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use imessage_model::check::Progress;
 use imessage_model::report::matrix as matrix_report;
 use imessage_model::scenario::Variant;
-use imessage_model::{check_all_with_progress, matrix, CheckOptions, Scenario};
+use imessage_model::{matrix, CheckOptions, Report, Scenario};
 use indicatif::ProgressBar;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -226,8 +226,16 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("{}", imessage_model::escape::terminal(&e.to_string()));
+            ExitCode::from(130)
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The message may quote a file name or a value from a file: show it escaped.
+            eprintln!(
+                "error: {}",
+                imessage_model::escape::terminal(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }
@@ -269,22 +277,16 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 );
             }
             let threads = thread_count(threads)?;
-            let total = scenarios.len();
-            let report = with_progress(!quiet && format == Format::Text, total, |p| {
-                check_all_with_progress(
-                    scenarios,
-                    threads,
-                    CheckOptions {
-                        witnesses: witness,
-                        reduction: reduction.into(),
-                        symmetry: match symmetry {
-                            SymmetryArg::On => imessage_model::Symmetry::On,
-                            SymmetryArg::Off => imessage_model::Symmetry::Off,
-                        },
-                    },
-                    p,
-                )
-            });
+            let options = CheckOptions {
+                witnesses: witness,
+                reduction: reduction.into(),
+                symmetry: match symmetry {
+                    SymmetryArg::On => imessage_model::Symmetry::On,
+                    SymmetryArg::Off => imessage_model::Symmetry::Off,
+                },
+            };
+            let show = !quiet && format == Format::Text;
+            let (report, unchecked) = check_until_interrupted(scenarios, threads, options, show)?;
             match format {
                 Format::Text => out!("{}", imessage_model::report::text::render(&report, true)),
                 Format::Json => outln!(
@@ -292,6 +294,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     serde_json::to_string_pretty(&report).context("serialising the report")?
                 ),
                 Format::Junit => out!("{}", imessage_model::report::junit::render(&report)),
+            }
+            if !unchecked.is_empty() {
+                return Err(Interrupted {
+                    checked: report.scenarios.len(),
+                    unchecked,
+                }
+                .into());
             }
             Ok(report.all_as_expected())
         }
@@ -319,9 +328,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 eprintln!(
                     "no trace: `{claim}` {} in {} ({}), so there is no {} to show",
                     verdict.name(),
-                    scenario.display(),
+                    imessage_model::escape::line(&scenario.display().to_string()),
                     if x.complete() {
-                        format!("complete search, {} unique states", x.unique_states())
+                        format!(
+                            "complete search, {}",
+                            imessage_model::report::count(x.unique_states(), "unique state")
+                        )
                     } else {
                         "bounded search".to_string()
                     },
@@ -384,19 +396,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Explore { scenario, port } => {
             let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
             let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            // Bind once first, so a busy port is an error rather than a panic inside the server.
-            drop(
-                std::net::TcpListener::bind(address)
-                    .with_context(|| format!("cannot listen on {address}"))?,
-            );
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("cannot listen on {address}"))?;
+            // With `--port 0` the system picks the port: print the one bound.
+            let bound = listener.local_addr()?;
             outln!(
-                "Explorer for {} at http://{address}/ (stop with Ctrl-C)",
-                scenario.display()
+                "Explorer for {} at http://{bound}/ (stop with Ctrl-C)",
+                imessage_model::escape::line(&scenario.display().to_string())
             );
             use std::io::Write;
             std::io::stdout().flush()?;
-            use stateright::Model;
-            model.checker().serve(address);
+            imessage_model::explore::serve(model, listener)?;
             Ok(true)
         }
         Command::Claims { format } => {
@@ -483,6 +493,99 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// Ctrl-C stopped `check`; the reports of the scenarios it had finished were printed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted: {checked} of {} scenarios checked (their reports are above); not checked: {}",
+    checked + unchecked.len(),
+    unchecked.join(", ")
+)]
+struct Interrupted {
+    checked: usize,
+    unchecked: Vec<String>,
+}
+
+/// Checks `scenarios` like `check_all`, showing progress when `show` and stderr is a terminal,
+/// until they are all checked or Ctrl-C is pressed. Returns the reports of the scenarios
+/// checked, in the order given, and the files of those not checked (none unless interrupted).
+/// A second Ctrl-C exits at once.
+fn check_until_interrupted(
+    scenarios: Vec<Scenario>,
+    threads: usize,
+    options: CheckOptions,
+    show: bool,
+) -> anyhow::Result<(Report, Vec<String>)> {
+    use std::sync::{mpsc, Arc};
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let files: Vec<String> = scenarios
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    let total = scenarios.len();
+    let progress = Arc::new(Progress::default());
+    let (tx, rx) = mpsc::channel();
+    let counters = Arc::clone(&progress);
+    // Not scoped: on Ctrl-C the searches still running are abandoned, not waited for.
+    std::thread::spawn(move || {
+        imessage_model::check_each(scenarios, threads, options, Some(&counters), &|i, r| {
+            let _ = tx.send((i, r));
+        })
+    });
+    let bar = (show && std::io::stderr().is_terminal()).then(ProgressBar::new_spinner);
+    let start = Instant::now();
+    let mut reports: Vec<Option<imessage_model::ScenarioReport>> = vec![None; total];
+    let mut received = 0;
+    while received < total && !interrupted.load(Ordering::SeqCst) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((i, r)) => {
+                reports[i] = Some(r);
+                received += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("the check stopped before every scenario was checked")
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.set_message(progress_message(&progress, total, start));
+            bar.tick();
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let unchecked = files
+        .into_iter()
+        .zip(&reports)
+        .filter(|(_, r)| r.is_none())
+        .map(|(f, _)| f)
+        .collect();
+    let scenarios = reports.into_iter().flatten().collect();
+    Ok((Report { scenarios }, unchecked))
+}
+
+/// The progress line: scenarios done, states, unique states, unique states per second, depth.
+fn progress_message(progress: &Progress, total: usize, start: Instant) -> String {
+    let unique = progress.unique.load(Ordering::Relaxed);
+    format!(
+        "{}/{total} scenarios, {} states, {} unique, {} unique/s, depth {}",
+        progress.scenarios_done.load(Ordering::Relaxed),
+        imessage_model::report::group(progress.generated.load(Ordering::Relaxed)),
+        imessage_model::report::group(unique),
+        imessage_model::report::group(
+            (unique as f64 / start.elapsed().as_secs_f64().max(1e-3)) as usize
+        ),
+        progress.max_depth.load(Ordering::Relaxed),
+    )
+}
+
 /// Runs `work`, showing its search counters on stderr while it runs when `enabled` and stderr
 /// is a terminal: scenarios done, states, unique states, unique states per second, depth.
 fn with_progress<T>(enabled: bool, total: usize, work: impl FnOnce(Option<&Progress>) -> T) -> T {
@@ -496,17 +599,7 @@ fn with_progress<T>(enabled: bool, total: usize, work: impl FnOnce(Option<&Progr
             let bar = ProgressBar::new_spinner();
             let start = Instant::now();
             while !done.load(Ordering::Relaxed) {
-                let unique = progress.unique.load(Ordering::Relaxed);
-                bar.set_message(format!(
-                    "{}/{total} scenarios, {} states, {} unique, {} unique/s, depth {}",
-                    progress.scenarios_done.load(Ordering::Relaxed),
-                    imessage_model::report::group(progress.generated.load(Ordering::Relaxed)),
-                    imessage_model::report::group(unique),
-                    imessage_model::report::group(
-                        (unique as f64 / start.elapsed().as_secs_f64().max(1e-3)) as usize
-                    ),
-                    progress.max_depth.load(Ordering::Relaxed),
-                ));
+                bar.set_message(progress_message(&progress, total, start));
                 bar.tick();
                 std::thread::sleep(Duration::from_millis(100));
             }

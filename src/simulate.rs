@@ -87,7 +87,8 @@ pub fn run(model: &ProtocolModel, seed: u64, max_steps: usize) -> Run {
     }
 }
 
-/// A run as text: the replay command, the transcript, what failed, what each party holds.
+/// A run as text: the replay command, the transcript, what failed, what each party holds; safe
+/// to show on a terminal.
 pub fn render(s: &Scenario, r: &Run) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -129,5 +130,5 @@ pub fn render(s: &Scenario, r: &Run) -> String {
             let _ = writeln!(out, "      {fact}");
         }
     }
-    out
+    crate::escape::terminal(&out)
 }

@@ -167,3 +167,155 @@ fn a_matrix_cell_is_a_scenario_file_that_checks() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown threat `solar-flare`"));
 }
+
+/// `trace`, `simulate` and `explore` report an unreadable file once, with its reason once.
+#[test]
+fn an_unreadable_scenario_is_reported_once() {
+    for args in [
+        &["trace", "models/no-such.toml", "no-server-learns-content"][..],
+        &["simulate", "models/no-such.toml", "--seed", "1"][..],
+        &["explore", "models/no-such.toml", "--port", "0"][..],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "error: models/no-such.toml: cannot read the file: No such file or directory (os error 2)",
+            "{args:?}"
+        );
+    }
+}
+
+/// A file that is not UTF-8 is rejected at the line and column of its first bad byte.
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("latin1.toml");
+    std::fs::write(
+        &p,
+        b"name = \"x\"\nvariant = \"imessage-2016\"\ndescription = \"caf\xe9\"\n",
+    )
+    .unwrap();
+    let f = p.display().to_string();
+    let out = run(&["check", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{f}:3:19: the file is not UTF-8 text: byte 0xE9 cannot start or continue a character here"
+        )),
+        "{stderr}"
+    );
+}
+
+/// A hostile handle exits 2 with a located error that shows it escaped.
+#[test]
+fn a_hostile_handle_exits_two_with_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/sms-fallback.toml"))
+        .unwrap()
+        .replacen("handle = \"A\"", "handle = \"A\\u001b]0;pwned\\u0007\"", 1);
+    let f = write(&dir, "hostile.toml", &text);
+    let line = text.lines().position(|l| l.contains("pwned")).unwrap() + 1;
+    let out = run(&["check", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{f}:{line}:10: key `account.handle`: `A\\u{{1b}}]0;pwned\\u{{7}}` is not a handle"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+/// Ctrl-C during `check` prints the reports of the scenarios already checked, names the
+/// others, and exits 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_check_prints_the_finished_reports() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    // Far more states than a second of search reaches; the bound keeps the search finite (and
+    // its memory bounded) should the interrupt be missed.
+    let slow = write(
+        &dir,
+        "slow.toml",
+        r#"name = "slow"
+variant = "imessage-2016"
+threat = "ghost-device"
+[network]
+order = "unordered"
+lossy = true
+[bounds]
+max-states = 1000000
+[[account]]
+handle = "A"
+devices = 2
+[[account]]
+handle = "B"
+devices = 2
+[[action]]
+by = "A/1"
+send = "B"
+[[action]]
+by = "A/2"
+send = "B"
+[[action]]
+by = "B/1"
+send = "A"
+[[action]]
+by = "B/2"
+lookup = "A"
+[[legal-request]]
+handle = "B"
+"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .args(["check", "models/baseline.toml", &slow, "--threads", "1"])
+        .current_dir(repo_path(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The baseline takes milliseconds; the slow search is still running.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on the child's process id, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("check did not stop on Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}{stderr}");
+    assert!(stdout.starts_with("models/baseline.toml: "), "{stdout}");
+    assert!(stdout.contains("\n1 scenario: "), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "interrupted: 1 of 2 scenarios checked (their reports are above); not checked: {slow}"
+        )),
+        "{stderr}"
+    );
+}

@@ -111,3 +111,123 @@ fn explorer_on_a_busy_port_is_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains(&format!("cannot listen on 127.0.0.1:{port}")));
 }
+
+/// Sends `request` on a fresh connection and reads the whole reply.
+fn send(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    // A refusal may be followed by a reset once the front stops reading: keep what arrived.
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Connects, sends a request and resets the connection at once (SO_LINGER 0), before the reply.
+#[cfg(unix)]
+fn send_and_reset(port: u16, request: &[u8]) {
+    use std::os::fd::AsRawFd;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request).unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is the open socket of `stream`, and the option value is a
+    // `linger` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER is set");
+    drop(stream); // With a zero linger, closing sends a reset.
+}
+
+/// No request can bring the Explorer down: a huge declared body is refused with 413 (the
+/// Explorer's HTTP server would allocate it and abort), other framing it cannot handle with a
+/// 4xx, a reset before the reply prints no panic; the page is still served afterwards. With
+/// `--port 0` the address printed is the one bound.
+#[test]
+fn explorer_survives_hostile_requests() {
+    let child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .current_dir(repo_path(""))
+        .args(["explore", "models/baseline.toml", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert_ne!(port, 0, "{line}");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let huge = send(
+        port,
+        b"POST /.runtocompletion HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999\r\n\r\n",
+    );
+    assert!(huge.starts_with("HTTP/1.1 413 "), "{huge}");
+    let chunked = send(
+        port,
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    assert!(chunked.starts_with("HTTP/1.1 411 "), "{chunked}");
+    let mut long = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 20_000));
+    long.extend_from_slice(b"\r\n\r\n");
+    let long = send(port, &long);
+    assert!(long.starts_with("HTTP/1.1 431 "), "{long}");
+    let garbage = send(
+        port,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    );
+    assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+    #[cfg(unix)]
+    for _ in 0..5 {
+        send_and_reset(
+            port,
+            b"GET /knockout-3.5.0.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (head, page) = get(port, "/");
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(page.contains("<html"), "{page}");
+    let (head, _) = get(port, "/.status");
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the Explorer still runs"
+    );
+    server.0.kill().unwrap();
+    let mut stderr = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}

@@ -311,3 +311,29 @@ send = "bob@example.com"
         "{mermaid}"
     );
 }
+
+/// Counts read as English: `1 state`, `1 unique state`; an empty report (an empty shard) took
+/// `0.00 s`, not `-0.00 s`.
+#[test]
+fn text_report_counts_and_an_empty_report() {
+    let s = imessage_model::scenario::parse(
+        std::path::Path::new("idle.toml"),
+        "name = \"idle\"\nvariant = \"imessage-2016\"\n[[account]]\nhandle = \"A\"\n",
+    )
+    .unwrap();
+    let report = imessage_model::check_all(vec![s], 1, Default::default());
+    let text = imessage_model::report::text::render(&report, false);
+    assert!(
+        text.contains("  1 state, 1 unique, depth 0, reduction por, complete\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("; 1 unique state, every scenario complete"),
+        "{text}"
+    );
+    let empty = imessage_model::Report { scenarios: vec![] };
+    let text = imessage_model::report::text::render(&empty, true);
+    assert!(text.ends_with(", 0.00 s of checking\n"), "{text}");
+    let xml = imessage_model::report::junit::render(&empty);
+    assert!(xml.contains("time=\"0.000000\""), "{xml}");
+}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod escaping;
 mod explorer;
 mod formats;
 mod knowledge;

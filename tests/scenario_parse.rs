@@ -362,12 +362,46 @@ fn a_bug_without_effect_is_rejected() {
 
 #[test]
 fn a_preservation_order_needs_a_legal_request() {
-    let text = format!("preservation-order = true\n{MINIMAL}");
+    let text = format!("# the order\n\npreservation-order = true\n{MINIMAL}");
     let (_, msg) = rejected(&text);
     assert!(
-        msg.contains("a preservation order needs a `[[legal-request]]`"),
+        msg.starts_with(
+            "bad.toml:3:22: key `preservation-order`: a preservation order needs a `[[legal-request]]`"
+        ),
         "{msg}"
     );
+}
+
+/// A missing key is located at the table that lacks it: a table's header, an inline table's
+/// brace, or the first line of the top level.
+#[test]
+fn a_missing_key_is_located_at_its_table() {
+    let cases = [
+        (
+            "# a comment\n\nname = \"x\"\n\n[[account]]\nhandle = \"A\"\n",
+            "bad.toml:3:1: missing key `variant`: the top level of the file (above the first `[table]`) must set it",
+        ),
+        (
+            "\n[[account]]\nhandle = \"A\"\n",
+            "bad.toml:2:1: missing key `name`: the top level of the file (above the first `[table]`) must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\n\n[[account]]\nhandle = \"A\"\n\n[[account]] # B\ndevices = 2\n",
+            "bad.toml:7:1: missing key `handle`: this `[[account]]` must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\naccount = [{ devices = 2 }]\n",
+            "bad.toml:3:12: missing key `handle`: this table must set it",
+        ),
+        (
+            "name = \"x\"\nvariant = \"imessage-2016\"\n",
+            "bad.toml:1:1: missing table `[[account]]`: a scenario needs at least one account",
+        ),
+    ];
+    for (text, want) in cases {
+        let (_, msg) = rejected(text);
+        assert_eq!(msg, want, "{text}");
+    }
 }
 
 #[test]
@@ -377,6 +411,111 @@ fn a_duplicating_network_runs_one_day() {
     assert_eq!(line, 15);
     assert!(
         msg.contains("a duplicating network keeps every message in flight"),
+        "{msg}"
+    );
+}
+
+/// Hostile handles, names and values are rejected at their value, with the key and the value
+/// shown escaped on one line.
+#[test]
+fn hostile_values_are_rejected_where_they_are() {
+    let handle = |h: &str| MINIMAL.replace("handle = \"B\"", &format!("handle = {h}"));
+    let long = format!("\"{}\"", "a".repeat(65));
+    let cases: Vec<(String, &str)> = vec![
+        (
+            handle(r#""B\"]; evil""#),
+            "bad.toml:8:10: key `account.handle`: `B\"]; evil` is not a handle",
+        ),
+        (
+            handle(r#""B\nC""#),
+            "bad.toml:8:10: key `account.handle`: `B\\u{a}C` is not a handle",
+        ),
+        (
+            handle(r#""B\u001b[31m""#),
+            "bad.toml:8:10: key `account.handle`: `B\\u{1b}[31m` is not a handle",
+        ),
+        (
+            handle(r#""\uFFFF""#),
+            "bad.toml:8:10: key `account.handle`: `\\u{ffff}` is not a handle",
+        ),
+        (
+            handle(r#""</x>-->""#),
+            "bad.toml:8:10: key `account.handle`: `</x>-->` is not a handle",
+        ),
+        (
+            handle(r#""A/2""#),
+            "bad.toml:8:10: key `account.handle`: `A/2` is not a handle",
+        ),
+        (handle(&long), "bad.toml:8:10: key `account.handle`: `aaaa"),
+        (
+            MINIMAL.replace("name = \"minimal\"", r#"name = "a\nb""#),
+            "bad.toml:1:8: key `name`: `a\\u{a}b` is not a short label",
+        ),
+        (
+            MINIMAL.replace("name = \"minimal\"", r#"name = "ok\uFFFE""#),
+            "bad.toml:1:8: key `name`: `ok\\u{fffe}` is not a short label",
+        ),
+        (
+            format!("description = \"\\u001b[2J\"\n{MINIMAL}"),
+            "bad.toml:1:15: key `description`: `\\u{1b}[2J` is not plain text",
+        ),
+        (
+            MINIMAL.replace("send = \"B\"", r#"send = "B\u001b""#),
+            "bad.toml:12:8: key `action.send`: no account has the handle `B\\u{1b}`",
+        ),
+        (
+            MINIMAL.replace("by = \"A/1\"", r#"by = "A/1\u0000""#),
+            "bad.toml:11:6: key `action.by`: `A/1\\u{0}` is not a device",
+        ),
+        (
+            format!("threat = \"\\u001b[2J\"\n{MINIMAL}"),
+            "bad.toml:1:10: key `threat`: unknown value `\\u{1b}[2J`",
+        ),
+        (
+            format!("{MINIMAL}\n[expect]\n\"\\u202e\" = \"holds\"\n"),
+            "bad.toml:15:1: key `expect.\\u{202e}`: unknown claim id",
+        ),
+    ];
+    for (text, want) in &cases {
+        let (_, msg) = rejected(text);
+        assert!(msg.starts_with(want), "got:  {msg}\nwant: {want}…");
+        assert!(
+            !msg.chars().any(imessage_model::escape::is_unsafe),
+            "{msg:?}"
+        );
+    }
+}
+
+/// What phone numbers, e-mail addresses and short labels hold is accepted.
+#[test]
+fn real_handles_are_accepted() {
+    for h in [
+        "+1 (555) 010-0100",
+        "bob@example.com",
+        "Zoë",
+        "alice_2.work",
+    ] {
+        let text = MINIMAL.replace("\"B\"", &format!("\"{h}\""));
+        let s = parse(Path::new("ok.toml"), &text).unwrap_or_else(|e| panic!("{h}: {e}"));
+        assert_eq!(s.accounts[1].handle, h);
+    }
+}
+
+/// A value of the wrong type or out of range is located at the value and names its key.
+#[test]
+fn a_bad_value_names_its_key() {
+    let (line, msg) =
+        rejected(&MINIMAL.replace("handle = \"B\"", "handle = \"B\"\ndevices = \"two\""));
+    assert_eq!(line, 9);
+    assert!(
+        msg.starts_with("bad.toml:9:11: key `account.devices`: invalid type"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&format!(
+        "{MINIMAL}\n[bounds]\nmax-depth = 99999999999999999999\n"
+    ));
+    assert!(
+        msg.starts_with("bad.toml:15:13: key `bounds.max-depth`: "),
         "{msg}"
     );
 }

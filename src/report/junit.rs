@@ -4,23 +4,8 @@
 //! the file expects nothing of is reported as skipped.
 
 use super::{Report, ScenarioReport};
+use crate::escape::{xml_attribute as attr, xml_text};
 use std::fmt::Write;
-
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn suite(out: &mut String, s: &ScenarioReport) {
     let failures = s
@@ -32,7 +17,7 @@ fn suite(out: &mut String, s: &ScenarioReport) {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.6}\">",
-        xml(&format!("{}: {}", s.file, s.name)),
+        attr(&format!("{}: {}", s.file, s.name)),
         s.claims.len(),
         s.seconds
     );
@@ -44,15 +29,15 @@ fn suite(out: &mut String, s: &ScenarioReport) {
         ("unique_states", s.unique_states.to_string()),
         ("complete", s.complete.to_string()),
     ] {
-        let _ = writeln!(out, "      <property name=\"{k}\" value=\"{}\"/>", xml(&v));
+        let _ = writeln!(out, "      <property name=\"{k}\" value=\"{}\"/>", attr(&v));
     }
     let _ = writeln!(out, "    </properties>");
     for c in &s.claims {
         let _ = write!(
             out,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
-            xml(&s.file),
-            xml(&c.id)
+            attr(&s.file),
+            attr(&c.id)
         );
         match c.as_expected {
             Some(true) => out.push_str("/>\n"),
@@ -89,8 +74,8 @@ fn suite(out: &mut String, s: &ScenarioReport) {
                 let _ = writeln!(
                     out,
                     ">\n      <failure type=\"verdict\" message=\"{}\">{}</failure>\n    </testcase>",
-                    xml(&message),
-                    xml(&body)
+                    attr(&message),
+                    xml_text(&body)
                 );
             }
         }
@@ -107,7 +92,8 @@ pub fn render(r: &Report) -> String {
         .flat_map(|s| &s.claims)
         .filter(|c| c.as_expected == Some(false))
         .count();
-    let time: f64 = r.scenarios.iter().map(|s| s.seconds).sum();
+    // An empty sum of floats is -0.0; adding 0.0 makes it 0.0.
+    let time: f64 = r.scenarios.iter().map(|s| s.seconds).sum::<f64>() + 0.0;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,

@@ -105,7 +105,7 @@ fn cell_text(c: &ClaimReport) -> String {
     t
 }
 
-/// The matrix as Markdown.
+/// The matrix as Markdown, safe to show on a terminal.
 pub fn markdown(m: &Matrix) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Results matrix\n");
@@ -121,7 +121,9 @@ pub fn markdown(m: &Matrix) -> String {
          prints it as a scenario file). `holds` / `violated` answer `always` and `eventually` \
          claims, `reachable` / `unreachable` answer `sometimes` claims. A `violated` cell links to \
          its shortest counterexample below. † marks a verdict that is not a proof: the search was \
-         bounded, or (for `eventually`) a cycle avoids the condition.\n"
+         bounded, or (for `eventually`) a cycle avoids the condition. The `lossy-network` column \
+         is not a threat a scenario file can name: it is the `honest` threat on a network that \
+         may lose messages (`[network] lossy = true`).\n"
     );
     out.push_str("## Findings\n\n");
     for (f, wrong) in check_findings(m) {
@@ -204,15 +206,10 @@ pub fn markdown(m: &Matrix) -> String {
             }
         }
     }
-    out
+    crate::escape::terminal(&out)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::escape::html as escape;
 
 /// The matrix as a self-contained HTML page.
 pub fn html(m: &Matrix) -> String {
@@ -239,7 +236,10 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
         "<p><b>Population.</b> {}.</p>\n<p class=\"legend\">Legend: <span class=\"holds\">holds</span>\
          <span class=\"violated\">violated</span><span class=\"reachable\">reachable</span>\
          <span class=\"unreachable\">unreachable</span> † not a proof (bounded search, or a cycle \
-         avoids an <i>eventually</i> condition). Hover a cell for the states it was checked over.</p>",
+         avoids an <i>eventually</i> condition). Hover a cell for the states it was checked over. \
+         The <code>lossy-network</code> column is not a threat a scenario file can name: it is \
+         the <code>honest</code> threat on a network that may lose messages \
+         (<code>[network] lossy = true</code>).</p>",
         escape(&m.population)
     );
     out.push_str("<h2>Findings</h2><ul>\n");
@@ -260,10 +260,11 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
     for variant in &m.variants {
         let _ = writeln!(
             out,
-            "<h2>{variant}</h2>\n<table><tr><th>claim</th><th>kind</th>"
+            "<h2>{}</h2>\n<table><tr><th>claim</th><th>kind</th>",
+            escape(variant)
         );
         for t in &m.threats {
-            let _ = write!(out, "<th>{t}</th>");
+            let _ = write!(out, "<th>{}</th>", escape(t));
         }
         out.push_str("</tr>\n");
         for claim_def in &CATALOGUE {
@@ -282,8 +283,8 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
                 let c = claim(m, variant, t, claim_def.id).expect("every cell reports every claim");
                 let bound = if cell.report.complete {
                     format!(
-                        "complete: {} unique states, depth {}",
-                        group(cell.report.unique_states),
+                        "complete: {}, depth {}",
+                        crate::report::count(cell.report.unique_states, "unique state"),
                         cell.report.max_depth
                     )
                 } else {
@@ -292,7 +293,7 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
                 let target = if c.verdict == Verdict::Violated {
                     format!(
                         "<a href=\"#{}\">{}</a>",
-                        anchor(variant, t, &c.id),
+                        escape(&anchor(variant, t, &c.id)),
                         cell_text(c)
                     )
                 } else {
@@ -319,10 +320,10 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
             let _ = writeln!(
                 out,
                 "<details id=\"{}\"><summary>{} / {}: {}</summary><pre>",
-                anchor(&cell.variant, &cell.threat, &c.id),
-                cell.variant,
-                cell.threat,
-                c.id
+                escape(&anchor(&cell.variant, &cell.threat, &c.id)),
+                escape(&cell.variant),
+                escape(&cell.threat),
+                escape(&c.id)
             );
             for step in trace {
                 let _ = writeln!(out, "{:>2}. {}", step.step, escape(&step.text));

@@ -136,7 +136,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         reduction: x.reduction,
         bytes_per_state: x.bytes_per_state(),
         bound: x.bound.map(|b| match b {
-            Bound::States(n) => format!("{} states", group(n)),
+            Bound::States(n) => count(n, "state"),
             Bound::Depth(d) => format!("depth {d}"),
         }),
         claims,
@@ -401,6 +401,11 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             out
         }
     }
+}
+
+/// `n` things, the noun in the plural unless `n` is 1: `1 state`, `1,024 states`.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{} {noun}{}", group(n), if n == 1 { "" } else { "s" })
 }
 
 /// `1234567` -> `1,234,567`.

@@ -1,17 +1,18 @@
 //! The text report: one block per scenario, then a summary line.
 
-use super::{group, ClaimReport, Report, ScenarioReport};
+use super::{count, group, ClaimReport, Report, ScenarioReport};
 use crate::claims::ClaimKind;
 use std::fmt::Write;
 
-/// Renders a whole report. `timings` adds seconds and states per second (off in snapshots).
+/// Renders a whole report, safe to show on a terminal (see [`crate::escape::terminal`]).
+/// `timings` adds seconds and states per second (off in snapshots).
 pub fn render(report: &Report, timings: bool) -> String {
     let mut out = String::new();
     for s in &report.scenarios {
         scenario(&mut out, s, timings);
     }
     summary(&mut out, report, timings);
-    out
+    crate::escape::terminal(&out)
 }
 
 fn verdict_text(c: &ClaimReport, s: &ScenarioReport) -> String {
@@ -32,8 +33,8 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
     let _ = writeln!(out, "{}: {}", s.file, s.name);
     let _ = write!(
         out,
-        "  {} states, {} unique, depth {}, reduction {}, {}",
-        group(s.states),
+        "  {}, {} unique, depth {}, reduction {}, {}",
+        count(s.states, "state"),
         group(s.unique_states),
         s.max_depth,
         s.reduction.name(),
@@ -112,18 +113,19 @@ fn summary(out: &mut String, r: &Report, timings: bool) {
     let _ = write!(
         out,
         "{} scenario{}: {met} verdicts as expected, {differ} differ, {unexpected} without expectation; \
-         {} unique states{}",
+         {}{}",
         r.scenarios.len(),
         if r.scenarios.len() == 1 { "" } else { "s" },
-        group(unique),
+        count(unique, "unique state"),
         if incomplete > 0 {
-            format!(", {incomplete} scenario(s) NOT complete")
+            format!(", {} NOT complete", count(incomplete, "scenario"))
         } else {
             ", every scenario complete".to_string()
         },
     );
     if timings {
-        let secs: f64 = r.scenarios.iter().map(|s| s.seconds).sum();
+        // An empty sum of floats is -0.0, which would print as `-0.00 s`; adding 0.0 makes it 0.0.
+        let secs: f64 = r.scenarios.iter().map(|s| s.seconds).sum::<f64>() + 0.0;
         let _ = write!(out, ", {secs:.2} s of checking");
     }
     out.push('\n');

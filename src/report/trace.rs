@@ -252,7 +252,7 @@ fn headline(s: &Scenario, claim: &str, what: &str, len: usize) -> String {
     )
 }
 
-/// Numbered steps, each followed by what changed in which party.
+/// Numbered steps, each followed by what changed in which party; safe to show on a terminal.
 pub fn text(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
     let views = step_views(s, t);
     let mut out = headline(s, claim, what, views.len());
@@ -268,7 +268,7 @@ pub fn text(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
             }
         }
     }
-    out
+    crate::escape::terminal(&out)
 }
 
 /// The trace as JSON: the claim, the scenario and the steps with their changes.
@@ -336,16 +336,20 @@ fn mermaid_id(role: Role, s: &Scenario) -> String {
         .expect("every role is a party")
 }
 
-/// Text Mermaid shows verbatim in a message or note: `;` ends a statement and `#` starts an
-/// entity code there, so both are written as entity codes.
+/// Text Mermaid shows verbatim in a message, a note, an alias or a comment.
 fn mermaid_text(t: &str) -> String {
-    t.replace('#', "#35;").replace(';', "#59;")
+    crate::escape::mermaid(t)
 }
 
 /// The trace as a Mermaid `sequenceDiagram`.
 pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
     let mut out = String::from("sequenceDiagram\n");
-    let _ = writeln!(out, "    %% {}", headline(s, claim, what, t.steps.len()));
+    // A comment runs to the end of its line: only a line break could end it early.
+    let _ = writeln!(
+        out,
+        "    %% {}",
+        crate::escape::line(&headline(s, claim, what, t.steps.len()))
+    );
     for (var, role) in parties(s) {
         let _ = writeln!(
             out,
@@ -405,7 +409,7 @@ pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
 }
 
 fn dot_escape(t: &str) -> String {
-    t.replace('\\', "\\\\").replace('"', "\\\"")
+    crate::escape::dot(t)
 }
 
 /// The trace as a Graphviz digraph: one node per state (with the facts the step into it
@@ -422,10 +426,10 @@ pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
         let mut label = format!("state {}", v.step.step);
         for c in &v.changes {
             for a in &c.added {
-                label.push_str(&format!("\\l{} + {}", c.party, dot_escape(a)));
+                label.push_str(&format!("\\l{} + {}", dot_escape(&c.party), dot_escape(a)));
             }
             for r in &c.removed {
-                label.push_str(&format!("\\l{} - {}", c.party, dot_escape(r)));
+                label.push_str(&format!("\\l{} - {}", dot_escape(&c.party), dot_escape(r)));
             }
         }
         label.push_str("\\l");

@@ -266,10 +266,12 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        let bytes = std::fs::read(path).map_err(|error| ScenarioError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
         parse(path, &text)
     }
 
@@ -364,10 +366,12 @@ impl Scenario {
 /// Why a scenario file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{}: cannot read the file: {source}", path.display())]
+    // The I/O error is part of the message, not a `source`: a source would be printed a second
+    // time by anyhow's `{:#}`.
+    #[error("{}: cannot read the file: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {
@@ -385,6 +389,25 @@ impl ScenarioError {
             ScenarioError::Io { .. } => None,
             ScenarioError::Invalid { line, .. } => Some(*line),
         }
+    }
+}
+
+/// The error for a file that is not UTF-8, located at its first bad byte.
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError {
+    let at = e.valid_up_to();
+    // The prefix before the bad byte is valid UTF-8 by definition.
+    let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: format!(
+            "the file is not UTF-8 text: byte 0x{:02X} cannot start or continue a character here \
+             (save the file as UTF-8)",
+            bytes[at]
+        ),
     }
 }
 

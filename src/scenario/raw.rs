@@ -12,14 +12,14 @@ use toml::Spanned;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawScenario {
     name: Spanned<String>,
-    description: Option<String>,
+    description: Option<Spanned<String>>,
     variant: Spanned<String>,
     threat: Option<Spanned<String>>,
     logging: Option<Spanned<String>>,
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
-    preservation_order: Option<bool>,
+    preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
     #[serde(rename = "account", default)]
@@ -81,8 +81,13 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    /// An error at `span`. The message may quote a value from the file: it is shown escaped,
+    /// on one line.
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let start = span.start.min(self.text.len());
+        let mut start = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
         let before = &self.text[..start];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -90,7 +95,80 @@ impl Locator<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            message: message.into(),
+            message: crate::escape::line(&message.into()),
+        }
+    }
+
+    /// The key whose value starts at `offset`, with its table (`account.devices`), when the
+    /// value is on the key's line (`key = value`).
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let before = self.text.get(..offset)?;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let (key, _) = before[line_start..].split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        if key.is_empty() || key.contains(['[', '{', ',']) {
+            return None;
+        }
+        let table = before[..line_start].lines().rev().find_map(|l| {
+            let l = l.trim_start();
+            l.starts_with('[').then(|| {
+                l.split(']')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches('[')
+                    .trim()
+            })
+        });
+        Some(match table {
+            Some(t) if !t.is_empty() => format!("{t}.{key}"),
+            _ => key.to_string(),
+        })
+    }
+
+    /// Where the top-level table starts: its first key, or the first table header when it has
+    /// none (the file has parsed, so the first line that is neither blank nor a comment is one
+    /// of the two).
+    fn top_level(&self) -> Range<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                let start = offset + (line.len() - trimmed.len());
+                return start..start;
+            }
+            offset += line.len();
+        }
+        0..0
+    }
+
+    /// A key that a table lacks, located at the table: its header (`[[account]]`), the brace of
+    /// an inline table, or the top level of the file when `span` is `None`.
+    fn missing_key(&self, span: Option<Range<usize>>, key: &str) -> ScenarioError {
+        let key = key.trim_matches('`');
+        match span {
+            Some(span)
+                if self
+                    .text
+                    .get(span.start..)
+                    .is_some_and(|t| t.starts_with(['[', '{'])) =>
+            {
+                let table = self.text[span.start..]
+                    .lines()
+                    .next()
+                    .filter(|l| l.starts_with('['))
+                    .map_or_else(
+                        || "this table".to_string(),
+                        |l| format!("this `{}`", l.split('#').next().unwrap_or(l).trim()),
+                    );
+                self.error(span, format!("missing key `{key}`: {table} must set it"))
+            }
+            _ => self.error(
+                self.top_level(),
+                format!(
+                    "missing key `{key}`: the top level of the file (above the first `[table]`) \
+                     must set it"
+                ),
+            ),
         }
     }
 
@@ -140,20 +218,78 @@ impl Locator<'_> {
     }
 }
 
+/// The longest handle, in characters.
+const MAX_HANDLE: usize = 64;
+/// The longest scenario name, in characters.
+const MAX_LABEL: usize = 120;
+/// The longest description, in characters.
+const MAX_TEXT: usize = 4000;
+
+/// What a phone number (`+1 (555) 010-0100`), an e-mail address (`bob@example.com`) or a short
+/// label (`A`, `alice_2`) holds: letters, digits, spaces and `+ - _ . @ ( )`.
+fn is_handle(h: &str) -> bool {
+    !h.is_empty()
+        && h.chars().count() <= MAX_HANDLE
+        && h.chars()
+            .all(|c| c.is_alphanumeric() || " +-_.@()".contains(c))
+}
+
+/// One line of printable text (see [`crate::escape::is_unsafe`]).
+fn is_label(s: &str) -> bool {
+    s.chars().count() <= MAX_LABEL && !s.chars().any(crate::escape::is_unsafe)
+}
+
+/// Printable text, newlines and tabs included.
+fn is_text(s: &str) -> bool {
+    s.chars().count() <= MAX_TEXT
+        && !s
+            .chars()
+            .any(|c| crate::escape::is_unsafe(c) && c != '\n' && c != '\t')
+}
+
 /// Parses the text of a scenario file; `path` is used in error messages and kept in the result.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let loc = Locator { path, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end().to_string();
-        let message = message
-            .strip_prefix("unknown field")
-            .map(|rest| format!("unknown key{rest}"))
-            .unwrap_or(message);
+        if let Some(rest) = message.strip_prefix("missing field") {
+            return loc.missing_key(e.span(), rest.trim());
+        }
+        let message = match message.strip_prefix("unknown field") {
+            Some(rest) => format!("unknown key{rest}"),
+            // A bad value (`devices = "two"`, a number out of range): name its key.
+            None => match e.span().and_then(|s| loc.key_at(s.start)) {
+                Some(key) => format!("key `{key}`: {message}"),
+                None => message,
+            },
+        };
         loc.error(e.span().unwrap_or(0..0), message)
     })?;
 
     if raw.name.get_ref().trim().is_empty() {
         return Err(loc.at(&raw.name, "key `name`: must not be empty"));
+    }
+    if !is_label(raw.name.get_ref().trim()) {
+        return Err(loc.at(
+            &raw.name,
+            format!(
+                "key `name`: `{}` is not a short label: one line of at most {MAX_LABEL} \
+                 printable characters",
+                raw.name.get_ref()
+            ),
+        ));
+    }
+    if let Some(d) = &raw.description {
+        if !is_text(d.get_ref()) {
+            return Err(loc.at(
+                d,
+                format!(
+                    "key `description`: `{}` is not plain text: at most {MAX_TEXT} printable \
+                     characters, newlines and tabs",
+                    d.get_ref()
+                ),
+            ));
+        }
     }
     let variant = loc.choice("variant", &raw.variant, &Variant::ALL)?;
     let threat = match &raw.threat {
@@ -205,8 +341,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     // Accounts and their devices.
     if raw.accounts.is_empty() {
         return Err(loc.error(
-            0..0,
-            "no `[[account]]`: a scenario needs at least one account",
+            loc.top_level(),
+            "missing table `[[account]]`: a scenario needs at least one account",
         ));
     }
     let mut accounts: Vec<Account> = Vec::new();
@@ -214,10 +350,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     for (i, acc) in raw.accounts.iter().enumerate() {
         let acc = acc.get_ref();
         let handle = acc.handle.get_ref().trim().to_string();
-        if handle.is_empty() || handle.contains('/') {
+        if !is_handle(&handle) {
             return Err(loc.at(
                 &acc.handle,
-                "key `account.handle`: must be non-empty and must not contain `/`",
+                format!(
+                    "key `account.handle`: `{}` is not a handle: a handle is a phone number, \
+                     an e-mail address or a short label, written with letters, digits, spaces \
+                     and `+ - _ . @ ( )` (no `/`: it separates a handle from a device number), \
+                     at most {MAX_HANDLE} characters",
+                    acc.handle.get_ref()
+                ),
             ));
         }
         if accounts.iter().any(|a| a.handle == handle) {
@@ -479,25 +621,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             ),
         ));
     }
-    if raw.preservation_order == Some(true) && legal_requests.is_empty() {
-        return Err(loc.error(
-            0..0,
-            "key `preservation-order`: a preservation order needs a `[[legal-request]]` naming \
-             the handle to preserve",
-        ));
+    let preservation_order = raw.preservation_order.as_ref().map(|p| *p.get_ref());
+    if let Some(p) = raw.preservation_order.as_ref().filter(|p| *p.get_ref()) {
+        if legal_requests.is_empty() {
+            return Err(loc.at(
+                p,
+                "key `preservation-order`: a preservation order needs a `[[legal-request]]` \
+                 naming the handle to preserve",
+            ));
+        }
     }
     let lookup_cache = match raw.lookup_cache {
         Some(false) => LookupCache::Off,
         _ => LookupCache::On,
     };
-    let preservation = match raw.preservation_order {
+    let preservation = match preservation_order {
         Some(true) => Preservation::RequestedHandles,
         _ => Preservation::None,
     };
     Ok(Scenario {
         path: path.to_path_buf(),
         name: raw.name.into_inner().trim().to_string(),
-        description: raw.description.map(|d| d.trim().to_string()),
+        description: raw.description.map(|d| d.get_ref().trim().to_string()),
         variant,
         threat,
         logging,
