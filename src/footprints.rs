@@ -283,18 +283,38 @@ impl Footprints for ProtocolModel {
     }
 
     fn local_key(&self, step: &Step) -> Option<u64> {
-        // The relay, the carrier and the authority only add facts to sets when they receive,
-        // so their receipts commute; the relay also forwards, which commutes only on an
-        // unordered network (on an ordered one the order of its sends on a channel would differ).
+        // Receipts that only add to sets, and forward on an unordered network (on an ordered
+        // one the order of two receipts' sends on one channel would differ), commute with
+        // each other. Which parties' receipts do depends on the scenario:
+        // * the carrier and the authority always (they send nothing on receipt; the
+        //   authority's court-order timers read nothing);
+        // * the relay on an unordered network;
+        // * the directory on an unordered network when its answers do not depend on what it
+        //   has learnt (no forged keys: honest, empty-answer and log-crash threats); each
+        //   acknowledgement releases only its own lookup (`LookupId`);
+        // * the log on an unordered network when nothing reads its records but the claims
+        //   (no court orders to answer, no crash and no persistence timer).
+        let s = &self.scenario;
         let (src, dst, msg) = match step {
             Step::Actor(ActorModelAction::Deliver { src, dst, msg }) => (*src, *dst, msg),
             Step::Actor(ActorModelAction::Drop(Envelope { src, dst, msg })) => (*src, *dst, msg),
             _ => return None,
         };
+        let unordered = s.order == Order::Unordered;
         let commutes = match role_of(dst) {
             Role::Carrier | Role::Authority => true,
-            Role::Relay => self.scenario.order == Order::Unordered,
-            _ => false,
+            Role::Relay => unordered,
+            Role::Directory => {
+                unordered
+                    && matches!(
+                        s.threat,
+                        Threat::Honest | Threat::EmptyAnswer | Threat::LogCrash
+                    )
+            }
+            Role::LookupLog => {
+                unordered && s.legal_requests.is_empty() && s.threat != Threat::LogCrash
+            }
+            Role::Device(_) => false,
         };
         commutes.then(|| {
             let mut h = rustc_hash::FxHasher::default();
