@@ -26,6 +26,7 @@ impl Limits {
         Limits {
             max_states: scenario.max_states,
             max_depth: scenario.max_depth,
+            max_memory: scenario.max_memory.or_else(crate::default_memory_budget),
         }
     }
 }
@@ -112,8 +113,17 @@ impl Exploration<'_> {
 
     /// Why a verdict is not a proof although the search is complete: an `eventually` claim
     /// whose graph has a cycle of states without the condition; or a discovery whose trace
-    /// could not be rebuilt.
+    /// could not be rebuilt, or not confirmed as the shortest.
     pub fn caveat(&self, claim: &Claim) -> Option<&'static str> {
+        let c = CATALOGUE
+            .iter()
+            .position(|k| k == claim)
+            .expect("claims come from the catalogue");
+        if self.inner.unconfirmed[c] {
+            return Some(
+                "the trace is a run of the system, but the unreduced search that confirms it is the shortest stopped at a bound",
+            );
+        }
         match self.finding(claim) {
             Finding::Cycle => Some(
                 "a cycle of states without the condition exists; runs that stay in it for ever are not counted",

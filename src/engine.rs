@@ -131,6 +131,8 @@ pub enum Bound {
     States(usize),
     /// States at depth `max-depth` had successors that were not explored.
     Depth(usize),
+    /// The process's resident memory passed this many bytes.
+    Memory(usize),
 }
 
 /// Limits of one search.
@@ -138,6 +140,21 @@ pub enum Bound {
 pub struct Limits {
     pub max_states: usize,
     pub max_depth: Option<usize>,
+    /// Stop when the process's resident memory passes this many bytes (checked every
+    /// [`MEMORY_CHECK_EVERY`] generated states; shared by every search of the process, since it
+    /// is the whole process that is measured).
+    pub max_memory: Option<usize>,
+}
+
+/// How often (in generated states) a search with a memory bound reads the process's memory.
+pub const MEMORY_CHECK_EVERY: usize = 4096;
+
+/// The process's resident memory in bytes, where the system says (Linux: `/proc/self/status`).
+pub fn resident_memory() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Counters a search publishes while it runs, for a progress display; shared by the searches
@@ -204,6 +221,9 @@ pub struct Exploration<M: Footprints> {
     pub store_bytes: usize,
     /// States stored by the unreduced search that made traces shortest (0 if none was needed).
     pub trace_search_states: usize,
+    /// Per property: a trace from the reduced search that the unreduced search could not
+    /// confirm as shortest, because it stopped at a bound first.
+    pub unconfirmed: Vec<bool>,
     store: Store<M>,
 }
 
@@ -459,6 +479,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         let mut cur_parts = Vec::new();
         let mut next = 0u32;
         let mut depth = 0usize;
+        let mut memory_checked_at = 0usize;
         'search: while (next as usize) < self.store.len() {
             if stop_when_found && self.all_found() {
                 break;
@@ -468,6 +489,18 @@ impl<'m, M: Footprints> Search<'m, M> {
             if idx >= self.store.level_start[depth + 1] {
                 depth += 1;
                 self.store.level_start.push(self.store.len() as u32);
+            }
+            if let Some(max) = limits.max_memory {
+                if self.generated >= memory_checked_at + MEMORY_CHECK_EVERY
+                    && resident_memory().is_some_and(|m| m > max)
+                {
+                    self.bound = Some(Bound::Memory(max));
+                    self.store.unexpanded.extend(idx..self.store.len() as u32);
+                    break 'search;
+                }
+            }
+            if self.generated >= memory_checked_at + MEMORY_CHECK_EVERY {
+                memory_checked_at = self.generated;
             }
             if let Some(p) = progress {
                 if (idx as usize).is_multiple_of(PUBLISH_EVERY) {
@@ -794,6 +827,7 @@ pub fn explore<M: Footprints>(
         findings.push(finding);
     }
     let mut trace_search_states = 0;
+    let mut unconfirmed = vec![false; n];
     if por {
         // Shortest traces: look for each discovery in the full system below its reduced depth.
         let depths: Vec<Option<usize>> = (0..n)
@@ -810,16 +844,18 @@ pub fn explore<M: Footprints>(
             let mut full = Search::new(model, false, wanted);
             full.run(
                 Limits {
-                    max_states: limits.max_states,
                     max_depth: Some(*deepest),
+                    ..limits
                 },
                 true,
                 None,
             );
             trace_search_states = full.store.len();
             for p in 0..n {
-                if let (Some(_), Some(i)) = (depths[p], full.first[p]) {
-                    findings[p] = Finding::Found(full.trace(i));
+                match (depths[p], full.first[p]) {
+                    (Some(_), Some(i)) => findings[p] = Finding::Found(full.trace(i)),
+                    (Some(_), None) => unconfirmed[p] = full.bound.is_some(),
+                    _ => {}
                 }
             }
         }
@@ -840,6 +876,7 @@ pub fn explore<M: Footprints>(
         reduction: if por { Reduction::Por } else { Reduction::None },
         store_bytes: store.bytes(),
         trace_search_states,
+        unconfirmed,
         store,
     }
 }

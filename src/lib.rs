@@ -50,6 +50,19 @@ pub struct CheckOptions {
     pub reduction: check::Reduction,
     /// Whether interchangeable devices are explored once (on by default).
     pub symmetry: Symmetry,
+    /// The memory the process may use, in bytes, shared by the scenarios checked at once (a
+    /// scenario's own `bounds.max-memory` may lower it); `None`: the default budget
+    /// ([`default_memory_budget`]).
+    pub max_memory: Option<usize>,
+}
+
+/// The default memory budget: three quarters of the machine's memory (Linux: `/proc/meminfo`),
+/// or none where the system does not say.
+pub fn default_memory_budget() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 4 * 3 * 1024)
 }
 
 /// Whether symmetry reduction is applied.
@@ -73,7 +86,11 @@ fn check_with_progress(
     options: &CheckOptions,
     progress: Option<&check::Progress>,
 ) -> ScenarioReport {
-    let limits = check::Limits::of(&scenario);
+    let mut limits = check::Limits::of(&scenario);
+    limits.max_memory = match (limits.max_memory, options.max_memory) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let model = match options.symmetry {
         Symmetry::On => ProtocolModel::new(scenario),
         Symmetry::Off => ProtocolModel::new(scenario).without_symmetry(),

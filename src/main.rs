@@ -79,6 +79,11 @@ enum Command {
         /// Symmetry reduction of interchangeable devices (same account, same workload).
         #[arg(long, value_enum, default_value_t = SymmetryArg::On)]
         symmetry: SymmetryArg,
+        /// Memory the whole process may use, in MiB, shared by the scenarios checked at once; a
+        /// search that passes it stops with a bounded verdict (default: three quarters of the
+        /// machine's memory).
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..=16_777_216))]
+        max_memory: Option<u64>,
     },
     /// Print the shortest counterexample (or witness) of one claim in one scenario.
     Trace {
@@ -253,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             quiet,
             reduction,
             symmetry,
+            max_memory,
         } => {
             let files: Vec<PathBuf> = scenario_files(&paths)?
                 .into_iter()
@@ -284,6 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     SymmetryArg::On => imessage_model::Symmetry::On,
                     SymmetryArg::Off => imessage_model::Symmetry::Off,
                 },
+                max_memory: max_memory.map(|m| m as usize * imessage_model::scenario::MIB),
             };
             let show = !quiet && format == Format::Text;
             let (report, unchecked) = check_until_interrupted(scenarios, threads, options, show)?;

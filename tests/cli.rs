@@ -319,3 +319,43 @@ handle = "B"
         "{stderr}"
     );
 }
+
+/// A valid scenario whose states are large (32 accounts of 2 devices, 256 actions) stops at the
+/// memory bound with a labelled bounded verdict and a report, instead of being killed.
+#[test]
+fn a_memory_bound_stops_a_large_scenario_with_a_report() {
+    let mut text = String::from(
+        "name = \"large\"\nvariant = \"imessage-2016\"\n[network]\norder = \"unordered\"\n",
+    );
+    for i in 0..32 {
+        text.push_str(&format!("[[account]]\nhandle = \"U{i}\"\ndevices = 2\n"));
+    }
+    for i in 0..32 {
+        for d in 1..=2 {
+            for j in 0..4 {
+                let verb = if j % 2 == 1 { "send" } else { "lookup" };
+                let target = (i + 1 + j) % 32;
+                text.push_str(&format!(
+                    "[[action]]\nby = \"U{i}/{d}\"\n{verb} = \"U{target}\"\n"
+                ));
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = run(&[
+        "check",
+        "--quiet",
+        "--max-memory",
+        "64",
+        path.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("NOT complete: stopped at 64 MiB of memory"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("holds within 64 MiB of memory"), "{stdout}");
+}

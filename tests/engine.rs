@@ -172,6 +172,7 @@ fn a_depth_bound_is_reported() {
         Limits {
             max_states: 1_000_000,
             max_depth: None,
+            max_memory: None,
         },
     );
     assert!(full.complete());
@@ -238,6 +239,7 @@ day = 0
         Limits {
             max_states: 100_000,
             max_depth: None,
+            max_memory: None,
         },
     );
     assert!(x.complete());

@@ -519,3 +519,23 @@ fn a_bad_value_names_its_key() {
         "{msg}"
     );
 }
+
+#[test]
+fn max_memory_is_given_in_mib_and_bounded_below() {
+    let s = parse(
+        Path::new("m.toml"),
+        &format!("{MINIMAL}\n[bounds]\nmax-memory = 512\n"),
+    )
+    .unwrap();
+    assert_eq!(s.max_memory, Some(512 * 1024 * 1024));
+    assert_eq!(
+        parse(Path::new("m.toml"), MINIMAL).unwrap().max_memory,
+        None
+    );
+    let (line, msg) = rejected(&format!("{MINIMAL}\n[bounds]\nmax-memory = 8\n"));
+    assert_eq!(line, 15, "{msg}");
+    assert!(
+        msg.contains("key `bounds.max-memory`: 8 is out of range"),
+        "{msg}"
+    );
+}

@@ -138,6 +138,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         bound: x.bound.map(|b| match b {
             Bound::States(n) => count(n, "state"),
             Bound::Depth(d) => format!("depth {d}"),
+            Bound::Memory(b) => format!("{} MiB of memory", group(b / crate::scenario::MIB)),
         }),
         claims,
     }

@@ -19,6 +19,9 @@ pub use raw::parse;
 
 /// The default for `bounds.max-states`: exploration stops (and says so) past this many unique states.
 pub const DEFAULT_MAX_STATES: usize = 2_000_000;
+/// Bytes in a MiB, the unit of `bounds.max-memory`.
+pub const MIB: usize = 1024 * 1024;
+
 /// The default for `bounds.retention`: the 30 days of the 2016 report.
 pub const DEFAULT_RETENTION: u8 = 30;
 
@@ -253,6 +256,10 @@ pub struct Scenario {
     pub retention: u8,
     pub max_depth: Option<usize>,
     pub max_states: usize,
+    /// `bounds.max-memory` (given in MiB, kept in bytes): the search stops (and says so) when
+    /// the process's resident memory passes it. `None`: the budget of the command (see
+    /// `CheckOptions::max_memory`).
+    pub max_memory: Option<usize>,
     /// Whether a verdict reached within a bound may meet an expectation of `holds` / `unreachable`.
     pub allow_bounded: bool,
     pub accounts: Vec<Account>,

@@ -46,6 +46,7 @@ struct RawBounds {
     retention: Option<Spanned<i64>>,
     max_depth: Option<Spanned<i64>>,
     max_states: Option<Spanned<i64>>,
+    max_memory: Option<Spanned<i64>>,
     allow_bounded: Option<bool>,
 }
 
@@ -321,6 +322,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let mut retention = DEFAULT_RETENTION;
     let mut max_depth = None;
     let mut max_states = DEFAULT_MAX_STATES;
+    let mut max_memory = None;
     let mut allow_bounded = false;
     if let Some(b) = &raw.bounds {
         if let Some(d) = &b.days {
@@ -334,6 +336,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
         if let Some(s) = &b.max_states {
             max_states = loc.int("bounds.max-states", s, 1, 1_000_000_000)? as usize;
+        }
+        if let Some(m) = &b.max_memory {
+            max_memory =
+                Some(loc.int("bounds.max-memory", m, 16, 16 * 1024 * 1024)? as usize * MIB);
         }
         allow_bounded = b.allow_bounded.unwrap_or(false);
     }
@@ -655,6 +661,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         retention,
         max_depth,
         max_states,
+        max_memory,
         allow_bounded,
         accounts,
         devices,
