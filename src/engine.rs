@@ -88,7 +88,7 @@ pub trait Footprints:
     type Part: Clone + Eq + Hash;
 
     /// Splits a state into its parts; the number of parts is the same for every state.
-    fn split(&self, state: &Self::State, parts: &mut Vec<Self::Part>);
+    fn split(&self, state: Self::State, parts: &mut Vec<Self::Part>);
     /// Rebuilds a state from its parts.
     fn join(&self, parts: &[&Self::Part]) -> Self::State;
 
@@ -423,7 +423,7 @@ impl<'m, M: Footprints> Search<'m, M> {
     fn new(model: &'m M, por: bool, wanted: Vec<bool>) -> Self {
         let props = model.properties();
         let mut parts = Vec::new();
-        if let Some(s) = model.init_states().first() {
+        if let Some(s) = model.init_states().into_iter().next() {
             model.split(s, &mut parts);
         }
         Search {
@@ -465,17 +465,17 @@ impl<'m, M: Footprints> Search<'m, M> {
                 return;
             }
             parts.clear();
-            model.split(&s, &mut parts);
+            model.split(s, &mut parts);
             let row = self.store.intern(std::mem::take(&mut parts), None);
             let (i, new) = self.store.insert(&row, (NO_PARENT, 0));
             if new {
-                self.note_discoveries(i, &s);
+                self.note_discoveries(i, &self.store.state(model, i));
             }
         }
         self.store.level_start.push(self.store.len() as u32);
         let mut published = (0usize, 0usize);
         let mut actions = Vec::new();
-        let mut batch: Vec<(u32, Vec<u32>, M::State)> = Vec::new();
+        let mut batch: Vec<(u32, Vec<u32>)> = Vec::new();
         let mut cur_parts = Vec::new();
         let mut next = 0u32;
         let mut depth = 0usize;
@@ -529,18 +529,17 @@ impl<'m, M: Footprints> Search<'m, M> {
                 None
             };
             cur_parts.clear();
-            model.split(&current, &mut cur_parts);
+            cur_parts.extend(self.store.parts(idx).into_iter().cloned());
             let cur_ids: Vec<u32> = self.store.row(idx).to_vec();
             batch.clear();
-            let add =
-                |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>, M::State)>| {
-                    if let Some(s) = model.next_state(&current, actions[ai].clone()) {
-                        let mut ps = Vec::new();
-                        model.split(&s, &mut ps);
-                        let row = store.intern(ps, Some((&cur_parts, &cur_ids)));
-                        batch.push((ai as u32, row, s));
-                    }
-                };
+            let add = |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>)>| {
+                if let Some(s) = model.next_state(&current, actions[ai].clone()) {
+                    let mut ps = Vec::new();
+                    model.split(s, &mut ps);
+                    let row = store.intern(ps, Some((&cur_parts, &cur_ids)));
+                    batch.push((ai as u32, row));
+                }
+            };
             match &chosen {
                 Some(set) => {
                     for &ai in set {
@@ -550,7 +549,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                     // or shallower, so every cycle of the reduced graph holds a fully expanded
                     // state (ARCHITECTURE.md).
                     let closes = batch.is_empty()
-                        || batch.iter().any(|(_, row, _)| {
+                        || batch.iter().any(|(_, row)| {
                             self.store
                                 .find(row)
                                 .is_some_and(|j| self.store.depth(j) <= depth)
@@ -559,7 +558,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                         for ai in (0..actions.len()).filter(|ai| !set.contains(ai)) {
                             add(&mut self.store, ai, &mut batch);
                         }
-                        batch.sort_by_key(|(ai, _, _)| *ai);
+                        batch.sort_by_key(|(ai, _)| *ai);
                     }
                 }
                 None => {
@@ -568,7 +567,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                     }
                 }
             }
-            for (ai, row, s) in batch.drain(..) {
+            for (ai, row) in batch.drain(..) {
                 self.generated += 1;
                 if self.store.len() >= limits.max_states && self.store.find(&row).is_none() {
                     self.bound = Some(Bound::States(limits.max_states));
@@ -577,7 +576,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                 }
                 let (to, new) = self.store.insert(&row, (idx, ai));
                 if new {
-                    self.note_discoveries(to, &s);
+                    self.note_discoveries(to, &self.store.state(model, to));
                 }
                 self.store.edges.push(to);
             }

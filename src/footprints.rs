@@ -228,14 +228,14 @@ fn envelopes(network: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> 
 impl Footprints for ProtocolModel {
     type Part = Part;
 
-    fn split(&self, s: &State, parts: &mut Vec<Part>) {
-        parts.extend(s.actor_states.iter().cloned().map(Part::Actor));
-        parts.push(Part::Network(Arc::new(s.network.clone())));
+    fn split(&self, s: State, parts: &mut Vec<Part>) {
+        parts.extend(s.actor_states.into_iter().map(Part::Actor));
+        parts.push(Part::Network(Arc::new(s.network)));
         parts.push(Part::Rest(Arc::new(Rest {
-            timers_set: s.timers_set.clone(),
-            random_choices: s.random_choices.clone(),
-            crashed: s.crashed.clone(),
-            storages: s.actor_storages.clone(),
+            timers_set: s.timers_set,
+            random_choices: s.random_choices,
+            crashed: s.crashed,
+            storages: s.actor_storages,
         })));
     }
 
