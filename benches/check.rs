@@ -1,17 +1,24 @@
-//! Checking speed on fixed scenarios. Each benchmark explores one scenario's whole state
-//! space; throughput is reported in unique states per second.
+//! Checking speed on fixed scenarios, with and without partial-order reduction. Each benchmark
+//! explores one scenario's whole state space; throughput is reported in unique states per
+//! second.
 //!
 //! * `baseline`: the honest baseline of `models/` (one send, one court order, ordered network);
 //!   stresses the per-state cost of the actors and the claims.
 //! * `population`: three accounts, three concurrent user actions and a court order on an
 //!   unordered network (`benches/scenarios/population.toml`); stresses state growth and
 //!   deduplication.
+//! * `ladder-4`: the scale ladder's middle rung (`benches/scenarios/ladder-4-two-way.toml`: A/1
+//!   and B/1 each look up and write to the other, three days); stresses interleaving, which the
+//!   reduction removes.
+//! * `two-way-three-devices` (reduced only; unreduced it takes minutes): each of A/1, B/1, B/2
+//!   looks up and writes to the other account.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use imessage_model::check::{explore, Limits};
+use imessage_model::check::{explore_with, Limits, Reduction};
 use imessage_model::scenario::parse;
 use imessage_model::ProtocolModel;
 use std::path::Path;
+use std::time::Duration;
 
 fn load(rel: &str) -> ProtocolModel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
@@ -21,15 +28,39 @@ fn load(rel: &str) -> ProtocolModel {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("check");
-    for (name, rel) in [
-        ("baseline", "models/baseline.toml"),
-        ("population", "benches/scenarios/population.toml"),
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    for (name, rel, reductions) in [
+        (
+            "baseline",
+            "models/baseline.toml",
+            &[Reduction::None, Reduction::Por][..],
+        ),
+        (
+            "population",
+            "benches/scenarios/population.toml",
+            &[Reduction::None, Reduction::Por],
+        ),
+        (
+            "ladder-4",
+            "benches/scenarios/ladder-4-two-way.toml",
+            &[Reduction::None, Reduction::Por],
+        ),
+        (
+            "two-way-three-devices",
+            "benches/scenarios/two-way-three-devices.toml",
+            &[Reduction::Por],
+        ),
     ] {
         let model = load(rel);
         let limits = Limits::of(&model.scenario);
-        let unique = explore(&model, limits).unique_states();
-        group.throughput(Throughput::Elements(unique as u64));
-        group.bench_function(name, |b| b.iter(|| explore(&model, limits).unique_states()));
+        for &reduction in reductions {
+            let unique = explore_with(&model, limits, reduction, None).unique_states();
+            group.throughput(Throughput::Elements(unique as u64));
+            group.bench_function(format!("{name}/{}", reduction.name()), |b| {
+                b.iter(|| explore_with(&model, limits, reduction, None).unique_states())
+            });
+        }
     }
     group.finish();
 }
