@@ -363,20 +363,23 @@ fn account_devices<'s>(
 }
 
 /// Whether device `d` can still send to `to` in some continuation of `s`: a send action to
-/// `to` has not fired and its day has not passed, or a queued send waits for a lookup that is
-/// still alive (in flight, held by the directory, or answered on its way back).
+/// `to` has not fired and its day has not passed; or a send is queued for `to` and either a
+/// lookup of `to` is still to fire (its answer releases the queue) or the lookup it waits for
+/// is still alive (in flight, held by the directory, or answered on its way back).
 fn may_still_send(m: &ProtocolModel, s: &State, d: DeviceId, to: AccountId) -> bool {
     let today = ProtocolModel::today(s);
+    let queued = model::device(s, d).queued.iter().any(|(t, _)| *t == to);
+    // A send still to fire, or a lookup still to fire whose answer will release a queued send.
     let unfired = model::pending_actions(s, d).any(|n| {
         let a = m.scenario.device(d).actions[n as usize];
         a.target == to
-            && matches!(a.kind, ActionKind::Send(_))
+            && (matches!(a.kind, ActionKind::Send(_)) || queued)
             && a.day.is_none_or(|day| day >= today)
     });
     if unfired {
         return true;
     }
-    if !model::device(s, d).queued.iter().any(|(t, _)| *t == to) {
+    if !queued {
         return false;
     }
     let me = Role::Device(d);
