@@ -91,6 +91,11 @@ pub trait Footprints:
     fn split(&self, state: Self::State, parts: &mut Vec<Self::Part>);
     /// Rebuilds a state from its parts.
     fn join(&self, parts: &[&Self::Part]) -> Self::State;
+    /// A cheap test that a successor's part is its parent's (true only if they are equal;
+    /// false may be wrong, which costs an interning lookup, never exactness).
+    fn unchanged(&self, parent: &Self::Part, child: &Self::Part) -> bool {
+        parent == child
+    }
 
     /// Whether the reduction's independence holds in this model at all (for example, not on a
     /// network where every delivery writes shared state).
@@ -332,13 +337,18 @@ impl<M: Footprints> Store<M> {
         model.join(&self.parts(i))
     }
 
-    /// The part ids of `parts`, reusing the ids of `like` (the parent's parts) where equal.
-    fn intern(&mut self, parts: Vec<M::Part>, like: Option<(&[M::Part], &[u32])>) -> Vec<u32> {
+    /// The part ids of `parts`, reusing the ids of `like` (the parent's parts) where unchanged.
+    fn intern(
+        &mut self,
+        model: &M,
+        parts: Vec<M::Part>,
+        like: Option<(&[M::Part], &[u32])>,
+    ) -> Vec<u32> {
         parts
             .into_iter()
             .enumerate()
             .map(|(slot, p)| match like {
-                Some((lp, lid)) if lp[slot] == p => lid[slot],
+                Some((lp, lid)) if model.unchanged(&lp[slot], &p) => lid[slot],
                 _ => self.tables[slot].intern(p),
             })
             .collect()
@@ -466,7 +476,7 @@ impl<'m, M: Footprints> Search<'m, M> {
             }
             parts.clear();
             model.split(s, &mut parts);
-            let row = self.store.intern(std::mem::take(&mut parts), None);
+            let row = self.store.intern(model, std::mem::take(&mut parts), None);
             let (i, new) = self.store.insert(&row, (NO_PARENT, 0));
             if new {
                 self.note_discoveries(i, &self.store.state(model, i));
@@ -536,7 +546,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                 if let Some(s) = model.next_state(&current, actions[ai].clone()) {
                     let mut ps = Vec::new();
                     model.split(s, &mut ps);
-                    let row = store.intern(ps, Some((&cur_parts, &cur_ids)));
+                    let row = store.intern(model, ps, Some((&cur_parts, &cur_ids)));
                     batch.push((ai as u32, row));
                 }
             };

@@ -262,6 +262,16 @@ impl Footprints for ProtocolModel {
         }
     }
 
+    fn unchanged(&self, parent: &Part, child: &Part) -> bool {
+        match (parent, child) {
+            // A step replaces the state of the actor it changes, and shares the others.
+            (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b),
+            // Nearly every step consumes or adds a message: compare sizes before contents.
+            (Part::Network(a), Part::Network(b)) => a.len() == b.len() && a == b,
+            (a, b) => a == b,
+        }
+    }
+
     fn reducible(&self) -> bool {
         // On a duplicating network every delivery writes the network's last message; owner
         // sets are 64-bit masks.

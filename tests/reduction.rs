@@ -148,7 +148,10 @@ fn footprint_contract_holds_on_every_full_graph() {
         let m = ProtocolModel::new(model(&name)).without_symmetry();
         checked += usize::from(check_contract(&name, &m));
     }
-    assert!(checked >= 20, "only {checked} scenarios are small enough for the contract check");
+    assert!(
+        checked >= 20,
+        "only {checked} scenarios are small enough for the contract check"
+    );
 }
 
 /// What must agree between the reduced and the full search.
