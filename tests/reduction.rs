@@ -15,13 +15,16 @@ use std::path::Path;
 
 type State = imessage_model::model::State;
 
+/// A state with its successors, each with the step that leads to it.
+type Expanded = (State, Vec<(Step, State)>);
+
 /// Largest full graph the contract is checked on in a debug test run; larger scenarios are
 /// covered by the comparison of reduced and full searches.
 const CONTRACT_GRAPH_LIMIT: usize = 60_000;
 
 /// Every state of the model (without symmetry reduction, so steps name concrete actors) with
 /// its enabled steps and successors; `None` past [`CONTRACT_GRAPH_LIMIT`] states.
-fn full_graph(m: &ProtocolModel) -> Option<Vec<(State, Vec<(Step, State)>)>> {
+fn full_graph(m: &ProtocolModel) -> Option<Vec<Expanded>> {
     let mut seen: HashMap<State, ()> = HashMap::new();
     let mut queue: VecDeque<State> = m.init_states().into_iter().collect();
     let mut out = Vec::new();
