@@ -52,6 +52,9 @@ pub struct ScenarioReport {
     pub reduction: crate::check::Reduction,
     /// Bytes the visited-state store held per unique state.
     pub bytes_per_state: f64,
+    /// Under partial-order reduction: states stored by the unreduced search, bounded by the
+    /// reduced discoveries' depth, that found the shortest traces (0 when none was needed).
+    pub trace_search_states: usize,
     /// The bound the search stopped at, when it is not complete.
     pub bound: Option<String>,
     pub claims: Vec<ClaimReport>,
@@ -135,6 +138,7 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         complete,
         reduction: x.reduction,
         bytes_per_state: x.bytes_per_state(),
+        trace_search_states: x.trace_search_states(),
         bound: x.bound.map(|b| match b {
             Bound::States(n) => count(n, "state"),
             Bound::Depth(d) => format!("depth {d}"),
