@@ -347,10 +347,16 @@ fn lookup_always_logged(m: &ProtocolModel, s: &State) -> bool {
     let today = ProtocolModel::today(s);
     let log = model::log(s);
     model::directory(s).answered.iter().all(|r| {
-        !LogState::keeps(&m.scenario, r, today)
-            || log.records.contains(r)
-            || model::in_flight(s).any(|msg| matches!(msg, Msg::LogWrite(x) if x == r))
+        !LogState::keeps(&m.scenario, r, today) || log.records.contains(r) || on_its_way(s, r)
     })
+}
+
+/// Whether a record is on its way to the log: a copy is in flight and the log has never
+/// received it (a copy of a record already delivered, which a duplicating network keeps in
+/// flight, is not on its way: the record reached the log once and may have been lost there).
+fn on_its_way(s: &State, r: &crate::protocol::wire::Record) -> bool {
+    model::log(s).awaits(r)
+        && model::in_flight(s).any(|msg| matches!(msg, Msg::LogWrite(x) if x == r))
 }
 
 /// The devices of account `a`, with their states.
@@ -403,7 +409,8 @@ fn lookup_logged_without_message(m: &ProtocolModel, s: &State) -> bool {
 }
 
 fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
-    // A record on its way to the log counts as logged, as for `lookup-always-logged`.
+    // A record on its way to the log counts as logged, as for `lookup-always-logged` (a copy
+    // of a record the log already received is not on its way).
     let matches = |r: &crate::protocol::wire::Record, from: AccountId, to: AccountId| {
         r.requester == from && r.target == Some(to)
     };
@@ -411,8 +418,9 @@ fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
         let from = m.scenario.device(id).account;
         dev.sent.iter().any(|x| {
             !model::log(s).records.iter().any(|r| matches(r, from, x.to))
-                && !model::in_flight(s)
-                    .any(|msg| matches!(msg, Msg::LogWrite(r) if matches(r, from, x.to)))
+                && !model::in_flight(s).any(|msg| {
+                    matches!(msg, Msg::LogWrite(r) if matches(r, from, x.to) && model::log(s).awaits(r))
+                })
         })
     })
 }

@@ -261,12 +261,15 @@ impl Map<'_> {
         RENAMED.with(|c| c.borrow_mut().insert(key, (k.clone(), renamed.clone())));
         renamed
     }
+    fn lookup(&self, id: LookupId) -> LookupId {
+        LookupId {
+            device: self.device(id.device),
+            action: id.action,
+        }
+    }
     fn record(&self, r: &Record) -> Record {
         Record {
-            lookup: LookupId {
-                device: self.device(r.lookup.device),
-                action: r.lookup.action,
-            },
+            lookup: self.lookup(r.lookup),
             ..r.clone()
         }
     }
@@ -427,6 +430,7 @@ impl Map<'_> {
                 let mut l = l.clone();
                 l.records = self.records(&l.records);
                 l.persisted = self.records(&l.persisted);
+                l.received = l.received.iter().map(|id| self.lookup(*id)).collect();
                 PartyState::LookupLog(l)
             }
             PartyState::Authority(a) => {

@@ -72,6 +72,7 @@ fn state_counts_are_pinned() {
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
         ("log-before-reply-lossy.toml", 10, 10, 10, 10),
         ("log-crash.toml", 30, 47, 18, 21),
+        ("log-crash-duplicating.toml", 93, 311, 93, 311),
         ("lookup-without-message.toml", 30, 46, 16, 17),
         ("lossy-delivery.toml", 18, 18, 18, 18),
         ("preservation-order.toml", 11, 11, 11, 11),
@@ -263,6 +264,17 @@ fn a_log_crash_loses_an_acknowledged_record() {
     let r = checked("log-crash.toml");
     insta::assert_snapshot!(
         "record_lost_in_log_crash",
+        trace_text(&r, "lookup-always-logged")
+    );
+}
+
+/// A duplicating network keeps a delivered record in flight; that copy is not on its way, so
+/// the record the crash lost is missing.
+#[test]
+fn a_log_crash_loses_a_record_on_a_duplicating_network_too() {
+    let r = checked("log-crash-duplicating.toml");
+    insta::assert_snapshot!(
+        "record_lost_in_log_crash_on_duplicating_network",
         trace_text(&r, "lookup-always-logged")
     );
 }
