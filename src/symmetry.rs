@@ -396,6 +396,7 @@ impl Map<'_> {
                     .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, self.record(r)))
                     .collect(),
                 answered: self.records(&d.answered),
+                impersonating: d.impersonating.clone(),
             }),
             PartyState::Relay(r) => {
                 let mut r = r.clone();

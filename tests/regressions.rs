@@ -184,3 +184,77 @@ fn a_lost_record_is_missing_although_an_equal_looking_one_is_logged() {
     assert!(claim.discovered(&m, &s), "B's lost record is missing");
     assert_eq!(verdict(&text, "lookup-always-logged"), Verdict::Violated);
 }
+
+/// Under key-swap the directory impersonates any registered account toward any other, its
+/// choice in the run: the verdict does not depend on the order of the file (it once picked the
+/// first send it found, and forged nothing when that send went to an unregistered handle).
+#[test]
+fn key_swap_verdicts_do_not_depend_on_the_order_of_the_file() {
+    let text = |first: &str, second: &str| {
+        format!(
+            r#"name = "key swap, sends in some order"
+variant = "imessage-2016"
+threat = "key-swap"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[account]]
+handle = "C"
+registered = false
+[[action]]
+by = "A/1"
+send = "{first}"
+[[action]]
+by = "A/1"
+send = "{second}"
+"#
+        )
+    };
+    assert_eq!(
+        verdict(&text("C", "B"), "content-authentic"),
+        Verdict::Violated
+    );
+    assert_eq!(
+        verdict(&text("B", "C"), "content-authentic"),
+        Verdict::Violated
+    );
+    // With no send at all, the directory still chooses whom to impersonate.
+    let quiet = text("B", "C")
+        .split("[[action]]")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(verdict(&quiet, "content-authentic"), Verdict::Violated);
+}
+
+/// `[key-swap]` narrows the adversary to one pair; the counterexample names it.
+#[test]
+fn a_narrowed_key_swap_impersonates_the_pair_it_names() {
+    let text = r#"name = "key swap, one pair"
+variant = "imessage-2016"
+threat = "key-swap"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+send = "B"
+[key-swap]
+impersonate = "B"
+toward = "A"
+"#;
+    let r = check(scenario(text), &CheckOptions::default());
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "content-authentic")
+        .unwrap();
+    assert_eq!(c.verdict, Verdict::Violated);
+    let first = &c.trace.as_ref().unwrap()[0].text;
+    assert_eq!(
+        first,
+        "directory: impersonates B toward A: forges a message from B, signed with its own key"
+    );
+}

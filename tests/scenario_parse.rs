@@ -519,3 +519,67 @@ fn a_bad_value_names_its_key() {
         "{msg}"
     );
 }
+
+const KEY_SWAP: &str = r#"name = "key swap"
+variant = "imessage-2016"
+threat = "key-swap"
+
+[[account]]
+handle = "A"
+
+[[account]]
+handle = "B"
+
+[[account]]
+handle = "C"
+registered = false
+
+[key-swap]
+impersonate = "A"
+toward = "B"
+"#;
+
+#[test]
+fn key_swap_pairs_are_every_registered_pair_unless_narrowed() {
+    use imessage_model::knowledge::AccountId;
+    let s = parse(Path::new("k.toml"), KEY_SWAP).unwrap();
+    assert_eq!(s.impersonations(), vec![(AccountId(0), AccountId(1))]);
+    let all = KEY_SWAP.replace("impersonate = \"A\"\ntoward = \"B\"\n", "");
+    let s = parse(Path::new("k.toml"), &all).unwrap();
+    assert_eq!(
+        s.impersonations(),
+        vec![(AccountId(0), AccountId(1)), (AccountId(1), AccountId(0))]
+    );
+    let honest = parse(Path::new("m.toml"), MINIMAL).unwrap();
+    assert!(honest.impersonations().is_empty());
+}
+
+#[test]
+fn a_key_swap_table_is_validated_where_it_is() {
+    let (line, msg) = rejected(&KEY_SWAP.replace("threat = \"key-swap\"", "threat = \"honest\""));
+    assert_eq!(line, 15, "{msg}");
+    assert!(msg.contains("table `[key-swap]` has no effect"), "{msg}");
+    let (line, msg) = rejected(&KEY_SWAP.replace("impersonate = \"A\"", "impersonate = \"C\""));
+    assert_eq!(line, 16, "{msg}");
+    assert!(
+        msg.contains("key `key-swap.impersonate`: `C` is not registered for iMessage"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "toward = \"D\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(
+        msg.contains("key `key-swap.toward`: no account has the handle `D`"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "toward = \"A\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(msg.contains("toward its own account"), "{msg}");
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "colour = \"B\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(msg.contains("unknown key `colour`"), "{msg}");
+    let alone = KEY_SWAP
+        .replace("[[account]]\nhandle = \"B\"\n\n", "")
+        .replace("toward = \"B\"\n", "");
+    let (_, msg) = rejected(&alone);
+    assert!(msg.contains("no other account is registered"), "{msg}");
+}

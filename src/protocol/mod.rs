@@ -191,7 +191,11 @@ impl Actor for Party {
             (Role::LookupLog, Timer::Persist) => {
                 update(state, as_log, PartyState::LookupLog, |st| st.on_persist(o))
             }
-            (Role::Directory, Timer::Forge) => as_directory(state).on_forge(s, o),
+            (Role::Directory, Timer::Forge { victim, target }) => {
+                update(state, as_directory, PartyState::Directory, |st| {
+                    st.on_forge(s, victim, target, o)
+                })
+            }
             (Role::Authority, Timer::LegalRequest(n)) => {
                 let order = s.legal_requests[n as usize];
                 o.send(

@@ -176,6 +176,12 @@ pub enum Timer {
     LegalRequest(u8),
     /// The lookup log writes its records to stable storage (under the log-crash threat).
     Persist,
-    /// The key-swap adversary sends its forged message.
-    Forge,
+    /// The key-swap adversary impersonates `victim` toward `target`: from now on it swaps its
+    /// own signing key in for the victim's in the answers it gives the target's devices, and
+    /// sends the target a forged message in the victim's name. One such timer is armed per
+    /// pair the adversary may choose, so a run shows which pair it chose.
+    Forge {
+        victim: AccountId,
+        target: AccountId,
+    },
 }

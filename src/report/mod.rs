@@ -209,18 +209,16 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                 None,
                 "writes its records to stable storage".to_string(),
             ),
-            (_, Timer::Forge) => (
+            (_, Timer::Forge { victim, target }) => (
                 "forge",
                 Some(name(*id)),
                 None,
-                match s.impersonation() {
-                    Some((victim, target)) => format!(
-                        "forges a message from {} to {}, signed with its own key",
-                        s.handle(victim),
-                        s.handle(target)
-                    ),
-                    None => "forges a message".to_string(),
-                },
+                format!(
+                    "impersonates {} toward {}: forges a message from {}, signed with its own key",
+                    s.handle(*victim),
+                    s.handle(*target),
+                    s.handle(*victim),
+                ),
             ),
             (_, t) => ("timer", Some(name(*id)), None, format!("{t:?}")),
         },

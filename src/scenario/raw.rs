@@ -22,6 +22,7 @@ struct RawScenario {
     preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
+    key_swap: Option<Spanned<RawKeySwap>>,
     #[serde(rename = "account", default)]
     accounts: Vec<Spanned<RawAccount>>,
     #[serde(rename = "action", default)]
@@ -47,6 +48,13 @@ struct RawBounds {
     max_depth: Option<Spanned<i64>>,
     max_states: Option<Spanned<i64>>,
     allow_bounded: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawKeySwap {
+    impersonate: Option<Spanned<String>>,
+    toward: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -535,6 +543,81 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
     }
 
+    let key_swap = match &raw.key_swap {
+        None => KeySwapScope::default(),
+        Some(table) => {
+            if threat != Threat::KeySwap {
+                return Err(loc.at(
+                    table,
+                    format!(
+                        "table `[key-swap]` has no effect: the threat is `{}` (it narrows whom \
+                         the `key-swap` threat impersonates)",
+                        threat.name()
+                    ),
+                ));
+            }
+            let registered = |value: &Spanned<String>, key: &str, role: &str| {
+                let a = find_account(value, key)?;
+                if accounts[a.0 as usize].registered {
+                    Ok(a)
+                } else {
+                    Err(loc.at(
+                        value,
+                        format!(
+                            "key `{key}`: `{}` is not registered for iMessage, so it has {role}",
+                            accounts[a.0 as usize].handle
+                        ),
+                    ))
+                }
+            };
+            let t = table.get_ref();
+            let scope = KeySwapScope {
+                impersonate: t
+                    .impersonate
+                    .as_ref()
+                    .map(|v| registered(v, "key-swap.impersonate", "no signing key to swap"))
+                    .transpose()?,
+                toward: t
+                    .toward
+                    .as_ref()
+                    .map(|v| registered(v, "key-swap.toward", "no device to forge a message to"))
+                    .transpose()?,
+            };
+            if let (Some(v), Some(w)) = (scope.impersonate, scope.toward) {
+                if v == w {
+                    let value = t.toward.as_ref().expect("set when `toward` is");
+                    return Err(loc.at(
+                        value,
+                        format!(
+                            "key `key-swap.toward`: the directory would impersonate `{}` toward \
+                             its own account",
+                            accounts[v.0 as usize].handle
+                        ),
+                    ));
+                }
+            }
+            let others = |a: AccountId| {
+                accounts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, x)| i != a.0 as usize && x.registered)
+            };
+            if let Some(a) = scope.impersonate.or(scope.toward) {
+                if !others(a) {
+                    return Err(loc.at(
+                        table,
+                        format!(
+                            "table `[key-swap]`: no other account is registered for iMessage, so \
+                             there is no pair for `{}` to be part of",
+                            accounts[a.0 as usize].handle
+                        ),
+                    ));
+                }
+            }
+            scope
+        }
+    };
+
     let mut legal_requests = Vec::new();
     for spanned in &raw.legal_requests {
         if legal_requests.len() == 64 {
@@ -651,6 +734,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         lookup_cache,
         preservation,
         bugs,
+        key_swap,
         days,
         retention,
         max_depth,
