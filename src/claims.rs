@@ -153,7 +153,7 @@ const SIGNAL: &str = "Signal's private contact discovery (2017) and sealed sende
 const CARRIER: &str = "Apple Platform Security guide: SMS fallback is not end-to-end encrypted";
 
 /// The catalogue, in the order reports list it.
-pub static CATALOGUE: [Claim; 15] = [
+pub static CATALOGUE: [Claim; 16] = [
     Claim {
         id: "content-never-in-lookup-log",
         kind: ClaimKind::Always,
@@ -264,6 +264,14 @@ pub static CATALOGUE: [Claim; 15] = [
         statement: "The push relay can derive who sent a message to whom.",
         source: SIGNAL,
         condition: relay_learns_contact,
+        undone_by: undo::never,
+    },
+    Claim {
+        id: "operator-learns-contact",
+        kind: ClaimKind::Sometimes,
+        statement: "The operator (what the directory and the relay know, together) can derive that one account sent a message to another.",
+        source: SIGNAL,
+        condition: operator_learns_contact,
         undone_by: undo::never,
     },
     Claim {
@@ -479,6 +487,56 @@ fn relay_learns_contact(_: &ProtocolModel, s: &State) -> bool {
             _ => false,
         },
         _ => false,
+    })
+}
+
+/// The (sender, target) pairs the operator can derive from what the directory and the relay
+/// hold together: an envelope naming both handles; a pushing connection (a device's token
+/// paired with the target) whose token the directory's registry ties to an account; a key query
+/// (a device's token paired with the handle whose keys it asked for, after a message claiming
+/// to be from that handle) whose token the registry ties to the recipient's account.
+fn operator_contacts(m: &ProtocolModel, s: &State) -> Vec<(AccountId, AccountId)> {
+    let directory = &model::directory(s).knowledge;
+    let relay = &model::relay(s).knowledge;
+    // Whose a device's token is, as the registry says.
+    let owner = |t: &Term| match t {
+        Term::Token(tok @ crate::knowledge::Token::Device(d)) => {
+            let a = m.scenario.device(*d).account;
+            let registered = Term::pair(Term::Handle(a), Term::Token(*tok));
+            directory.terms().any(|x| *x == registered).then_some(a)
+        }
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for t in relay.terms().chain(directory.terms()) {
+        let Term::Pair(a, rest) = t else { continue };
+        match (&**a, &**rest) {
+            // An envelope: sender, then target.
+            (Term::Handle(x), Term::Pair(b, _)) => {
+                if let Term::Handle(y) = &**b {
+                    out.push((*x, *y));
+                }
+            }
+            (tok @ Term::Token(_), Term::Handle(h)) => {
+                let Some(a) = owner(tok) else { continue };
+                if relay.terms().any(|x| x == t) {
+                    out.push((a, *h)); // A pushing connection: its device wrote to `h`.
+                }
+                if directory.terms().any(|x| x == t) {
+                    out.push((*h, a)); // A key query: its device heard from `h`.
+                }
+            }
+            _ => {}
+        }
+    }
+    out.retain(|(x, y)| x != y);
+    out
+}
+
+fn operator_learns_contact(m: &ProtocolModel, s: &State) -> bool {
+    // A contact counts when it is true: a device of the sender did send the target a message.
+    operator_contacts(m, s).into_iter().any(|(from, to)| {
+        account_devices(m, s, from).any(|(_, d)| d.sent.iter().any(|x| x.to == to))
     })
 }
 

@@ -21,7 +21,7 @@
 //! are not lookups and are not logged.
 
 use super::wire::Timer;
-use super::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record};
+use super::wire::{sender_certificate, Answer, Entry, LookupId, LookupRequest, Msg, Record};
 use super::{actor_id, role_of, Party, Role};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
@@ -59,7 +59,13 @@ impl DirectoryState {
                 let entry = device_entry(scenario, a, d);
                 initial.push(entry.attested_body());
                 initial.extend(entry.attestation);
+                // The registry itself: which account each device (its push token) belongs to.
+                initial.push(Term::pair(Term::Handle(a), Term::Token(Token::Device(d))));
             }
+        }
+        if scenario.variant.sealed_sender() {
+            // The key that signs sender certificates.
+            initial.extend([Term::Sk(KeyId::Directory), Term::Pk(KeyId::Directory)]);
         }
         if matches!(scenario.threat, Threat::GhostDevice | Threat::KeySwap) {
             initial.extend([
@@ -159,10 +165,14 @@ impl DirectoryState {
         target: AccountId,
         o: &mut Out<Party>,
     ) {
-        let signed = Term::sign(
+        let mut signed = Term::sign(
             KeyId::Ghost,
             Term::pair(Term::Handle(victim), Term::Content(ContentId::FORGED)),
         );
+        if scenario.variant.sealed_sender() {
+            // A sender certificate for the swapped-in key: the directory issues certificates.
+            signed = Term::pair(signed, sender_certificate(victim, KeyId::Ghost));
+        }
         let payloads: Vec<(Token, Term)> = scenario
             .account(target)
             .devices

@@ -169,7 +169,9 @@ impl Actor for Party {
             Role::LookupLog => update(state, as_log, PartyState::LookupLog, |st| {
                 st.on_msg(s, src, msg, o)
             }),
-            Role::Relay => update(state, as_relay, PartyState::Relay, |st| st.on_msg(msg, o)),
+            Role::Relay => update(state, as_relay, PartyState::Relay, |st| {
+                st.on_msg(src, msg, o)
+            }),
             Role::Carrier => update(state, as_carrier, PartyState::Carrier, |st| st.on_msg(msg)),
             Role::Authority => update(state, as_authority, PartyState::Authority, |st| {
                 st.on_msg(msg)

@@ -84,6 +84,16 @@ impl Record {
     }
 }
 
+/// A sender certificate (sealed sender): the directory's signature over an account's handle and
+/// a signing key it lists for the account. A sealed envelope carries the sender's inside the
+/// encryption, so the recipient verifies the sender without asking the directory for keys.
+pub fn sender_certificate(account: AccountId, signing_key: KeyId) -> Term {
+    Term::sign(
+        KeyId::Directory,
+        Term::pair(Term::Handle(account), Term::Pk(signing_key)),
+    )
+}
+
 /// One device in a directory answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Entry {

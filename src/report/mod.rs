@@ -266,6 +266,7 @@ fn key(s: &Scenario, k: KeyId) -> String {
         KeyId::Account(a) => format!("the account key of {}", s.handle(a)),
         KeyId::Ghost => "the directory's key".into(),
         KeyId::Enclave => "the enclave key".into(),
+        KeyId::Directory => "the directory's certificate key".into(),
     }
 }
 
