@@ -3,7 +3,7 @@
 //! renamed are explored once.
 //!
 //! Two devices are interchangeable when they belong to the same account and
-//! have the same workload (typically devices that only receive). A
+//! have the same workload and address (typically devices that only receive). A
 //! permutation of interchangeable devices renames them everywhere: actor
 //! slots, timers, envelopes, push tokens and keys inside terms and
 //! knowledge, the directory's held replies. Lists whose order follows device
@@ -51,7 +51,10 @@ impl Symmetry {
         for (i, d) in scenario.devices.iter().enumerate() {
             match classes.iter_mut().find(|c| {
                 let first = &scenario.devices[c[0]];
-                first.account == d.account && first.actions == d.actions && c.len() < MAX_CLASS
+                first.account == d.account
+                    && first.actions == d.actions
+                    && first.ip == d.ip
+                    && c.len() < MAX_CLASS
             }) {
                 Some(c) => c.push(i),
                 None => classes.push(vec![i]),

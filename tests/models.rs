@@ -59,6 +59,7 @@ fn state_counts_are_pinned() {
     // (file, unique states and states generated without reduction, the same with
     // partial-order reduction).
     let pinned: &[(&str, usize, usize, usize, usize)] = &[
+        ("address-per-device.toml", 236, 513, 120, 169),
         ("baseline.toml", 90, 182, 30, 33),
         ("cache-off.toml", 17, 17, 17, 17),
         ("cache-outlives-record.toml", 13, 13, 13, 13),
@@ -356,6 +357,32 @@ fn the_operator_learns_the_sender_under_sealed_sender() {
     insta::assert_snapshot!(
         "operator_links_pushing_connection_to_sender",
         trace_text(&r, "operator-learns-contact")
+    );
+}
+
+/// The log records the address each lookup came from: with an address per device, a court
+/// order can tie one handle to two addresses.
+#[test]
+fn a_court_order_ties_one_handle_to_two_addresses() {
+    use imessage_model::check::{explore_with, Limits, Reduction};
+    use std::collections::BTreeSet;
+    let s = model("address-per-device.toml");
+    let limits = Limits::of(&s);
+    let m = imessage_model::ProtocolModel::new(s);
+    let e = explore_with(&m, limits, Reduction::None, None);
+    assert!(e.complete());
+    let addresses = |st: &imessage_model::model::State| -> BTreeSet<String> {
+        imessage_model::model::authority(st)
+            .disclosed
+            .iter()
+            .filter(|(_, r)| m.scenario.handle(r.requester) == "A")
+            .map(|(_, r)| m.scenario.ip(r.ip).to_string())
+            .collect()
+    };
+    let most = e.states().map(|st| addresses(&st)).max_by_key(|a| a.len());
+    assert_eq!(
+        most.unwrap().into_iter().collect::<Vec<_>>(),
+        ["198.51.100.7", "203.0.113.50"]
     );
 }
 

@@ -38,7 +38,7 @@ fn minimal_file_gets_documented_defaults() {
     assert!(!s.lossy);
     assert_eq!((s.days, s.retention), (1, 30));
     assert_eq!(s.max_states, imessage_model::scenario::DEFAULT_MAX_STATES);
-    assert_eq!(s.accounts[0].ip, "192.0.2.1");
+    assert_eq!(s.ip(s.devices[0].ip), "192.0.2.1");
     assert_eq!(s.accounts[1].devices.len(), 1);
     assert_eq!(
         s.devices[0].actions[0].kind,
@@ -336,7 +336,41 @@ fn accounts_behind_one_address_share_it() {
         .replace("handle = \"A\"", "handle = \"A\"\nip = \"198.51.100.7\"")
         .replace("handle = \"B\"", "handle = \"B\"\nip = \"198.51.100.7\"");
     let s = parse(Path::new("m.toml"), &text).unwrap();
-    assert_eq!(s.accounts[0].ip_id, s.accounts[1].ip_id);
+    assert_eq!(s.devices[0].ip, s.devices[1].ip);
+}
+
+#[test]
+fn an_address_may_be_given_per_device() {
+    let text = MINIMAL.replace(
+        "handle = \"B\"",
+        "handle = \"B\"\ndevices = 2\nip = [\"198.51.100.7\", \"2001:db8::1\"]",
+    );
+    let s = parse(Path::new("m.toml"), &text).unwrap();
+    let b: Vec<&str> = s.accounts[1]
+        .devices
+        .iter()
+        .map(|d| s.ip(s.device(*d).ip))
+        .collect();
+    assert_eq!(b, ["198.51.100.7", "2001:db8::1"]);
+    let (_, msg) = rejected(&text.replace("ip = [", "ip = 5\nx = ["));
+    assert!(
+        msg.contains(
+            "key `account.ip`: invalid type: integer `5`, expected an IP address, or a list"
+        ),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&text.replace(", \"2001:db8::1\"", ""));
+    assert_eq!(line, 10, "{msg}");
+    assert!(
+        msg.contains("key `account.ip`: 1 address for 2 devices of `B`"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&text.replace("2001:db8::1", "not an ip"));
+    assert_eq!(line, 10, "{msg}");
+    assert!(
+        msg.contains("key `account.ip`: `not an ip` is not an IPv4 or IPv6 address"),
+        "{msg}"
+    );
 }
 
 #[test]

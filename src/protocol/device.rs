@@ -80,7 +80,7 @@ impl DeviceState {
             action,
             requester: account,
             token: Token::Device(d),
-            ip: scenario.account(account).ip_id,
+            ip: scenario.device(d).ip,
             target,
             draft: draft.filter(|_| scenario.bugs.contains(&Bug::LookupCarriesDraft)),
         })

@@ -181,10 +181,6 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'stat
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub handle: String,
-    /// The public IP address its devices look up from.
-    pub ip: String,
-    /// The address as an atom: accounts sharing an address share the atom.
-    pub ip_id: IpId,
     /// Whether the handle is registered for iMessage (an unregistered handle gets SMS).
     pub registered: bool,
     /// The account's devices, as global device indices.
@@ -215,6 +211,8 @@ pub struct Device {
     pub account: AccountId,
     /// 1-based number within the account (`A/1`, `A/2`).
     pub number: u8,
+    /// The public IP address it looks up from, as an atom: devices behind one address share it.
+    pub ip: IpId,
     pub actions: Vec<UserAction>,
 }
 
@@ -269,6 +267,8 @@ pub struct Scenario {
     pub allow_bounded: bool,
     pub accounts: Vec<Account>,
     pub devices: Vec<Device>,
+    /// Every address of the scenario, once each, indexed by [`IpId`].
+    pub ips: Vec<String>,
     pub legal_requests: Vec<LegalRequest>,
     /// Number of contents composed (`m1` … `mN`), one per send action.
     pub contents: u8,
@@ -297,7 +297,7 @@ impl Scenario {
 
     /// The address an IP atom stands for.
     pub fn ip(&self, ip: IpId) -> &str {
-        &self.accounts[ip.0 as usize].ip
+        &self.ips[ip.0 as usize]
     }
 
     pub fn handle(&self, a: AccountId) -> &str {

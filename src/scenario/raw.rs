@@ -62,8 +62,40 @@ struct RawKeySwap {
 struct RawAccount {
     handle: Spanned<String>,
     devices: Option<Spanned<i64>>,
-    ip: Option<Spanned<String>>,
+    ip: Option<Spanned<RawIp>>,
     registered: Option<bool>,
+}
+
+/// `ip`: one address for every device of the account, or a list with one per device.
+enum RawIp {
+    One(String),
+    PerDevice(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawIp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawIp;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an IP address, or a list with one address per device")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawIp, E> {
+                Ok(RawIp::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawIp, A::Error> {
+                let mut list = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    list.push(x);
+                }
+                Ok(RawIp::PerDevice(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -355,6 +387,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let mut accounts: Vec<Account> = Vec::new();
     let mut devices: Vec<Device> = Vec::new();
+    let mut ips: Vec<String> = Vec::new();
     for (i, acc) in raw.accounts.iter().enumerate() {
         let acc = acc.get_ref();
         let handle = acc.handle.get_ref().trim().to_string();
@@ -394,26 +427,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             None if registered => 1,
             None => 0,
         };
-        let ip = match &acc.ip {
-            Some(ip) => {
-                let text = ip.get_ref().trim();
-                let parsed: std::net::IpAddr = text.parse().map_err(|_| {
-                    loc.at(
-                        ip,
-                        format!("key `account.ip`: `{text}` is not an IPv4 or IPv6 address"),
-                    )
-                })?;
-                parsed.to_string()
-            }
-            None => format!("192.0.2.{}", i + 1),
+        let address = |text: &str| -> Result<String, ScenarioError> {
+            let text = text.trim();
+            let ip = acc.ip.as_ref().expect("called for a given `ip`");
+            let parsed: std::net::IpAddr = text.parse().map_err(|_| {
+                loc.at(
+                    ip,
+                    format!("key `account.ip`: `{text}` is not an IPv4 or IPv6 address"),
+                )
+            })?;
+            Ok(parsed.to_string())
         };
-        // Accounts behind the same address share its atom: the IP links them.
-        let ip_id = IpId(
-            accounts
-                .iter()
-                .position(|a| a.ip == ip)
-                .unwrap_or(accounts.len()) as u8,
-        );
+        // One address per device: the per-account form gives every device the same one.
+        let addresses: Vec<String> = match acc.ip.as_ref().map(|ip| ip.get_ref()) {
+            None => vec![format!("192.0.2.{}", i + 1); count as usize],
+            Some(RawIp::One(text)) => vec![address(text)?; count as usize],
+            Some(RawIp::PerDevice(list)) => {
+                if list.len() != count as usize {
+                    return Err(loc.at(
+                        acc.ip.as_ref().expect("matched"),
+                        format!(
+                            "key `account.ip`: {} address{} for {count} device{} of `{handle}` \
+                             (give one address for every device, or a list with one per device)",
+                            list.len(),
+                            if list.len() == 1 { "" } else { "es" },
+                            if count == 1 { "" } else { "s" },
+                        ),
+                    ));
+                }
+                list.iter().map(|t| address(t)).collect::<Result<_, _>>()?
+            }
+        };
         let mut ids = Vec::new();
         for n in 0..count {
             if devices.len() >= 64 {
@@ -423,17 +467,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     "key `account.devices`: a scenario has at most 64 devices",
                 ));
             }
+            // Devices behind the same address share its atom: the address links them.
+            let ip = &addresses[n as usize];
+            let ip_id = IpId(ips.iter().position(|a| a == ip).unwrap_or(ips.len()) as u8);
+            if ip_id.0 as usize == ips.len() {
+                ips.push(ip.clone());
+            }
             ids.push(DeviceId(devices.len() as u8));
             devices.push(Device {
                 account: AccountId(i as u8),
                 number: n as u8 + 1,
+                ip: ip_id,
                 actions: Vec::new(),
             });
         }
         accounts.push(Account {
             handle,
-            ip,
-            ip_id,
             registered,
             devices: ids,
         });
@@ -742,6 +791,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         allow_bounded,
         accounts,
         devices,
+        ips,
         legal_requests,
         contents,
         expect,
