@@ -153,7 +153,7 @@ const SIGNAL: &str = "Signal's private contact discovery (2017) and sealed sende
 const CARRIER: &str = "Apple Platform Security guide: SMS fallback is not end-to-end encrypted";
 
 /// The catalogue, in the order reports list it.
-pub static CATALOGUE: [Claim; 15] = [
+pub static CATALOGUE: [Claim; 16] = [
     Claim {
         id: "content-never-in-lookup-log",
         kind: ClaimKind::Always,
@@ -267,6 +267,14 @@ pub static CATALOGUE: [Claim; 15] = [
         undone_by: undo::never,
     },
     Claim {
+        id: "operator-learns-contact",
+        kind: ClaimKind::Sometimes,
+        statement: "The operator (what the directory and the relay know, together) can derive that one account sent a message to another.",
+        source: SIGNAL,
+        condition: operator_learns_contact,
+        undone_by: undo::never,
+    },
+    Claim {
         id: "message-eventually-delivered",
         kind: ClaimKind::Eventually,
         statement: "On every run that ends, every message of the workload is sent and reaches every device of its target, or the carrier.",
@@ -347,10 +355,16 @@ fn lookup_always_logged(m: &ProtocolModel, s: &State) -> bool {
     let today = ProtocolModel::today(s);
     let log = model::log(s);
     model::directory(s).answered.iter().all(|r| {
-        !LogState::keeps(&m.scenario, r, today)
-            || log.records.contains(r)
-            || model::in_flight(s).any(|msg| matches!(msg, Msg::LogWrite(x) if x == r))
+        !LogState::keeps(&m.scenario, r, today) || log.records.contains(r) || on_its_way(s, r)
     })
+}
+
+/// Whether a record is on its way to the log: a copy is in flight and the log has never
+/// received it (a copy of a record already delivered, which a duplicating network keeps in
+/// flight, is not on its way: the record reached the log once and may have been lost there).
+fn on_its_way(s: &State, r: &crate::protocol::wire::Record) -> bool {
+    model::log(s).awaits(r)
+        && model::in_flight(s).any(|msg| matches!(msg, Msg::LogWrite(x) if x == r))
 }
 
 /// The devices of account `a`, with their states.
@@ -406,7 +420,8 @@ fn lookup_logged_without_message(m: &ProtocolModel, s: &State) -> bool {
 }
 
 fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
-    // A record on its way to the log counts as logged, as for `lookup-always-logged`.
+    // A record on its way to the log counts as logged, as for `lookup-always-logged` (a copy
+    // of a record the log already received is not on its way).
     let matches = |r: &crate::protocol::wire::Record, from: AccountId, to: AccountId| {
         r.requester == from && r.target == Some(to)
     };
@@ -414,8 +429,9 @@ fn message_without_logged_lookup(m: &ProtocolModel, s: &State) -> bool {
         let from = m.scenario.device(id).account;
         dev.sent.iter().any(|x| {
             !model::log(s).records.iter().any(|r| matches(r, from, x.to))
-                && !model::in_flight(s)
-                    .any(|msg| matches!(msg, Msg::LogWrite(r) if matches(r, from, x.to)))
+                && !model::in_flight(s).any(|msg| {
+                    matches!(msg, Msg::LogWrite(r) if matches(r, from, x.to) && model::log(s).awaits(r))
+                })
         })
     })
 }
@@ -474,6 +490,56 @@ fn relay_learns_contact(_: &ProtocolModel, s: &State) -> bool {
             _ => false,
         },
         _ => false,
+    })
+}
+
+/// The (sender, target) pairs the operator can derive from what the directory and the relay
+/// hold together: an envelope naming both handles; a pushing connection (a device's token
+/// paired with the target) whose token the directory's registry ties to an account; a key query
+/// (a device's token paired with the handle whose keys it asked for, after a message claiming
+/// to be from that handle) whose token the registry ties to the recipient's account.
+fn operator_contacts(m: &ProtocolModel, s: &State) -> Vec<(AccountId, AccountId)> {
+    let directory = &model::directory(s).knowledge;
+    let relay = &model::relay(s).knowledge;
+    // Whose a device's token is, as the registry says.
+    let owner = |t: &Term| match t {
+        Term::Token(tok @ crate::knowledge::Token::Device(d)) => {
+            let a = m.scenario.device(*d).account;
+            let registered = Term::pair(Term::Handle(a), Term::Token(*tok));
+            directory.terms().any(|x| *x == registered).then_some(a)
+        }
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for t in relay.terms().chain(directory.terms()) {
+        let Term::Pair(a, rest) = t else { continue };
+        match (&**a, &**rest) {
+            // An envelope: sender, then target.
+            (Term::Handle(x), Term::Pair(b, _)) => {
+                if let Term::Handle(y) = &**b {
+                    out.push((*x, *y));
+                }
+            }
+            (tok @ Term::Token(_), Term::Handle(h)) => {
+                let Some(a) = owner(tok) else { continue };
+                if relay.terms().any(|x| x == t) {
+                    out.push((a, *h)); // A pushing connection: its device wrote to `h`.
+                }
+                if directory.terms().any(|x| x == t) {
+                    out.push((*h, a)); // A key query: its device heard from `h`.
+                }
+            }
+            _ => {}
+        }
+    }
+    out.retain(|(x, y)| x != y);
+    out
+}
+
+fn operator_learns_contact(m: &ProtocolModel, s: &State) -> bool {
+    // A contact counts when it is true: a device of the sender did send the target a message.
+    operator_contacts(m, s).into_iter().any(|(from, to)| {
+        account_devices(m, s, from).any(|(_, d)| d.sent.iter().any(|x| x.to == to))
     })
 }
 

@@ -182,9 +182,8 @@ impl ProtocolModel {
             (Role::Directory, Input::KeyQuery(d)) => {
                 out.push((actor_id(Role::Device(d)), Input::Inert));
             }
-            (Role::Directory, Input::Timer(Timer::Forge)) => {
-                let all = all_devices().fold(0, |a, d| a | bit(d));
-                out.push((relay, Input::Push(all)));
+            (Role::Directory, Input::Timer(Timer::Forge { target, .. })) => {
+                out.push((relay, Input::Push(self.push_targets(target))));
             }
             (Role::LookupLog, Input::LogWrite) if s.logging == Logging::BeforeReply => {
                 out.push((directory, Input::LogAck));

@@ -78,6 +78,9 @@ pub enum KeyId {
     /// The key of the contact-discovery enclave under private discovery; the directory's
     /// operator never holds its private half.
     Enclave,
+    /// The directory's certificate key: under sealed sender it signs each device's sender
+    /// certificate (the account's handle with the device's signing key), which recipients trust.
+    Directory,
 }
 
 /// A symbolic message term.

@@ -99,6 +99,7 @@ impl ProtocolModel {
                 let mut restarted = log(&next).clone();
                 restarted.day = directory(&next).day;
                 restarted.crashes = log(state).crashes + 1;
+                restarted.received = log(state).received.clone();
                 next.actor_states[actor_index(Role::LookupLog)] =
                     Arc::new(PartyState::LookupLog(restarted));
                 Some(next)

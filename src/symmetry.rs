@@ -3,7 +3,7 @@
 //! renamed are explored once.
 //!
 //! Two devices are interchangeable when they belong to the same account and
-//! have the same workload (typically devices that only receive). A
+//! have the same workload and address (typically devices that only receive). A
 //! permutation of interchangeable devices renames them everywhere: actor
 //! slots, timers, envelopes, push tokens and keys inside terms and
 //! knowledge, the directory's held replies. Lists whose order follows device
@@ -51,7 +51,10 @@ impl Symmetry {
         for (i, d) in scenario.devices.iter().enumerate() {
             match classes.iter_mut().find(|c| {
                 let first = &scenario.devices[c[0]];
-                first.account == d.account && first.actions == d.actions && c.len() < MAX_CLASS
+                first.account == d.account
+                    && first.actions == d.actions
+                    && first.ip == d.ip
+                    && c.len() < MAX_CLASS
             }) {
                 Some(c) => c.push(i),
                 None => classes.push(vec![i]),
@@ -261,12 +264,15 @@ impl Map<'_> {
         RENAMED.with(|c| c.borrow_mut().insert(key, (k.clone(), renamed.clone())));
         renamed
     }
+    fn lookup(&self, id: LookupId) -> LookupId {
+        LookupId {
+            device: self.device(id.device),
+            action: id.action,
+        }
+    }
     fn record(&self, r: &Record) -> Record {
         Record {
-            lookup: LookupId {
-                device: self.device(r.lookup.device),
-                action: r.lookup.action,
-            },
+            lookup: self.lookup(r.lookup),
             ..r.clone()
         }
     }
@@ -393,6 +399,7 @@ impl Map<'_> {
                     .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, self.record(r)))
                     .collect(),
                 answered: self.records(&d.answered),
+                impersonating: d.impersonating.clone(),
             }),
             PartyState::Relay(r) => {
                 let mut r = r.clone();
@@ -427,6 +434,7 @@ impl Map<'_> {
                 let mut l = l.clone();
                 l.records = self.records(&l.records);
                 l.persisted = self.records(&l.persisted);
+                l.received = l.received.iter().map(|id| self.lookup(*id)).collect();
                 PartyState::LookupLog(l)
             }
             PartyState::Authority(a) => {

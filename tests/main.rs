@@ -8,6 +8,7 @@ mod formats;
 mod knowledge;
 mod models;
 mod reduction;
+mod regressions;
 mod scenario_parse;
 
 use imessage_model::Scenario;

@@ -38,7 +38,7 @@ fn minimal_file_gets_documented_defaults() {
     assert!(!s.lossy);
     assert_eq!((s.days, s.retention), (1, 30));
     assert_eq!(s.max_states, imessage_model::scenario::DEFAULT_MAX_STATES);
-    assert_eq!(s.accounts[0].ip, "192.0.2.1");
+    assert_eq!(s.ip(s.devices[0].ip), "192.0.2.1");
     assert_eq!(s.accounts[1].devices.len(), 1);
     assert_eq!(
         s.devices[0].actions[0].kind,
@@ -336,7 +336,41 @@ fn accounts_behind_one_address_share_it() {
         .replace("handle = \"A\"", "handle = \"A\"\nip = \"198.51.100.7\"")
         .replace("handle = \"B\"", "handle = \"B\"\nip = \"198.51.100.7\"");
     let s = parse(Path::new("m.toml"), &text).unwrap();
-    assert_eq!(s.accounts[0].ip_id, s.accounts[1].ip_id);
+    assert_eq!(s.devices[0].ip, s.devices[1].ip);
+}
+
+#[test]
+fn an_address_may_be_given_per_device() {
+    let text = MINIMAL.replace(
+        "handle = \"B\"",
+        "handle = \"B\"\ndevices = 2\nip = [\"198.51.100.7\", \"2001:db8::1\"]",
+    );
+    let s = parse(Path::new("m.toml"), &text).unwrap();
+    let b: Vec<&str> = s.accounts[1]
+        .devices
+        .iter()
+        .map(|d| s.ip(s.device(*d).ip))
+        .collect();
+    assert_eq!(b, ["198.51.100.7", "2001:db8::1"]);
+    let (_, msg) = rejected(&text.replace("ip = [", "ip = 5\nx = ["));
+    assert!(
+        msg.contains(
+            "key `account.ip`: invalid type: integer `5`, expected an IP address, or a list"
+        ),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&text.replace(", \"2001:db8::1\"", ""));
+    assert_eq!(line, 10, "{msg}");
+    assert!(
+        msg.contains("key `account.ip`: 1 address for 2 devices of `B`"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&text.replace("2001:db8::1", "not an ip"));
+    assert_eq!(line, 10, "{msg}");
+    assert!(
+        msg.contains("key `account.ip`: `not an ip` is not an IPv4 or IPv6 address"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -538,4 +572,68 @@ fn max_memory_is_given_in_mib_and_bounded_below() {
         msg.contains("key `bounds.max-memory`: 8 is out of range"),
         "{msg}"
     );
+}
+
+const KEY_SWAP: &str = r#"name = "key swap"
+variant = "imessage-2016"
+threat = "key-swap"
+
+[[account]]
+handle = "A"
+
+[[account]]
+handle = "B"
+
+[[account]]
+handle = "C"
+registered = false
+
+[key-swap]
+impersonate = "A"
+toward = "B"
+"#;
+
+#[test]
+fn key_swap_pairs_are_every_registered_pair_unless_narrowed() {
+    use imessage_model::knowledge::AccountId;
+    let s = parse(Path::new("k.toml"), KEY_SWAP).unwrap();
+    assert_eq!(s.impersonations(), vec![(AccountId(0), AccountId(1))]);
+    let all = KEY_SWAP.replace("impersonate = \"A\"\ntoward = \"B\"\n", "");
+    let s = parse(Path::new("k.toml"), &all).unwrap();
+    assert_eq!(
+        s.impersonations(),
+        vec![(AccountId(0), AccountId(1)), (AccountId(1), AccountId(0))]
+    );
+    let honest = parse(Path::new("m.toml"), MINIMAL).unwrap();
+    assert!(honest.impersonations().is_empty());
+}
+
+#[test]
+fn a_key_swap_table_is_validated_where_it_is() {
+    let (line, msg) = rejected(&KEY_SWAP.replace("threat = \"key-swap\"", "threat = \"honest\""));
+    assert_eq!(line, 15, "{msg}");
+    assert!(msg.contains("table `[key-swap]` has no effect"), "{msg}");
+    let (line, msg) = rejected(&KEY_SWAP.replace("impersonate = \"A\"", "impersonate = \"C\""));
+    assert_eq!(line, 16, "{msg}");
+    assert!(
+        msg.contains("key `key-swap.impersonate`: `C` is not registered for iMessage"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "toward = \"D\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(
+        msg.contains("key `key-swap.toward`: no account has the handle `D`"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "toward = \"A\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(msg.contains("toward its own account"), "{msg}");
+    let (line, msg) = rejected(&KEY_SWAP.replace("toward = \"B\"", "colour = \"B\""));
+    assert_eq!(line, 17, "{msg}");
+    assert!(msg.contains("unknown key `colour`"), "{msg}");
+    let alone = KEY_SWAP
+        .replace("[[account]]\nhandle = \"B\"\n\n", "")
+        .replace("toward = \"B\"\n", "");
+    let (_, msg) = rejected(&alone);
+    assert!(msg.contains("no other account is registered"), "{msg}");
 }

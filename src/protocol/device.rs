@@ -7,12 +7,14 @@
 //! relay, falls back to SMS when the handle is not registered, and decrypts
 //! what is addressed to its own key. A decrypted message is accepted as
 //! "from A" only once its signature verifies under a signing key the
-//! directory lists for A (fetched with a key query when not cached). Under
+//! directory lists for A (fetched with a key query when not cached; under
+//! sealed sender, vouched for by the sender certificate inside the envelope,
+//! so no key query tells the directory whom the device heard from). Under
 //! Contact Key Verification it checks every key in an answer against the
 //! account's signature and raises an alert instead of using a key that does
 //! not verify.
 
-use super::wire::{Answer, Entry, LookupRequest, Msg, Timer};
+use super::wire::{sender_certificate, Answer, Entry, LookupRequest, Msg, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{ActionKind, Bug, LookupCache, Scenario};
@@ -78,7 +80,7 @@ impl DeviceState {
             action,
             requester: account,
             token: Token::Device(d),
-            ip: scenario.account(account).ip_id,
+            ip: scenario.device(d).ip,
             target,
             draft: draft.filter(|_| scenario.bugs.contains(&Bug::LookupCarriesDraft)),
         })
@@ -159,11 +161,19 @@ impl DeviceState {
                 let k = Knowledge::from_terms([Term::Sk(KeyId::Device(d)), payload]);
                 let mut next = self.clone();
                 next.learned.extend(k.contents());
-                // Every signed (sender, content) now readable waits for the sender's keys.
+                // Every signed (sender, content) now readable is accepted at once if a sender
+                // certificate in the envelope vouches for its key (sealed sender), and otherwise
+                // waits for the sender's keys.
                 for t in k.terms() {
                     if let Term::Sign(key, body) = t {
                         if let Term::Pair(h, c) = &**body {
                             if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
+                                if scenario.variant.sealed_sender()
+                                    && k.terms().any(|x| *x == sender_certificate(*a, *key))
+                                {
+                                    next.accepted.insert((*a, *c));
+                                    continue;
+                                }
                                 let waiting = next.unverified.iter().any(|(x, _, _)| x == a);
                                 next.unverified.insert((*a, *key, *c));
                                 if next.signing_keys(*a).is_some() {
@@ -259,10 +269,14 @@ impl DeviceState {
                 });
             }
             Answer::Devices(entries) if !entries.is_empty() => {
-                let signed = Term::sign(
+                let mut signed = Term::sign(
                     KeyId::DeviceSig(d),
                     Term::pair(Term::Handle(from), Term::Content(c)),
                 );
+                if scenario.variant.sealed_sender() {
+                    // The device's certificate, issued at registration, travels sealed with it.
+                    signed = Term::pair(signed, sender_certificate(from, KeyId::DeviceSig(d)));
+                }
                 let payloads = entries
                     .iter()
                     .map(|e| (e.token, Term::enc(e.key, signed.clone())))

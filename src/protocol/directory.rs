@@ -10,14 +10,18 @@
 //! attached only if the directory can derive it, which it never can.
 //! Deliveries for the ghost token reach the directory, which analyses them
 //! with the ghost private key. Under the empty-answer threat it answers
-//! "not registered" for every handle. Under the key-swap threat it lists a
-//! signing key of its own for the impersonated account and sends, once, a
-//! message signed with it in that account's name. It also answers key
+//! "not registered" for every handle. Under the key-swap threat it may, at
+//! a point of its choosing, impersonate one registered account toward
+//! another, any pair (or the pairs a scenario's `[key-swap]` table allows),
+//! one pair per run: from then on
+//! it lists a signing key of its own for the victim in what it answers the
+//! target's devices, and it sends the target, once, a message signed with
+//! that key in the victim's name. It also answers key
 //! queries (a device fetching a sender's keys to verify a message), which
 //! are not lookups and are not logged.
 
 use super::wire::Timer;
-use super::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record};
+use super::wire::{sender_certificate, Answer, Entry, LookupId, LookupRequest, Msg, Record};
 use super::{actor_id, role_of, Party, Role};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
@@ -36,12 +40,15 @@ pub struct DirectoryState {
     pub held: BTreeSet<(DeviceId, u8, AccountId, Record)>,
     /// Every lookup answered, as the record it should have produced.
     pub answered: BTreeSet<Record>,
+    /// Under key-swap: the (victim, target) pair the directory has chosen to impersonate, once
+    /// it has chosen (a set, at most one element).
+    pub impersonating: BTreeSet<(AccountId, AccountId)>,
 }
 
 impl DirectoryState {
     /// The directory starts out knowing what devices registered with it, and under the
     /// ghost-device and key-swap threats its own key pair (and under key-swap the body it
-    /// will forge). Under key-swap it arms the timer of its forgery.
+    /// will forge). Under key-swap it arms one forgery timer per pair it may impersonate.
     pub fn start(scenario: &Scenario, o: &mut Out<Party>) -> Self {
         let mut initial = Vec::new();
         for (a, account) in scenario.accounts.iter().enumerate() {
@@ -52,7 +59,13 @@ impl DirectoryState {
                 let entry = device_entry(scenario, a, d);
                 initial.push(entry.attested_body());
                 initial.extend(entry.attestation);
+                // The registry itself: which account each device (its push token) belongs to.
+                initial.push(Term::pair(Term::Handle(a), Term::Token(Token::Device(d))));
             }
+        }
+        if scenario.variant.sealed_sender() {
+            // The key that signs sender certificates.
+            initial.extend([Term::Sk(KeyId::Directory), Term::Pk(KeyId::Directory)]);
         }
         if matches!(scenario.threat, Threat::GhostDevice | Threat::KeySwap) {
             initial.extend([
@@ -61,20 +74,24 @@ impl DirectoryState {
                 Term::Token(Token::Ghost),
             ]);
         }
-        if scenario.threat == Threat::KeySwap && scenario.impersonation().is_some() {
+        let pairs = scenario.impersonations();
+        if !pairs.is_empty() {
             initial.push(Term::Content(ContentId::FORGED));
-            o.set_timer(Timer::Forge, model_timeout());
+        }
+        for (victim, target) in pairs {
+            o.set_timer(Timer::Forge { victim, target }, model_timeout());
         }
         DirectoryState {
             day: Day(0),
             knowledge: Knowledge::from_terms(initial),
             held: BTreeSet::new(),
             answered: BTreeSet::new(),
+            impersonating: BTreeSet::new(),
         }
     }
 
-    /// What the directory answers for `target` in this state.
-    pub fn answer(&self, scenario: &Scenario, target: AccountId) -> Answer {
+    /// What the directory answers a device of account `requester` about `target` in this state.
+    pub fn answer(&self, scenario: &Scenario, requester: AccountId, target: AccountId) -> Answer {
         let account = scenario.account(target);
         if !account.registered || scenario.threat == Threat::EmptyAnswer {
             return Answer::NotRegistered;
@@ -84,8 +101,7 @@ impl DirectoryState {
             .iter()
             .map(|&d| device_entry(scenario, target, d))
             .collect();
-        let victim = scenario.impersonation().map(|(a, _)| a);
-        if scenario.threat == Threat::KeySwap && victim == Some(target) {
+        if self.impersonating.contains(&(target, requester)) {
             for e in &mut entries {
                 e.sig = KeyId::Ghost;
                 e.attestation = self.attest(scenario, target, e);
@@ -114,17 +130,49 @@ impl DirectoryState {
         self.knowledge.derives(&forged).then_some(forged)
     }
 
-    /// The key-swap forgery: a message in the victim's name, signed with the swapped-in key and
-    /// encrypted for each of the target's devices. Every part is built from the directory's
-    /// knowledge, so it is sent only if the directory can derive it.
-    pub fn on_forge(&self, scenario: &Scenario, o: &mut Out<Party>) {
-        let Some((victim, target)) = scenario.impersonation() else {
-            return;
-        };
-        let signed = Term::sign(
+    /// The key-swap adversary chooses to impersonate `victim` toward `target`: it swaps its key
+    /// in for the victim's in its answers to the target's devices from now on, and forges a
+    /// message in the victim's name, signed with the swapped-in key and encrypted for each of
+    /// the target's devices. Every part is built from the directory's knowledge, so it is sent
+    /// only if the directory can derive it. The choice is made once per run: the other pairs'
+    /// timers are cancelled (one impersonation is what every claim needs, and allowing several
+    /// would multiply the interleavings without adding a kind of run).
+    pub fn on_forge(
+        &self,
+        scenario: &Scenario,
+        victim: AccountId,
+        target: AccountId,
+        o: &mut Out<Party>,
+    ) -> Option<Self> {
+        let mut next = self.clone();
+        next.impersonating.insert((victim, target));
+        next.send_forgery(scenario, victim, target, o);
+        for (v, t) in scenario.impersonations() {
+            if (v, t) != (victim, target) {
+                o.cancel_timer(Timer::Forge {
+                    victim: v,
+                    target: t,
+                });
+            }
+        }
+        Some(next)
+    }
+
+    fn send_forgery(
+        &self,
+        scenario: &Scenario,
+        victim: AccountId,
+        target: AccountId,
+        o: &mut Out<Party>,
+    ) {
+        let mut signed = Term::sign(
             KeyId::Ghost,
             Term::pair(Term::Handle(victim), Term::Content(ContentId::FORGED)),
         );
+        if scenario.variant.sealed_sender() {
+            // A sender certificate for the swapped-in key: the directory issues certificates.
+            signed = Term::pair(signed, sender_certificate(victim, KeyId::Ghost));
+        }
         let payloads: Vec<(Token, Term)> = scenario
             .account(target)
             .devices
@@ -156,7 +204,7 @@ impl DirectoryState {
             actor_id(Role::Device(device)),
             Msg::LookupReply {
                 target,
-                answer: self.answer(scenario, target),
+                answer: self.answer(scenario, scenario.device(device).account, target),
             },
         );
     }
@@ -212,18 +260,19 @@ impl DirectoryState {
             }
             Msg::KeyQuery { handle } => {
                 // The operator sees which device asks for whose keys.
+                let Role::Device(d) = role_of(src) else {
+                    return None; // Key queries come from devices only.
+                };
                 let mut next = self.clone();
-                if let Role::Device(d) = role_of(src) {
-                    next.knowledge.learn(Term::pair(
-                        Term::Token(Token::Device(d)),
-                        Term::Handle(handle),
-                    ));
-                }
+                next.knowledge.learn(Term::pair(
+                    Term::Token(Token::Device(d)),
+                    Term::Handle(handle),
+                ));
                 o.send(
                     src,
                     Msg::KeyReply {
                         handle,
-                        answer: self.answer(scenario, handle),
+                        answer: self.answer(scenario, scenario.device(d).account, handle),
                     },
                 );
                 (next != *self).then_some(next)
@@ -255,8 +304,10 @@ impl DirectoryState {
             requester: req.requester,
             target: (!scenario.variant.private_discovery()).then_some(req.target),
             ip: req.ip,
-            device_count: (!scenario.variant.private_discovery())
-                .then(|| self.answer(scenario, req.target).device_count()),
+            device_count: (!scenario.variant.private_discovery()).then(|| {
+                self.answer(scenario, req.requester, req.target)
+                    .device_count()
+            }),
             draft: req.draft,
         }
     }

@@ -12,7 +12,7 @@
 //! memory and writes its records to stable storage in a separate step; a
 //! crash loses what was not yet written, and a restart reloads the rest.
 
-use super::wire::{Msg, Record, Timer};
+use super::wire::{LookupId, Msg, Record, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, Day, Knowledge};
 use crate::scenario::{Bug, Logging, Scenario, Threat};
@@ -30,6 +30,11 @@ pub struct LogState {
     pub persisted: BTreeSet<Record>,
     /// How many times the log has crashed and restarted.
     pub crashes: u8,
+    /// Every lookup whose record has ever reached the log. Bookkeeping for the claims, not
+    /// something the log remembers: like `crashes`, the model carries it over a restart, so
+    /// that a copy of a record the log already received (on a duplicating network a delivered
+    /// message stays in flight) is not counted as still on its way.
+    pub received: BTreeSet<LookupId>,
 }
 
 /// What the log keeps on stable storage.
@@ -49,6 +54,7 @@ impl LogState {
             persisted: records.clone(),
             records,
             crashes: 0,
+            received: BTreeSet::new(),
         }
     }
 
@@ -90,6 +96,7 @@ impl LogState {
         match msg {
             Msg::LogWrite(record) => {
                 let mut next = self.clone();
+                next.received.insert(record.lookup);
                 if Self::keeps(scenario, &record, self.day) && next.records.insert(record.clone()) {
                     next.knowledge.learn(record.to_term());
                 }
@@ -112,6 +119,13 @@ impl LogState {
             // The log receives only records and court orders.
             _ => None,
         }
+    }
+
+    /// Whether a record in flight to the log is still on its way: the log has never received
+    /// it. (On a duplicating network a delivered record stays in flight for ever; that copy
+    /// is not on its way.)
+    pub fn awaits(&self, r: &Record) -> bool {
+        !self.received.contains(&r.lookup)
     }
 
     /// Every retained record naming `handle` as requester or target.

@@ -169,7 +169,9 @@ impl Actor for Party {
             Role::LookupLog => update(state, as_log, PartyState::LookupLog, |st| {
                 st.on_msg(s, src, msg, o)
             }),
-            Role::Relay => update(state, as_relay, PartyState::Relay, |st| st.on_msg(msg, o)),
+            Role::Relay => update(state, as_relay, PartyState::Relay, |st| {
+                st.on_msg(src, msg, o)
+            }),
             Role::Carrier => update(state, as_carrier, PartyState::Carrier, |st| st.on_msg(msg)),
             Role::Authority => update(state, as_authority, PartyState::Authority, |st| {
                 st.on_msg(msg)
@@ -191,7 +193,11 @@ impl Actor for Party {
             (Role::LookupLog, Timer::Persist) => {
                 update(state, as_log, PartyState::LookupLog, |st| st.on_persist(o))
             }
-            (Role::Directory, Timer::Forge) => as_directory(state).on_forge(s, o),
+            (Role::Directory, Timer::Forge { victim, target }) => {
+                update(state, as_directory, PartyState::Directory, |st| {
+                    st.on_forge(s, victim, target, o)
+                })
+            }
             (Role::Authority, Timer::LegalRequest(n)) => {
                 let order = s.legal_requests[n as usize];
                 o.send(

@@ -4,15 +4,18 @@
 //!
 //! It sees every envelope: sender handle (except under sealed sender),
 //! target handle, token and the ciphertext, and keeps what it can derive
-//! from them. It forwards in the
+//! from them. It also sees the connection each push arrives on: the push
+//! token of the device that pushed, which it keeps paired with the target
+//! (sealed sender hides the sender's handle, not the connection; whether that
+//! names the sender depends on who knows whose token it is). It forwards in the
 //! handler that receives, since no claim can tell a relay that has received
 //! a push from one that has also forwarded it.
 
 use super::wire::Msg;
-use super::{token_holder, Party};
-use crate::knowledge::{Knowledge, Term};
+use super::{role_of, token_holder, Party, Role};
+use crate::knowledge::{Knowledge, Term, Token};
 use serde::Serialize;
-use stateright::actor::Out;
+use stateright::actor::{Id, Out};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct RelayState {
@@ -20,11 +23,17 @@ pub struct RelayState {
 }
 
 impl RelayState {
-    pub fn on_msg(&self, msg: Msg, o: &mut Out<Party>) -> Option<Self> {
+    pub fn on_msg(&self, src: Id, msg: Msg, o: &mut Out<Party>) -> Option<Self> {
         let Msg::Push { from, to, payloads } = msg else {
             return None; // The relay only receives pushes from devices.
         };
         let mut next = self.clone();
+        // The pushing connection: a device's token (the directory's own forgery comes over a
+        // connection that is no device's).
+        if let Role::Device(d) = role_of(src) {
+            next.knowledge
+                .learn(Term::pair(Term::Token(Token::Device(d)), Term::Handle(to)));
+        }
         for (token, payload) in payloads {
             // The envelope: sender (absent under sealed sender), target, token, ciphertext.
             let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();

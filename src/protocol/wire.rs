@@ -84,6 +84,16 @@ impl Record {
     }
 }
 
+/// A sender certificate (sealed sender): the directory's signature over an account's handle and
+/// a signing key it lists for the account. A sealed envelope carries the sender's inside the
+/// encryption, so the recipient verifies the sender without asking the directory for keys.
+pub fn sender_certificate(account: AccountId, signing_key: KeyId) -> Term {
+    Term::sign(
+        KeyId::Directory,
+        Term::pair(Term::Handle(account), Term::Pk(signing_key)),
+    )
+}
+
 /// One device in a directory answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Entry {
@@ -176,6 +186,12 @@ pub enum Timer {
     LegalRequest(u8),
     /// The lookup log writes its records to stable storage (under the log-crash threat).
     Persist,
-    /// The key-swap adversary sends its forged message.
-    Forge,
+    /// The key-swap adversary impersonates `victim` toward `target`: from now on it swaps its
+    /// own signing key in for the victim's in the answers it gives the target's devices, and
+    /// sends the target a forged message in the victim's name. One such timer is armed per
+    /// pair the adversary may choose, so a run shows which pair it chose.
+    Forge {
+        victim: AccountId,
+        target: AccountId,
+    },
 }

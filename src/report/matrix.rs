@@ -16,7 +16,7 @@ pub struct Finding {
 }
 
 /// The findings the matrix reproduces.
-pub const FINDINGS: [Finding; 5] = [
+pub const FINDINGS: [Finding; 6] = [
     Finding {
         statement: "A lookup is logged although no message is sent.",
         source: "the 2016 law-enforcement FAQ",
@@ -47,6 +47,14 @@ pub const FINDINGS: [Finding; 5] = [
         cells: &[
             ("private-discovery", "honest", "relay-learns-contact", Verdict::Reachable),
             ("sealed-sender", "honest", "relay-learns-contact", Verdict::Unreachable),
+        ],
+    },
+    Finding {
+        statement: "Sealed sender does not hide the sender from the operator, who sees the connection a message is pushed on and knows whose device it is.",
+        source: "Signal's sealed sender; Martiny et al., 'Improving Signal's Sealed Sender' (NDSS 2021)",
+        cells: &[
+            ("sealed-sender", "honest", "operator-learns-contact", Verdict::Reachable),
+            ("imessage-2016", "honest", "operator-learns-contact", Verdict::Reachable),
         ],
     },
     Finding {

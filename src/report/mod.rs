@@ -214,18 +214,16 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                 None,
                 "writes its records to stable storage".to_string(),
             ),
-            (_, Timer::Forge) => (
+            (_, Timer::Forge { victim, target }) => (
                 "forge",
                 Some(name(*id)),
                 None,
-                match s.impersonation() {
-                    Some((victim, target)) => format!(
-                        "forges a message from {} to {}, signed with its own key",
-                        s.handle(victim),
-                        s.handle(target)
-                    ),
-                    None => "forges a message".to_string(),
-                },
+                format!(
+                    "impersonates {} toward {}: forges a message from {}, signed with its own key",
+                    s.handle(*victim),
+                    s.handle(*target),
+                    s.handle(*victim),
+                ),
             ),
             (_, t) => ("timer", Some(name(*id)), None, format!("{t:?}")),
         },
@@ -273,6 +271,7 @@ fn key(s: &Scenario, k: KeyId) -> String {
         KeyId::Account(a) => format!("the account key of {}", s.handle(a)),
         KeyId::Ghost => "the directory's key".into(),
         KeyId::Enclave => "the enclave key".into(),
+        KeyId::Directory => "the directory's certificate key".into(),
     }
 }
 

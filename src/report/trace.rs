@@ -58,6 +58,15 @@ fn derived(s: &Scenario, k: &Knowledge) -> Vec<String> {
             Term::Handle(a) => Some(format!("derives handle {}", s.handle(*a))),
             Term::Ip(ip) => Some(format!("derives address {}", s.ip(*ip))),
             Term::Sk(key) => Some(format!("holds the private key {key:?}")),
+            // A device's token paired with a handle: at the relay the connection a push to
+            // that handle came on, at the directory a key query for that handle's keys, or
+            // the registry's entry for the device.
+            Term::Pair(a, b) => match (&**a, &**b) {
+                (Term::Token(t), Term::Handle(h)) => {
+                    Some(format!("links {} to {}", super::token(s, *t), s.handle(*h)))
+                }
+                _ => None,
+            },
             _ => None,
         })
         .collect()

@@ -72,8 +72,9 @@ pub enum Threat {
     GhostDevice,
     /// The directory answers "not registered" for every handle, forcing the SMS downgrade.
     EmptyAnswer,
-    /// The directory replaces a sender's signing keys with one it holds, and uses it to send a
-    /// forged message in the sender's name (impersonation).
+    /// The directory replaces an account's signing keys with one it holds in what it answers
+    /// another account, and uses it to send that account a forged message in the first one's
+    /// name (impersonation); it chooses the pair in the run.
     KeySwap,
     /// The lookup log may crash once and restart, losing the records it had not persisted.
     LogCrash,
@@ -183,10 +184,6 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'stat
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub handle: String,
-    /// The public IP address its devices look up from.
-    pub ip: String,
-    /// The address as an atom: accounts sharing an address share the atom.
-    pub ip_id: IpId,
     /// Whether the handle is registered for iMessage (an unregistered handle gets SMS).
     pub registered: bool,
     /// The account's devices, as global device indices.
@@ -217,7 +214,18 @@ pub struct Device {
     pub account: AccountId,
     /// 1-based number within the account (`A/1`, `A/2`).
     pub number: u8,
+    /// The public IP address it looks up from, as an atom: devices behind one address share it.
+    pub ip: IpId,
     pub actions: Vec<UserAction>,
+}
+
+/// Which pairs the key-swap adversary may impersonate (`[key-swap]`): `None` for any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeySwapScope {
+    /// The account whose signing key is swapped (`impersonate`).
+    pub impersonate: Option<AccountId>,
+    /// The account the forgery is sent to (`toward`).
+    pub toward: Option<AccountId>,
 }
 
 /// A court order served on the lookup log for the records of one handle.
@@ -250,6 +258,8 @@ pub struct Scenario {
     pub lookup_cache: LookupCache,
     pub preservation: Preservation,
     pub bugs: BTreeSet<Bug>,
+    /// Under key-swap: which pairs the adversary may impersonate.
+    pub key_swap: KeySwapScope,
     /// Days the clock runs: the clock ticks from day 0 up to day `days - 1`.
     pub days: u8,
     /// A record made on day d is purged when the day reaches d + retention.
@@ -264,6 +274,8 @@ pub struct Scenario {
     pub allow_bounded: bool,
     pub accounts: Vec<Account>,
     pub devices: Vec<Device>,
+    /// Every address of the scenario, once each, indexed by [`IpId`].
+    pub ips: Vec<String>,
     pub legal_requests: Vec<LegalRequest>,
     /// Number of contents composed (`m1` … `mN`), one per send action.
     pub contents: u8,
@@ -292,7 +304,7 @@ impl Scenario {
 
     /// The address an IP atom stands for.
     pub fn ip(&self, ip: IpId) -> &str {
-        &self.accounts[ip.0 as usize].ip
+        &self.ips[ip.0 as usize]
     }
 
     pub fn handle(&self, a: AccountId) -> &str {
@@ -329,15 +341,30 @@ impl Scenario {
         })
     }
 
-    /// The account the key-swap adversary impersonates and the account it writes to: the
-    /// sender and target of the first send of the workload, if there is one.
-    pub fn impersonation(&self) -> Option<(AccountId, AccountId)> {
-        self.devices.iter().find_map(|d| {
-            d.actions.iter().find_map(|a| match a.kind {
-                ActionKind::Send(_) => Some((d.account, a.target)),
-                ActionKind::Lookup => None,
-            })
-        })
+    /// The (victim, target) pairs the key-swap adversary may choose to impersonate: under
+    /// key-swap, every registered account toward every other registered account, narrowed by
+    /// the `[key-swap]` table; none under any other threat. (An account that is not registered
+    /// has no signing key to swap, and one that is not registered has no device to write to.)
+    pub fn impersonations(&self) -> Vec<(AccountId, AccountId)> {
+        if self.threat != Threat::KeySwap {
+            return Vec::new();
+        }
+        let registered: Vec<AccountId> = (0..self.accounts.len())
+            .map(|a| AccountId(a as u8))
+            .filter(|a| self.account(*a).registered)
+            .collect();
+        let mut pairs = Vec::new();
+        for &victim in &registered {
+            for &target in &registered {
+                if victim != target
+                    && self.key_swap.impersonate.is_none_or(|v| v == victim)
+                    && self.key_swap.toward.is_none_or(|t| t == target)
+                {
+                    pairs.push((victim, target));
+                }
+            }
+        }
+        pairs
     }
 
     /// Whether `handle` is under a preservation order.
@@ -361,6 +388,12 @@ impl Scenario {
         }
         if self.preservation == Preservation::RequestedHandles {
             s.push_str(", preservation order");
+        }
+        if let Some(a) = self.key_swap.impersonate {
+            s.push_str(&format!(", impersonating {}", self.handle(a)));
+        }
+        if let Some(a) = self.key_swap.toward {
+            s.push_str(&format!(", impersonating toward {}", self.handle(a)));
         }
         for b in &self.bugs {
             s.push_str(", bug ");

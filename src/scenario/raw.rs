@@ -22,6 +22,7 @@ struct RawScenario {
     preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
+    key_swap: Option<Spanned<RawKeySwap>>,
     #[serde(rename = "account", default)]
     accounts: Vec<Spanned<RawAccount>>,
     #[serde(rename = "action", default)]
@@ -52,11 +53,50 @@ struct RawBounds {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawKeySwap {
+    impersonate: Option<Spanned<String>>,
+    toward: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawAccount {
     handle: Spanned<String>,
     devices: Option<Spanned<i64>>,
-    ip: Option<Spanned<String>>,
+    ip: Option<Spanned<RawIp>>,
     registered: Option<bool>,
+}
+
+/// `ip`: one address for every device of the account, or a list with one per device.
+enum RawIp {
+    One(String),
+    PerDevice(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawIp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawIp;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an IP address, or a list with one address per device")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawIp, E> {
+                Ok(RawIp::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawIp, A::Error> {
+                let mut list = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    list.push(x);
+                }
+                Ok(RawIp::PerDevice(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -353,6 +393,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let mut accounts: Vec<Account> = Vec::new();
     let mut devices: Vec<Device> = Vec::new();
+    let mut ips: Vec<String> = Vec::new();
     for (i, acc) in raw.accounts.iter().enumerate() {
         let acc = acc.get_ref();
         let handle = acc.handle.get_ref().trim().to_string();
@@ -392,26 +433,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             None if registered => 1,
             None => 0,
         };
-        let ip = match &acc.ip {
-            Some(ip) => {
-                let text = ip.get_ref().trim();
-                let parsed: std::net::IpAddr = text.parse().map_err(|_| {
-                    loc.at(
-                        ip,
-                        format!("key `account.ip`: `{text}` is not an IPv4 or IPv6 address"),
-                    )
-                })?;
-                parsed.to_string()
-            }
-            None => format!("192.0.2.{}", i + 1),
+        let address = |text: &str| -> Result<String, ScenarioError> {
+            let text = text.trim();
+            let ip = acc.ip.as_ref().expect("called for a given `ip`");
+            let parsed: std::net::IpAddr = text.parse().map_err(|_| {
+                loc.at(
+                    ip,
+                    format!("key `account.ip`: `{text}` is not an IPv4 or IPv6 address"),
+                )
+            })?;
+            Ok(parsed.to_string())
         };
-        // Accounts behind the same address share its atom: the IP links them.
-        let ip_id = IpId(
-            accounts
-                .iter()
-                .position(|a| a.ip == ip)
-                .unwrap_or(accounts.len()) as u8,
-        );
+        // One address per device: the per-account form gives every device the same one.
+        let addresses: Vec<String> = match acc.ip.as_ref().map(|ip| ip.get_ref()) {
+            None => vec![format!("192.0.2.{}", i + 1); count as usize],
+            Some(RawIp::One(text)) => vec![address(text)?; count as usize],
+            Some(RawIp::PerDevice(list)) => {
+                if list.len() != count as usize {
+                    return Err(loc.at(
+                        acc.ip.as_ref().expect("matched"),
+                        format!(
+                            "key `account.ip`: {} address{} for {count} device{} of `{handle}` \
+                             (give one address for every device, or a list with one per device)",
+                            list.len(),
+                            if list.len() == 1 { "" } else { "es" },
+                            if count == 1 { "" } else { "s" },
+                        ),
+                    ));
+                }
+                list.iter().map(|t| address(t)).collect::<Result<_, _>>()?
+            }
+        };
         let mut ids = Vec::new();
         for n in 0..count {
             if devices.len() >= 64 {
@@ -421,17 +473,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     "key `account.devices`: a scenario has at most 64 devices",
                 ));
             }
+            // Devices behind the same address share its atom: the address links them.
+            let ip = &addresses[n as usize];
+            let ip_id = IpId(ips.iter().position(|a| a == ip).unwrap_or(ips.len()) as u8);
+            if ip_id.0 as usize == ips.len() {
+                ips.push(ip.clone());
+            }
             ids.push(DeviceId(devices.len() as u8));
             devices.push(Device {
                 account: AccountId(i as u8),
                 number: n as u8 + 1,
+                ip: ip_id,
                 actions: Vec::new(),
             });
         }
         accounts.push(Account {
             handle,
-            ip,
-            ip_id,
             registered,
             devices: ids,
         });
@@ -540,6 +597,81 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(loc.at(action, format!("`{by}` has more than 16 actions")));
         }
     }
+
+    let key_swap = match &raw.key_swap {
+        None => KeySwapScope::default(),
+        Some(table) => {
+            if threat != Threat::KeySwap {
+                return Err(loc.at(
+                    table,
+                    format!(
+                        "table `[key-swap]` has no effect: the threat is `{}` (it narrows whom \
+                         the `key-swap` threat impersonates)",
+                        threat.name()
+                    ),
+                ));
+            }
+            let registered = |value: &Spanned<String>, key: &str, role: &str| {
+                let a = find_account(value, key)?;
+                if accounts[a.0 as usize].registered {
+                    Ok(a)
+                } else {
+                    Err(loc.at(
+                        value,
+                        format!(
+                            "key `{key}`: `{}` is not registered for iMessage, so it has {role}",
+                            accounts[a.0 as usize].handle
+                        ),
+                    ))
+                }
+            };
+            let t = table.get_ref();
+            let scope = KeySwapScope {
+                impersonate: t
+                    .impersonate
+                    .as_ref()
+                    .map(|v| registered(v, "key-swap.impersonate", "no signing key to swap"))
+                    .transpose()?,
+                toward: t
+                    .toward
+                    .as_ref()
+                    .map(|v| registered(v, "key-swap.toward", "no device to forge a message to"))
+                    .transpose()?,
+            };
+            if let (Some(v), Some(w)) = (scope.impersonate, scope.toward) {
+                if v == w {
+                    let value = t.toward.as_ref().expect("set when `toward` is");
+                    return Err(loc.at(
+                        value,
+                        format!(
+                            "key `key-swap.toward`: the directory would impersonate `{}` toward \
+                             its own account",
+                            accounts[v.0 as usize].handle
+                        ),
+                    ));
+                }
+            }
+            let others = |a: AccountId| {
+                accounts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, x)| i != a.0 as usize && x.registered)
+            };
+            if let Some(a) = scope.impersonate.or(scope.toward) {
+                if !others(a) {
+                    return Err(loc.at(
+                        table,
+                        format!(
+                            "table `[key-swap]`: no other account is registered for iMessage, so \
+                             there is no pair for `{}` to be part of",
+                            accounts[a.0 as usize].handle
+                        ),
+                    ));
+                }
+            }
+            scope
+        }
+    };
 
     let mut legal_requests = Vec::new();
     for spanned in &raw.legal_requests {
@@ -657,6 +789,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         lookup_cache,
         preservation,
         bugs,
+        key_swap,
         days,
         retention,
         max_depth,
@@ -665,6 +798,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         allow_bounded,
         accounts,
         devices,
+        ips,
         legal_requests,
         contents,
         expect,
