@@ -9,6 +9,7 @@ mod knowledge;
 mod models;
 mod reduction;
 mod scenario_parse;
+mod support;
 
 use imessage_model::Scenario;
 use std::path::{Path, PathBuf};
