@@ -10,6 +10,7 @@ mod models;
 mod reduction;
 mod scenario_parse;
 mod support;
+mod symmetry;
 
 use imessage_model::Scenario;
 use std::path::{Path, PathBuf};

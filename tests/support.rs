@@ -1,5 +1,5 @@
-//! What several test modules share: the full state graph of a model and the generator of
-//! small valid scenarios.
+//! What several test modules share: the full state graph of a model, the generator of small
+//! valid scenarios, and scenario variants with more interchangeable devices.
 
 use imessage_model::model::Step;
 use imessage_model::ProtocolModel;
@@ -92,4 +92,46 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
             }
             text
         })
+}
+
+/// The scenario text with one more device in every registered account (the new device has no
+/// workload, so it is interchangeable with the account's other devices that have none). Used
+/// to give every scenario of `models/` a non-trivial symmetry group.
+pub fn widened(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_account = false;
+    let mut has_devices = false;
+    let mut unregistered = false;
+    let close = |out: &mut String, in_account: bool, has_devices: bool, unregistered: bool| {
+        if in_account && !has_devices && !unregistered {
+            out.push_str("devices = 2\n");
+        }
+    };
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            close(&mut out, in_account, has_devices, unregistered);
+            in_account = t == "[[account]]";
+            has_devices = false;
+            unregistered = false;
+        } else if in_account {
+            if let Some(n) = t.strip_prefix("devices = ") {
+                let n: u8 = n
+                    .split('#')
+                    .next()
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("a device count: {line}"));
+                out.push_str(&format!("devices = {}\n", n + 1));
+                has_devices = true;
+                continue;
+            }
+            if t.starts_with("registered = false") {
+                unregistered = true;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    close(&mut out, in_account, has_devices, unregistered);
+    out
 }
