@@ -5,6 +5,7 @@ mod engine;
 mod escaping;
 mod explorer;
 mod formats;
+mod invariance;
 mod knowledge;
 mod models;
 mod reduction;
