@@ -294,6 +294,11 @@ impl Knowledge {
         self.terms.contains(&Term::Content(c))
     }
 
+    /// Whether `term` is in the set itself (not whether it could be built: see [`Self::derives`]).
+    pub fn holds(&self, term: &Term) -> bool {
+        self.terms.contains(term)
+    }
+
     pub fn terms(&self) -> impl Iterator<Item = &Term> {
         self.terms.iter()
     }

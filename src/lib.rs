@@ -31,6 +31,7 @@ pub mod knowledge;
 pub mod matrix;
 pub mod model;
 pub mod protocol;
+pub mod rename;
 pub mod report;
 pub mod scenario;
 pub mod simulate;

@@ -2,108 +2,532 @@
 //! interchangeable, so a state and the same state with those devices
 //! renamed are explored once.
 //!
-//! Two devices are interchangeable when they belong to the same account and
-//! have the same workload and address (typically devices that only receive). A
-//! permutation of interchangeable devices renames them everywhere: actor
-//! slots, timers, envelopes, push tokens and keys inside terms and
-//! knowledge, the directory's held replies. Lists whose order follows device
-//! ids (answer entries, push payloads) are re-sorted, so the renamed state is
-//! exactly the state the system reaches by the renamed run: the permutation
-//! is an automorphism of the transition system, and every claim reads
-//! accounts, never device numbers, so verdicts are unchanged.
+//! Two devices are interchangeable when they belong to the same account, look up from
+//! the same address and
+//! have the same workload (typically devices that only receive); the devices
+//! of a scenario fall into *classes* of interchangeable devices, and the
+//! symmetry group is every permutation that maps each class onto itself. A
+//! permutation renames devices everywhere ([`Rename`], total by construction):
+//! the renamed state is exactly the state the system reaches by the renamed
+//! run, so the permutation is an automorphism of the transition system, and
+//! every claim reads accounts, never device numbers, so verdicts are
+//! unchanged.
 //!
-//! The representative of a state is the member of its orbit with the
-//! smallest hash (ties: the first permutation tried, identity first). Any
-//! member would be sound; this choice is canonical up to hash collisions,
-//! which can only cost reduction, never soundness. This runs inside the
-//! model's `next_state`, so it works under every checker (stateright's
-//! built-in `symmetry()` is applied only by its DFS and simulation checkers).
+//! The representative of a state is the least member of its orbit that
+//! canonical labelling reaches, by (prefix-free hash, then an exact total
+//! order). The group is never enumerated (two accounts of five devices make
+//! 14,400 permutations): canonical labelling works by individualisation and
+//! refinement, as graph canonisers do.
+//!
+//! * **Refinement.** Every device has a colour, at first its class. A
+//!   device's key is the state seen from that device: renamed through a
+//!   *colouring* that maps the device itself to a mark of its own and every
+//!   other device to its colour, and hashed with every collection whose order
+//!   carries no meaning hashed as a multiset. No permutation of the group
+//!   changes a device's key (it renames the device and the others alike), so
+//!   splitting each colour by key splits it the same way in every member of
+//!   an orbit. Refinement repeats until no colour splits.
+//! * **Individualisation.** While some colour is shared by several devices (a
+//!   *cell*), the first such cell is split: its devices fall into groups
+//!   within which exchanging any two leaves the state unchanged (checked
+//!   exactly); each group is a branch, in which the group's devices come first
+//!   in the cell, in any order (any order gives the same states, exchanges
+//!   within the group being automorphisms), and refinement runs again.
+//! * **Leaves.** When every device has a colour of its own, the devices of
+//!   each class are placed in the class's slots in colour order: a candidate.
+//!   The representative is the least candidate.
+//!
+//! Every step depends only on what no permutation of the group changes, so
+//! the set of candidates is the same for every member of an orbit, and so is
+//! the least one: `canonical(s) == canonical(p(s))` for every permutation `p`
+//! of the group, which trace rebuilding needs (it replays concrete steps and
+//! compares representatives). Devices that are truly alike, which is what
+//! symmetry is for, are settled by exchanges in one branch (quadratic in the
+//! cell's size); branching multiplies only where refinement fails to tell
+//! devices apart that are not alike, which this protocol's states do not
+//! produce in practice. There is deliberately no cap that would trade this
+//! exactness for time: any representative that differs between members of
+//! one orbit breaks the rebuilding of traces.
+//!
+//! This runs inside the model's `next_state`, so it works under every checker
+//! (stateright's built-in `symmetry()` is applied only by its DFS and
+//! simulation checkers).
 
-use crate::knowledge::{DeviceId, KeyId, Knowledge, Term, Token};
+use crate::knowledge::{DeviceId, Knowledge};
 use crate::model::State;
-use crate::protocol::device::DeviceState;
-use crate::protocol::directory::DirectoryState;
-use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record, Timer};
+use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{PartyState, SERVERS};
+use crate::rename::{bit, fx, mentions, skeleton, slots, Fixing, Perm, Rename, Renamer, Slot};
 use crate::scenario::Scenario;
 use stateright::actor::{Envelope, Id, Network};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-
-/// Most permutations tried per state; larger classes are split into chunks of this many devices'
-/// factorial (a sound, partial reduction).
-const MAX_CLASS: usize = 5;
 
 /// The interchangeable-device classes of a scenario.
 #[derive(Clone, Debug, Default)]
 pub struct Symmetry {
-    /// Every permutation of the devices to try, as a map from old to new device index;
-    /// the identity is first.
-    perms: Vec<Vec<u8>>,
+    /// Every class of devices (singletons included), each in device order; classes in the order
+    /// of their first device.
+    classes: Vec<Vec<usize>>,
+    /// Each device's class.
+    class_of: Vec<u32>,
 }
 
 impl Symmetry {
     pub fn of(scenario: &Scenario) -> Self {
         let n = scenario.devices.len();
+        // Colours are written as device ids, with one value kept for the device a key is
+        // computed for; a scenario that large is explored without symmetry.
+        if n >= u8::MAX as usize {
+            return Symmetry::default();
+        }
         let mut classes: Vec<Vec<usize>> = Vec::new();
+        let mut class_of = Vec::with_capacity(n);
         for (i, d) in scenario.devices.iter().enumerate() {
-            match classes.iter_mut().find(|c| {
+            let found = classes.iter().position(|c| {
                 let first = &scenario.devices[c[0]];
-                first.account == d.account
-                    && first.actions == d.actions
-                    && first.ip == d.ip
-                    && c.len() < MAX_CLASS
-            }) {
-                Some(c) => c.push(i),
-                None => classes.push(vec![i]),
-            }
+                first.account == d.account && first.actions == d.actions && first.ip == d.ip
+            });
+            let k = found.unwrap_or_else(|| {
+                classes.push(Vec::new());
+                classes.len() - 1
+            });
+            classes[k].push(i);
+            class_of.push(k as u32);
         }
-        let mut perms: Vec<Vec<u8>> = vec![(0..n as u8).collect()];
-        for class in classes.iter().filter(|c| c.len() > 1) {
-            let mut next = Vec::new();
-            for base in &perms {
-                for order in permutations(class) {
-                    let mut p = base.clone();
-                    for (from, to) in class.iter().zip(order) {
-                        p[*from] = base[to];
-                    }
-                    next.push(p);
-                }
-            }
-            perms = next;
-        }
-        Symmetry { perms }
+        Symmetry { classes, class_of }
     }
 
     /// Whether no two devices are interchangeable.
     pub fn is_trivial(&self) -> bool {
-        self.perms.len() <= 1
+        self.classes.iter().all(|c| c.len() <= 1)
     }
 
-    /// The representative of `s`'s orbit: its least member by (prefix-free hash, then an exact
-    /// total order on states). Because it is the least member of the whole orbit under an order
-    /// on values, every member of an orbit has the same representative.
+    /// The classes of interchangeable devices (by device index), singletons included.
+    pub fn classes(&self) -> &[Vec<usize>] {
+        &self.classes
+    }
+
+    /// The representative of `s`'s orbit (see the module's documentation): the same state for
+    /// every member of the orbit.
     pub fn canonical(&self, s: State) -> State {
         if self.is_trivial() {
             return s;
         }
-        let mut best_hash = hash(&s);
-        let mut best = s;
-        let mut candidates = Vec::with_capacity(self.perms.len() - 1);
-        for (k, p) in self.perms.iter().enumerate().skip(1) {
-            candidates.push(apply(&best, p, k));
+        let mut best: Option<(u64, State)> = None;
+        let (slots, network) = slots(&s);
+        let pieces = Pieces::of(&slots, network);
+        self.search(&s, &pieces, self.class_of.clone(), &mut best);
+        // The search reaches at least one leaf.
+        best.expect("canonical labelling reaches a leaf").1
+    }
+
+    /// One node of the individualisation-refinement tree: refines `colours`, then either places
+    /// the devices (a leaf) or branches on the first cell.
+    fn search(
+        &self,
+        s: &State,
+        pieces: &Pieces<'_>,
+        mut colours: Vec<u32>,
+        best: &mut Option<(u64, State)>,
+    ) {
+        refine(pieces, &mut colours);
+        let Some(cell) = first_cell(&colours) else {
+            let candidate = self.leaf(&colours).state(s);
+            let h = hash(&candidate);
+            let better = match best {
+                None => true,
+                Some((bh, b)) => {
+                    h < *bh || (h == *bh && candidate != *b && total_order(&candidate, b).is_lt())
+                }
+            };
+            if better {
+                *best = Some((h, candidate));
+            }
+            return;
+        };
+        let groups = alike_groups(s, pieces, &cell);
+        if let [group] = &groups[..] {
+            // Every exchange within the cell is an automorphism: any order of the cell gives the
+            // same candidates, so the cell is settled in device order, without a branch.
+            let keys: Vec<(u32, usize)> = (0..colours.len())
+                .map(|d| {
+                    (
+                        colours[d],
+                        if colours[d] == colours[group[0]] {
+                            d
+                        } else {
+                            0
+                        },
+                    )
+                })
+                .collect();
+            self.search(s, pieces, ranks(&keys), best);
+            return;
         }
-        for c in candidates {
-            let h = hash(&c);
-            if h < best_hash || (h == best_hash && c != best && total_order(&c, &best).is_lt()) {
-                best_hash = h;
-                best = c;
+        for group in groups {
+            // The group's devices first in the cell, in device order, then the rest of the cell.
+            let order = |d: usize| match group.iter().position(|&g| g == d) {
+                Some(k) => k as u32,
+                None if cell.contains(&d) => group.len() as u32,
+                None => 0,
+            };
+            let keys: Vec<(u32, u32)> =
+                (0..colours.len()).map(|d| (colours[d], order(d))).collect();
+            self.search(s, pieces, ranks(&keys), best);
+        }
+    }
+
+    /// The permutation that places the devices of each class in the class's slots in the order
+    /// of their (distinct) colours.
+    fn leaf(&self, colours: &[u32]) -> Perm {
+        let mut image = vec![0u8; colours.len()];
+        for class in &self.classes {
+            let mut members = class.clone();
+            members.sort_by_key(|&d| colours[d]);
+            for (slot, d) in class.iter().zip(members) {
+                image[d] = *slot as u8;
             }
         }
-        best
+        Perm::new(image)
     }
+}
+
+/// Dense ranks of `keys` (equal keys, equal ranks; the order of ranks is the order of keys).
+fn ranks<K: Ord + Clone>(keys: &[K]) -> Vec<u32> {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    keys.iter()
+        .map(|k| {
+            sorted
+                .binary_search(k)
+                .expect("every key is in the sorted list") as u32
+        })
+        .collect()
+}
+
+/// The devices of the first colour held by more than one device, in device order.
+fn first_cell(colours: &[u32]) -> Option<Vec<usize>> {
+    let mut count = vec![0usize; colours.len()];
+    for &c in colours {
+        count[c as usize] += 1;
+    }
+    let c = count.iter().position(|&k| k > 1)? as u32;
+    Some((0..colours.len()).filter(|&d| colours[d] == c).collect())
+}
+
+/// Splits colours by the devices' keys until no colour splits.
+fn refine(pieces: &Pieces<'_>, colours: &mut Vec<u32>) {
+    loop {
+        let cells = distinct(colours);
+        if cells == colours.len() {
+            return;
+        }
+        let mut count = vec![0usize; colours.len()];
+        for &c in colours.iter() {
+            count[c as usize] += 1;
+        }
+        let shared: Vec<bool> = colours.iter().map(|&c| count[c as usize] > 1).collect();
+        let keys = pieces.keys(colours, &shared);
+        let keyed: Vec<(u32, u64)> = colours.iter().copied().zip(keys).collect();
+        *colours = ranks(&keyed);
+        if distinct(colours) == cells {
+            return;
+        }
+    }
+}
+
+fn distinct(colours: &[u32]) -> usize {
+    let mut seen = vec![false; colours.len()];
+    colours
+        .iter()
+        .filter(|&&c| !std::mem::replace(&mut seen[c as usize], true))
+        .count()
+}
+
+/// Splits `cell` into groups of devices any two of which can be exchanged without changing the
+/// state (exchanges that are automorphisms of `s`; a group's exchanges generate every
+/// permutation of the group).
+fn alike_groups(s: &State, pieces: &Pieces<'_>, cell: &[usize]) -> Vec<Vec<usize>> {
+    let n = s.actor_states.len() - SERVERS;
+    // A device joins the first group whose first device it can be exchanged with: if it can be
+    // exchanged with any member of a group, it can with the first (a composition of exchanges),
+    // so no group is split and none is joined twice.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &d in cell {
+        match groups
+            .iter_mut()
+            .find(|g| pieces.fixed_by(&Perm::swap(n, g[0], d)))
+        {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    groups
+}
+
+/// Renames through a colouring: each device becomes its colour, and each knowledge set is
+/// recorded as a hash (of the multiset of its renamed terms) and replaced by the empty set.
+struct Colouring<'a> {
+    colour: &'a [u8],
+    knowledge: RefCell<Vec<u64>>,
+}
+
+impl Renamer for Colouring<'_> {
+    fn device(&self, d: DeviceId) -> DeviceId {
+        DeviceId(self.colour[d.0 as usize])
+    }
+
+    fn knowledge(&self, k: &Knowledge) -> Knowledge {
+        let h = knowledge_key(k, self.colour);
+        self.knowledge.borrow_mut().push(h);
+        Knowledge::new()
+    }
+}
+
+/// Forgets this thread's renamings and skeletons (a search calls it when it starts).
+pub fn clear_cache() {
+    crate::rename::clear_cache();
+}
+
+/// The hash of the multiset of `k`'s terms renamed through `colour` (each term known by its
+/// shape and the colours of its devices): the same for a set and its renaming by any
+/// permutation that `colour` does not see.
+fn knowledge_key(k: &Knowledge, colour: &[u8]) -> u64 {
+    // A multiset is hashed as the sum of its elements' mixed hashes (order does not matter).
+    let sk = skeleton(k);
+    sk.terms
+        .iter()
+        .map(|(_, shape, devices)| {
+            let mut h = rustc_hash::FxHasher::default();
+            shape.hash(&mut h);
+            for &d in devices {
+                colour[d as usize].hash(&mut h);
+            }
+            mix(h.finish())
+        })
+        .fold(sk.fixed, u64::wrapping_add)
+}
+
+/// A bijective mixing of 64 bits (splitmix64's finaliser), so that sums of hashes do not cancel
+/// by accident.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+/// One piece of a state that a device key hashes: an actor's slot, an ordered channel, or an
+/// envelope in flight (with its count, or whether it is the last delivered).
+enum Item<'a> {
+    Slot(usize, &'a Slot<'a>),
+    Channel(Id, Id, &'a VecDeque<Msg>),
+    Envelope(&'a Envelope<Msg>, usize),
+}
+
+/// How an item enters a device key: server slots in order, device slots and the network each
+/// as a multiset.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Server,
+    Device,
+    Network,
+}
+
+impl Item<'_> {
+    fn place(&self) -> Place {
+        match self {
+            Item::Slot(i, _) if *i < SERVERS => Place::Server,
+            Item::Slot(..) => Place::Device,
+            _ => Place::Network,
+        }
+    }
+
+    /// The item renamed through `c`, hashed.
+    fn key(&self, c: &Colouring<'_>) -> u64 {
+        match self {
+            Item::Slot(i, slot) => slot_key(*i, slot, c),
+            Item::Channel(src, dst, q) => fx(&(src.rename(c), dst.rename(c), q.rename(c))),
+            Item::Envelope(e, n) => fx(&(e.rename(c), *n)),
+        }
+    }
+
+    /// The devices the item names (a device's slot names the device).
+    fn mentions(&self) -> u64 {
+        match self {
+            Item::Slot(i, slot) => {
+                let own = if *i < SERVERS { 0 } else { bit(i - SERVERS) };
+                let Slot {
+                    state,
+                    timers,
+                    random,
+                    crashed,
+                    storage,
+                } = slot;
+                own | mentions(*state)
+                    | mentions(*timers)
+                    | mentions(*random)
+                    | mentions(crashed)
+                    | mentions(*storage)
+            }
+            Item::Channel(src, dst, q) => mentions(src) | mentions(dst) | mentions(*q),
+            Item::Envelope(e, _) => mentions(*e),
+        }
+    }
+}
+
+/// A state cut into the items device keys hash, with the devices each names.
+struct Pieces<'a> {
+    items: Vec<(Item<'a>, u64)>,
+    network: &'a Network<Msg>,
+}
+
+impl<'a> Pieces<'a> {
+    fn of(slots: &'a [Slot<'a>], network: &'a Network<Msg>) -> Self {
+        let mut items: Vec<Item<'a>> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Item::Slot(i, s))
+            .collect();
+        match network {
+            Network::Ordered(channels) => {
+                items.extend(channels.iter().map(|((s, d), q)| Item::Channel(*s, *d, q)))
+            }
+            Network::UnorderedNonDuplicating(multiset) => {
+                items.extend(multiset.iter().map(|(e, n)| Item::Envelope(e, *n)))
+            }
+            Network::UnorderedDuplicating(set, last) => {
+                items.extend(set.iter().map(|e| Item::Envelope(e, 0)));
+                items.extend(last.iter().map(|e| Item::Envelope(e, 1)));
+            }
+        }
+        Pieces {
+            network,
+            items: items
+                .into_iter()
+                .map(|i| {
+                    let m = i.mentions();
+                    (i, m)
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether renaming by `p` leaves the state unchanged (exactly): every slot renamed equals
+    /// the slot it moves to, and the network renamed equals the network. Only what names a
+    /// device `p` moves is renamed; device slots are compared first, being the cheapest.
+    fn fixed_by(&self, p: &Perm) -> bool {
+        let moved = p.moved();
+        let f = Fixing(p);
+        let mut devices_first: Vec<usize> = (0..self.items.len()).collect();
+        devices_first.sort_by_key(|&k| self.items[k].0.place() == Place::Server);
+        for k in devices_first {
+            let (item, m) = &self.items[k];
+            if m & moved == 0 {
+                continue;
+            }
+            match item {
+                Item::Slot(i, slot) => {
+                    let j = usize::from(Id::from(*i).rename(p));
+                    let Some((Item::Slot(_, target), _)) = self.items.get(j) else {
+                        unreachable!("the first items are the slots, in order")
+                    };
+                    let Slot {
+                        state,
+                        timers,
+                        random,
+                        crashed,
+                        storage,
+                    } = slot;
+                    if *target.state != state.rename(&f)
+                        || *target.timers != timers.rename(&f)
+                        || *target.random != random.rename(&f)
+                        || target.crashed != *crashed
+                        || *target.storage != storage.rename(&f)
+                    {
+                        return false;
+                    }
+                }
+                // Messages are compared as a whole network, once, below.
+                Item::Channel(..) | Item::Envelope(..) => {}
+            }
+        }
+        let network_moves = self
+            .items
+            .iter()
+            .any(|(item, m)| item.place() == Place::Network && m & moved != 0);
+        !network_moves || self.network.rename(&f) == *self.network
+    }
+
+    /// The keys of the devices in `wanted` (others get 0): the whole state renamed through the
+    /// colouring that maps the device to a mark of its own and every other device to its
+    /// colour, hashed with server slots in order and device slots and messages in flight as
+    /// multisets (their order names devices, nothing else). An item that does not name the
+    /// device hashes as under the plain colouring, computed once.
+    fn keys(&self, colours: &[u32], wanted: &[bool]) -> Vec<u64> {
+        let plain: Vec<u8> = colours.iter().map(|&c| c as u8).collect();
+        let base_colouring = Colouring {
+            colour: &plain,
+            knowledge: RefCell::new(Vec::new()),
+        };
+        let base: Vec<u64> = self
+            .items
+            .iter()
+            .map(|(item, _)| item.key(&base_colouring))
+            .collect();
+        (0..colours.len())
+            .map(|d| {
+                if !wanted[d] {
+                    return 0;
+                }
+                let mut own = plain.clone();
+                own[d] = u8::MAX;
+                let c = Colouring {
+                    colour: &own,
+                    knowledge: RefCell::new(Vec::new()),
+                };
+                let mut servers = Vec::new();
+                let mut devices = Vec::new();
+                let mut network = Vec::new();
+                for ((item, m), b) in self.items.iter().zip(&base) {
+                    let k = if m & bit(d) != 0 { item.key(&c) } else { *b };
+                    match item.place() {
+                        Place::Server => servers.push(k),
+                        Place::Device => devices.push(k),
+                        Place::Network => network.push(k),
+                    }
+                }
+                devices.sort_unstable();
+                network.sort_unstable();
+                fx(&(servers, devices, network))
+            })
+            .collect()
+    }
+}
+
+/// One actor's slot renamed through a colouring, hashed.
+fn slot_key(i: usize, slot: &Slot<'_>, c: &Colouring<'_>) -> u64 {
+    let Slot {
+        state,
+        timers,
+        random,
+        crashed,
+        storage,
+    } = slot;
+    c.knowledge.borrow_mut().clear();
+    let mut h = rustc_hash::FxHasher::default();
+    Id::from(i).rename(c).hash(&mut h);
+    state.rename(c).hash(&mut h);
+    c.knowledge.borrow().hash(&mut h);
+    let mut ts: Vec<Timer> = timers.iter().map(|t| t.rename(c)).collect();
+    ts.sort_unstable();
+    ts.hash(&mut h);
+    random.rename(c).hash(&mut h);
+    crashed.hash(&mut h);
+    storage.rename(c).hash(&mut h);
+    h.finish()
 }
 
 /// A hash of a state that writes the length of every collection (stateright's set hashes do
@@ -184,285 +608,4 @@ fn total_order(a: &State, b: &State) -> std::cmp::Ordering {
         .then_with(|| timers(a).cmp(&timers(b)))
         .then_with(|| a.crashed.cmp(&b.crashed))
         .then_with(|| a.actor_storages.cmp(&b.actor_storages))
-}
-
-/// Every ordering of `items`, identity first.
-fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let head = rest.remove(i);
-        for mut tail in permutations(&rest) {
-            tail.insert(0, head);
-            out.push(tail);
-        }
-    }
-    out
-}
-
-/// Renaming of devices by one permutation (with its index, for the renaming cache).
-struct Map<'a>(&'a [u8], usize);
-
-thread_local! {
-    /// Renamed knowledge sets, by (permutation, interned set), with the source kept alive so
-    /// that its address is not reused while it is a key.
-    static RENAMED: RefCell<HashMap<(usize, usize), (Knowledge, Knowledge)>> =
-        RefCell::new(HashMap::new());
-}
-
-/// Forgets the renamed knowledge sets of this thread (a search calls it when it starts).
-pub fn clear_cache() {
-    RENAMED.with(|c| c.borrow_mut().clear());
-}
-
-impl Map<'_> {
-    fn device(&self, d: DeviceId) -> DeviceId {
-        DeviceId(self.0[d.0 as usize])
-    }
-    fn id(&self, id: Id) -> Id {
-        let n = usize::from(id);
-        if n < SERVERS {
-            id
-        } else {
-            Id::from(SERVERS + self.0[n - SERVERS] as usize)
-        }
-    }
-    fn token(&self, t: Token) -> Token {
-        match t {
-            Token::Device(d) => Token::Device(self.device(d)),
-            Token::Ghost => Token::Ghost,
-        }
-    }
-    fn key(&self, k: KeyId) -> KeyId {
-        match k {
-            KeyId::Device(d) => KeyId::Device(self.device(d)),
-            KeyId::DeviceSig(d) => KeyId::DeviceSig(self.device(d)),
-            other => other,
-        }
-    }
-    fn term(&self, t: &Term) -> Term {
-        match t {
-            Term::Token(tok) => Term::Token(self.token(*tok)),
-            Term::Pk(k) => Term::Pk(self.key(*k)),
-            Term::Sk(k) => Term::Sk(self.key(*k)),
-            Term::Pair(a, b) => Term::pair(self.term(a), self.term(b)),
-            Term::Enc(k, b) => Term::enc(self.key(*k), self.term(b)),
-            Term::Sign(k, b) => Term::sign(self.key(*k), self.term(b)),
-            atom => atom.clone(),
-        }
-    }
-    fn knowledge(&self, k: &Knowledge) -> Knowledge {
-        let key = (self.1, k.address());
-        if let Some(found) = RENAMED.with(|c| c.borrow().get(&key).map(|(_, r)| r.clone())) {
-            return found;
-        }
-        // Renaming is a bijection on atoms, so the renamed closure is the closure of the renamed terms.
-        let renamed = Knowledge::from_terms(k.terms().map(|t| self.term(t)));
-        RENAMED.with(|c| c.borrow_mut().insert(key, (k.clone(), renamed.clone())));
-        renamed
-    }
-    fn lookup(&self, id: LookupId) -> LookupId {
-        LookupId {
-            device: self.device(id.device),
-            action: id.action,
-        }
-    }
-    fn record(&self, r: &Record) -> Record {
-        Record {
-            lookup: self.lookup(r.lookup),
-            ..r.clone()
-        }
-    }
-    fn records(&self, rs: &BTreeSet<Record>) -> BTreeSet<Record> {
-        rs.iter().map(|r| self.record(r)).collect()
-    }
-    fn answer(&self, a: &Answer) -> Answer {
-        match a {
-            Answer::NotRegistered => Answer::NotRegistered,
-            Answer::Devices(entries) => {
-                let mut e: Vec<Entry> = entries
-                    .iter()
-                    .map(|e| Entry {
-                        token: self.token(e.token),
-                        key: self.key(e.key),
-                        sig: self.key(e.sig),
-                        attestation: e.attestation.as_ref().map(|t| self.term(t)),
-                    })
-                    .collect();
-                e.sort();
-                Answer::Devices(e)
-            }
-        }
-    }
-    fn msg(&self, m: &Msg) -> Msg {
-        match m {
-            Msg::Lookup(q) => Msg::Lookup(LookupRequest {
-                token: self.token(q.token),
-                ..q.clone()
-            }),
-            Msg::LookupReply { target, answer } => Msg::LookupReply {
-                target: *target,
-                answer: self.answer(answer),
-            },
-            Msg::KeyReply { handle, answer } => Msg::KeyReply {
-                handle: *handle,
-                answer: self.answer(answer),
-            },
-            Msg::Push { from, to, payloads } => {
-                let mut p: Vec<(Token, Term)> = payloads
-                    .iter()
-                    .map(|(t, x)| (self.token(*t), self.term(x)))
-                    .collect();
-                p.sort();
-                Msg::Push {
-                    from: *from,
-                    to: *to,
-                    payloads: p,
-                }
-            }
-            Msg::Deliver {
-                from,
-                to,
-                token,
-                payload,
-            } => Msg::Deliver {
-                from: *from,
-                to: *to,
-                token: self.token(*token),
-                payload: self.term(payload),
-            },
-            Msg::Sms { from, to, body } => Msg::Sms {
-                from: *from,
-                to: *to,
-                body: self.term(body),
-            },
-            Msg::LogWrite(r) => Msg::LogWrite(self.record(r)),
-            Msg::LogAck(r) => Msg::LogAck(self.record(r)),
-            Msg::Disclosure {
-                handle,
-                day,
-                records,
-            } => Msg::Disclosure {
-                handle: *handle,
-                day: *day,
-                records: records.iter().map(|r| self.record(r)).collect(),
-            },
-            // Key queries and court orders name accounts only.
-            Msg::KeyQuery { .. } | Msg::LegalRequest { .. } => m.clone(),
-        }
-    }
-    fn envelope(&self, e: &Envelope<Msg>) -> Envelope<Msg> {
-        Envelope {
-            src: self.id(e.src),
-            dst: self.id(e.dst),
-            msg: self.msg(&e.msg),
-        }
-    }
-    fn network(&self, n: &Network<Msg>) -> Network<Msg> {
-        match n {
-            Network::Ordered(channels) => Network::new_ordered(
-                channels
-                    .iter()
-                    .flat_map(|((s, d), q)| {
-                        q.iter().map(move |m| Envelope {
-                            src: *s,
-                            dst: *d,
-                            msg: m.clone(),
-                        })
-                    })
-                    .map(|e| self.envelope(&e)),
-            ),
-            Network::UnorderedNonDuplicating(multiset) => Network::new_unordered_nonduplicating(
-                multiset
-                    .iter()
-                    .flat_map(|(e, count)| std::iter::repeat_n(self.envelope(e), *count)),
-            ),
-            Network::UnorderedDuplicating(set, last) => {
-                Network::new_unordered_duplicating_with_last_msg(
-                    set.iter().map(|e| self.envelope(e)),
-                    last.as_ref().map(|e| self.envelope(e)),
-                )
-            }
-        }
-    }
-    fn party(&self, p: &PartyState) -> PartyState {
-        match p {
-            PartyState::Directory(d) => PartyState::Directory(DirectoryState {
-                day: d.day,
-                knowledge: self.knowledge(&d.knowledge),
-                held: d
-                    .held
-                    .iter()
-                    .map(|(dev, n, t, r)| (self.device(*dev), *n, *t, self.record(r)))
-                    .collect(),
-                answered: self.records(&d.answered),
-                impersonating: d.impersonating.clone(),
-            }),
-            PartyState::Relay(r) => {
-                let mut r = r.clone();
-                r.knowledge = self.knowledge(&r.knowledge);
-                PartyState::Relay(r)
-            }
-            PartyState::Carrier(c) => {
-                let mut c = c.clone();
-                c.knowledge = self.knowledge(&c.knowledge);
-                PartyState::Carrier(c)
-            }
-            PartyState::Device(d) => PartyState::Device(DeviceState {
-                cache: d
-                    .cache
-                    .iter()
-                    .map(|(a, ans)| (*a, self.answer(ans)))
-                    .collect(),
-                keys: d
-                    .keys
-                    .iter()
-                    .map(|(a, ans)| (*a, self.answer(ans)))
-                    .collect(),
-                unverified: d
-                    .unverified
-                    .iter()
-                    .map(|(a, k, c)| (*a, self.key(*k), *c))
-                    .collect(),
-                ..d.clone()
-            }),
-            // A record's term names no device, so the log's knowledge is unchanged.
-            PartyState::LookupLog(l) => {
-                let mut l = l.clone();
-                l.records = self.records(&l.records);
-                l.persisted = self.records(&l.persisted);
-                l.received = l.received.iter().map(|id| self.lookup(*id)).collect();
-                PartyState::LookupLog(l)
-            }
-            PartyState::Authority(a) => {
-                let mut a = a.clone();
-                a.disclosed = a
-                    .disclosed
-                    .iter()
-                    .map(|(day, r)| (*day, self.record(r)))
-                    .collect();
-                PartyState::Authority(a)
-            }
-        }
-    }
-}
-
-/// `s` with its devices renamed by `perm` (the `index`-th permutation).
-fn apply(s: &State, perm: &[u8], index: usize) -> State {
-    let m = Map(perm, index);
-    let mut out = s.clone();
-    let slot = |i: usize| usize::from(m.id(Id::from(i)));
-    for i in 0..s.actor_states.len() {
-        let j = slot(i);
-        out.actor_states[j] = Arc::new(m.party(&s.actor_states[i]));
-        out.timers_set[j] = s.timers_set[i].clone();
-        out.random_choices[j] = s.random_choices[i].clone();
-        out.crashed[j] = s.crashed[i];
-        out.actor_storages[j] = s.actor_storages[i].as_ref().map(|r| m.records(r));
-    }
-    out.network = m.network(&s.network);
-    out
 }

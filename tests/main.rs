@@ -5,11 +5,14 @@ mod engine;
 mod escaping;
 mod explorer;
 mod formats;
+mod invariance;
 mod knowledge;
 mod models;
 mod reduction;
 mod regressions;
 mod scenario_parse;
+mod support;
+mod symmetry;
 
 use imessage_model::Scenario;
 use std::path::{Path, PathBuf};

@@ -2,54 +2,21 @@
 //! state graph of every scenario, and the reduced search's agreement with the full search on
 //! every scenario of `models/`, the benchmark's small scenario and generated scenarios.
 
+use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
 use imessage_model::check::{explore_with, Exploration, Limits, Reduction};
 use imessage_model::engine::Footprints;
-use imessage_model::model::Step;
 use imessage_model::scenario::parse;
 use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
 use proptest::prelude::*;
 use stateright::{Expectation, Model};
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 type State = imessage_model::model::State;
 
-/// A state with its successors, each with the step that leads to it.
-type Expanded = (State, Vec<(Step, State)>);
-
 /// Largest full graph the contract is checked on in a debug test run; larger scenarios are
 /// covered by the comparison of reduced and full searches.
 const CONTRACT_GRAPH_LIMIT: usize = 60_000;
-
-/// Every state of the model (without symmetry reduction, so steps name concrete actors) with
-/// its enabled steps and successors; `None` past [`CONTRACT_GRAPH_LIMIT`] states.
-fn full_graph(m: &ProtocolModel) -> Option<Vec<Expanded>> {
-    let mut seen: HashMap<State, ()> = HashMap::new();
-    let mut queue: VecDeque<State> = m.init_states().into_iter().collect();
-    let mut out = Vec::new();
-    for s in &queue {
-        seen.insert(s.clone(), ());
-    }
-    while let Some(s) = queue.pop_front() {
-        let mut actions = Vec::new();
-        m.actions(&s, &mut actions);
-        let mut succ = Vec::new();
-        for a in actions {
-            if let Some(t) = m.next_state(&s, a.clone()) {
-                if seen.insert(t.clone(), ()).is_none() {
-                    queue.push_back(t.clone());
-                }
-                succ.push((a, t));
-            }
-        }
-        out.push((s, succ));
-        if out.len() > CONTRACT_GRAPH_LIMIT {
-            return None;
-        }
-    }
-    Some(out)
-}
 
 fn discovered(m: &ProtocolModel, p: usize, s: &State) -> bool {
     let prop = &m.properties()[p];
@@ -73,7 +40,7 @@ fn check_contract(name: &str, m: &ProtocolModel) -> bool {
     if !m.reducible() {
         return true;
     }
-    let Some(graph) = full_graph(m) else {
+    let Some(graph) = full_graph_within(m, CONTRACT_GRAPH_LIMIT) else {
         return false;
     };
     for (s, succ) in &graph {
@@ -204,64 +171,6 @@ fn reduction_keeps_every_verdict_and_trace_length_on_every_model() {
         reduced_somewhere |= por.unique_states() < none.unique_states();
     }
     assert!(reduced_somewhere, "the reduction never stored fewer states");
-}
-
-/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions, optional court
-/// order, every variant, threat, network, logging mode and cache setting.
-fn scenario_text() -> impl Strategy<Value = String> {
-    let accounts = prop::collection::vec((0u8..3, any::<bool>()), 2..=3);
-    (
-        accounts,
-        prop::collection::vec((0usize..8, any::<bool>(), 0usize..3), 1..=3),
-        (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2),
-        prop::option::of(0usize..3),
-    )
-        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention), order)| {
-            let handles = ["A", "B", "C"];
-            let variants = ["imessage-2016", "imessage-ckv", "private-discovery", "sealed-sender"];
-            let threats = ["honest", "ghost-device", "empty-answer", "key-swap", "log-crash"];
-            let orders = ["ordered", "unordered", "duplicating"];
-            let days = if o == 2 { 1 } else { days };
-            let mut text = format!(
-                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
-                variants[v],
-                threats[t],
-                if before { "before-reply" } else { "after-reply" },
-                cache,
-                orders[o],
-                lossy,
-                days,
-                retention
-            );
-            let mut devices: Vec<(usize, String)> = Vec::new();
-            for (i, (n, registered)) in accounts.iter().enumerate() {
-                let registered = *registered || *n > 0;
-                text.push_str(&format!("[[account]]\nhandle = \"{}\"\n", handles[i]));
-                if registered {
-                    text.push_str(&format!("devices = {}\n", n.max(&1)));
-                    for d in 1..=*n.max(&1) {
-                        devices.push((i, format!("{}/{}", handles[i], d)));
-                    }
-                } else {
-                    text.push_str("registered = false\n");
-                }
-            }
-            if devices.is_empty() {
-                return text;
-            }
-            for (by, send, target) in actions {
-                let (account, by) = &devices[by % devices.len()];
-                // Anyone but the device's own account.
-                let target = handles[(account + 1 + target % (accounts.len() - 1)) % accounts.len()];
-                let verb = if send { "send" } else { "lookup" };
-                text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
-            }
-            if let Some(h) = order {
-                text.push_str(&format!("[[legal-request]]\nhandle = \"{}\"\n", handles[h % accounts.len()]));
-            }
-            text
-        })
 }
 
 proptest! {

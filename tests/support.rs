@@ -1,0 +1,149 @@
+//! What several test modules share: the full state graph of a model, the generator of small
+//! valid scenarios, and scenario variants with more interchangeable devices.
+
+use imessage_model::model::Step;
+use imessage_model::ProtocolModel;
+use proptest::prelude::*;
+use stateright::Model;
+use std::collections::{HashMap, VecDeque};
+
+type State = imessage_model::model::State;
+
+/// A state with its successors, each with the step that leads to it.
+pub type Expanded = (State, Vec<(Step, State)>);
+
+/// Every state of the model (without symmetry reduction, so steps name concrete actors) with
+/// its enabled steps and successors, or `None` past `limit` states.
+pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded>> {
+    let mut seen: HashMap<State, ()> = HashMap::new();
+    let mut queue: VecDeque<State> = m.init_states().into_iter().collect();
+    let mut out = Vec::new();
+    for s in &queue {
+        seen.insert(s.clone(), ());
+    }
+    while let Some(s) = queue.pop_front() {
+        let mut actions = Vec::new();
+        m.actions(&s, &mut actions);
+        let mut succ = Vec::new();
+        for a in actions {
+            if let Some(t) = m.next_state(&s, a.clone()) {
+                if seen.insert(t.clone(), ()).is_none() {
+                    queue.push_back(t.clone());
+                }
+                succ.push((a, t));
+            }
+        }
+        out.push((s, succ));
+        if out.len() > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions, optional court
+/// order, every variant, threat, network, logging mode and cache setting.
+pub fn scenario_text() -> impl Strategy<Value = String> {
+    let accounts = prop::collection::vec((0u8..3, any::<bool>()), 2..=3);
+    (
+        accounts,
+        prop::collection::vec((0usize..8, any::<bool>(), 0usize..3), 1..=3),
+        (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2),
+        prop::option::of(0usize..3),
+    )
+        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention), order)| {
+            let handles = ["A", "B", "C"];
+            let variants = ["imessage-2016", "imessage-ckv", "private-discovery", "sealed-sender"];
+            let threats = ["honest", "ghost-device", "empty-answer", "key-swap", "log-crash"];
+            let orders = ["ordered", "unordered", "duplicating"];
+            let days = if o == 2 { 1 } else { days };
+            let mut text = format!(
+                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
+                variants[v],
+                threats[t],
+                if before { "before-reply" } else { "after-reply" },
+                cache,
+                orders[o],
+                lossy,
+                days,
+                retention
+            );
+            let mut devices: Vec<(usize, String)> = Vec::new();
+            for (i, (n, registered)) in accounts.iter().enumerate() {
+                let registered = *registered || *n > 0;
+                text.push_str(&format!("[[account]]\nhandle = \"{}\"\n", handles[i]));
+                if registered {
+                    text.push_str(&format!("devices = {}\n", n.max(&1)));
+                    for d in 1..=*n.max(&1) {
+                        devices.push((i, format!("{}/{}", handles[i], d)));
+                    }
+                } else {
+                    text.push_str("registered = false\n");
+                }
+            }
+            if devices.is_empty() {
+                return text;
+            }
+            for (by, send, target) in actions {
+                let (account, by) = &devices[by % devices.len()];
+                // Anyone but the device's own account.
+                let target = handles[(account + 1 + target % (accounts.len() - 1)) % accounts.len()];
+                let verb = if send { "send" } else { "lookup" };
+                text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
+            }
+            if let Some(h) = order {
+                text.push_str(&format!("[[legal-request]]\nhandle = \"{}\"\n", handles[h % accounts.len()]));
+            }
+            text
+        })
+}
+
+/// The scenario text with one more device in every registered account (the new device has no
+/// workload, so it is interchangeable with the account's other devices that have none). Used
+/// to give every scenario of `models/` a non-trivial symmetry group.
+pub fn widened(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_account = false;
+    let mut has_devices = false;
+    let mut unregistered = false;
+    let close = |out: &mut String, in_account: bool, has_devices: bool, unregistered: bool| {
+        if in_account && !has_devices && !unregistered {
+            out.push_str("devices = 2\n");
+        }
+    };
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            close(&mut out, in_account, has_devices, unregistered);
+            in_account = t == "[[account]]";
+            has_devices = false;
+            unregistered = false;
+        } else if in_account {
+            if let Some(n) = t.strip_prefix("devices = ") {
+                let n: u8 = n
+                    .split('#')
+                    .next()
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("a device count: {line}"));
+                out.push_str(&format!("devices = {}\n", n + 1));
+                has_devices = true;
+                continue;
+            }
+            if t.starts_with("registered = false") {
+                unregistered = true;
+            }
+            // A list of addresses, one per device: the added device shares the last one.
+            if let Some(list) = t.strip_prefix("ip = [") {
+                let list = list.split(']').next().unwrap_or_default();
+                let last = list.rsplit(',').next().unwrap_or_default().trim();
+                out.push_str(&format!("ip = [{list}, {last}]\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    close(&mut out, in_account, has_devices, unregistered);
+    out
+}
