@@ -153,14 +153,18 @@ fn both(s: Scenario) -> (String, ProtocolModel) {
 fn reduction_keeps_every_verdict_and_trace_length_on_every_model() {
     let mut reduced_somewhere = false;
     let mut scenarios: Vec<Scenario> = model_files().iter().map(|n| model(n)).collect();
-    let bench = repo_path("benches/scenarios/population.toml");
-    scenarios.push(
-        parse(
-            Path::new("benches/scenarios/population.toml"),
-            &std::fs::read_to_string(bench).unwrap(),
-        )
-        .unwrap(),
-    );
+    // The benchmark scenarios whose unreduced search takes seconds, not minutes (the larger
+    // rungs are compared in release builds: README, "Scale").
+    for rel in [
+        "benches/scenarios/population.toml",
+        "benches/scenarios/ladder-1-one-send.toml",
+        "benches/scenarios/ladder-2-look-up-then-write.toml",
+        "benches/scenarios/ladder-3-answered-lookup.toml",
+        "benches/scenarios/ladder-4-two-way.toml",
+    ] {
+        let text = std::fs::read_to_string(repo_path(rel)).unwrap();
+        scenarios.push(parse(Path::new(rel), &text).unwrap());
+    }
     for s in scenarios {
         let limits = Limits::of(&s);
         let (name, m) = both(s);
