@@ -805,7 +805,8 @@ fn has_cycle(n: usize, succ_of: &[(u32, Vec<u32>)]) -> bool {
 ///
 /// Under [`Reduction::Por`], a discovery of an `always` or `sometimes` property at reduced depth
 /// `d` may have a shorter path in the full system; an unreduced breadth-first search to depth
-/// `d - 1` (stopping as soon as every such property is found) then supplies the shortest trace.
+/// `d` (stopping as soon as every such property is found) then supplies the shortest trace,
+/// the very trace an unreduced search reports.
 /// An `eventually` counterexample ends in a state with no successor, and persistent sets keep
 /// the shortest distance to every such state, so its trace needs no second search.
 pub fn explore<M: Footprints>(
