@@ -500,17 +500,15 @@ impl<'m, M: Footprints> Search<'m, M> {
                 depth += 1;
                 self.store.level_start.push(self.store.len() as u32);
             }
-            if let Some(max) = limits.max_memory {
-                if self.generated >= memory_checked_at + MEMORY_CHECK_EVERY
-                    && resident_memory().is_some_and(|m| m > max)
-                {
-                    self.bound = Some(Bound::Memory(max));
-                    self.store.unexpanded.extend(idx..self.store.len() as u32);
-                    break 'search;
-                }
-            }
             if self.generated >= memory_checked_at + MEMORY_CHECK_EVERY {
                 memory_checked_at = self.generated;
+                if let Some(max) = limits.max_memory {
+                    if resident_memory().is_some_and(|m| m > max) {
+                        self.bound = Some(Bound::Memory(max));
+                        self.store.unexpanded.extend(idx..self.store.len() as u32);
+                        break 'search;
+                    }
+                }
             }
             if let Some(p) = progress {
                 if (idx as usize).is_multiple_of(PUBLISH_EVERY) {
@@ -585,7 +583,8 @@ impl<'m, M: Footprints> Search<'m, M> {
                     break 'search;
                 }
                 let (to, new) = self.store.insert(&row, (idx, ai));
-                if new {
+                // A new state is rebuilt from its parts only while some discovery is still looked for.
+                if new && !self.all_found() {
                     self.note_discoveries(to, &self.store.state(model, to));
                 }
                 self.store.edges.push(to);
