@@ -532,7 +532,7 @@ impl<'m, M: Footprints> Search<'m, M> {
             }
             // The successors to explore: a persistent set, or every enabled step.
             let chosen = if self.por {
-                self.persistent_set(&current, &actions)
+                self.persistent_set(&current, &actions, depth)
             } else {
                 None
             };
@@ -604,7 +604,12 @@ impl<'m, M: Footprints> Search<'m, M> {
     }
 
     /// A persistent set of `actions` (indices), or `None` when every action must be explored.
-    fn persistent_set(&self, state: &M::State, actions: &[M::Action]) -> Option<Vec<usize>> {
+    fn persistent_set(
+        &self,
+        state: &M::State,
+        actions: &[M::Action],
+        depth: usize,
+    ) -> Option<Vec<usize>> {
         let model = self.model;
         if actions.len() <= 1 {
             return None;
@@ -613,8 +618,11 @@ impl<'m, M: Footprints> Search<'m, M> {
         if owners.iter().any(Option::is_none) {
             return None; // A global step depends on every step.
         }
+        // A property counts as decided only if discovered at this depth or shallower, so the
+        // sets chosen within one depth do not depend on the order its states are expanded in
+        // (the distributed search expands a depth in any order and must choose the same sets).
         let undecided: Vec<usize> = (0..self.props.len())
-            .filter(|&p| self.first[p].is_none())
+            .filter(|&p| self.first[p].is_none_or(|i| self.store.depth(i) > depth))
             .collect();
         let visible = |a: &M::Action| undecided.iter().any(|&p| model.may_undo(p, a));
         let mut best: Option<Vec<usize>> = None;

@@ -80,7 +80,7 @@ fn state_counts_are_pinned() {
             239_121,
             1_362_994,
             23_195,
-            36_793,
+            36_794,
         ),
         ("lossy-delivery.toml", 18, 18, 18, 18),
         ("phone-and-laptop.toml", 11_072, 42_764, 687, 855),
