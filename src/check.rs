@@ -74,6 +74,21 @@ pub fn explore_with<'m>(
     }
 }
 
+impl<'m> Exploration<'m> {
+    /// The result of a search of `model` that ran elsewhere (a distributed search).
+    pub fn of(model: &'m ProtocolModel, inner: engine::Exploration<ProtocolModel>) -> Self {
+        Exploration {
+            model,
+            generated: inner.generated,
+            max_depth: inner.max_depth,
+            bound: inner.bound,
+            seconds: inner.seconds,
+            reduction: inner.reduction,
+            inner,
+        }
+    }
+}
+
 impl Exploration<'_> {
     pub fn unique_states(&self) -> usize {
         self.inner.unique_states

@@ -173,7 +173,7 @@ pub struct Progress {
 }
 
 /// How often (in expanded states) a search publishes its counters.
-const PUBLISH_EVERY: usize = 4096;
+pub(crate) const PUBLISH_EVERY: usize = 4096;
 
 /// A path through the concrete state space.
 #[derive(Debug)]
@@ -229,7 +229,8 @@ pub struct Exploration<M: Footprints> {
     /// Per property: a trace from the reduced search that the unreduced search could not
     /// confirm as shortest, because it stopped at a bound first.
     pub unconfirmed: Vec<bool>,
-    store: Store<M>,
+    /// The stored states (kept by the single-thread search only).
+    pub(crate) store: Option<Store<M>>,
 }
 
 impl<M: Footprints> Exploration<M> {
@@ -237,50 +238,64 @@ impl<M: Footprints> Exploration<M> {
         self.bound.is_none()
     }
 
-    /// The stored states (representatives), in the order found.
+    /// The stored states (representatives), in the order found (none after a distributed
+    /// search, whose states stay with its workers).
     pub fn states<'a>(&'a self, model: &'a M) -> impl Iterator<Item = M::State> + 'a {
-        (0..self.store.len() as u32).map(move |i| self.store.state(model, i))
+        let store = self.store.as_ref();
+        (0..store.map_or(0, Store::len) as u32).map(move |i| {
+            store
+                .expect("a state index implies a store")
+                .state(model, i)
+        })
     }
 }
 
 /// One interning table per part position.
-struct PartTable<P> {
-    parts: Vec<P>,
+pub(crate) struct PartTable<P> {
+    pub(crate) parts: Vec<P>,
+    /// The hash of each part (`hash_of`), so that growing the index rehashes no part.
+    pub(crate) hashes: Vec<u64>,
     index: HashTable<u32>,
 }
 
-fn hash_of<T: Hash + ?Sized>(x: &T) -> u64 {
+pub(crate) fn hash_of<T: Hash + ?Sized>(x: &T) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     x.hash(&mut h);
     h.finish()
 }
 
 impl<P: Eq + Hash> PartTable<P> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PartTable {
             parts: Vec::new(),
+            hashes: Vec::new(),
             index: HashTable::new(),
         }
     }
 
     fn intern(&mut self, p: P) -> u32 {
         let h = hash_of(&p);
+        self.intern_hashed(p, h)
+    }
+
+    /// Interns a part whose hash is `h` (`hash_of` of it).
+    pub(crate) fn intern_hashed(&mut self, p: P, h: u64) -> u32 {
         if let Some(&i) = self.index.find(h, |&i| self.parts[i as usize] == p) {
             return i;
         }
         let i = self.parts.len() as u32;
-        let parts = &self.parts;
-        self.index
-            .insert_unique(h, i, |&j| hash_of(&parts[j as usize]));
+        let hashes = &self.hashes;
+        self.index.insert_unique(h, i, |&j| hashes[j as usize]);
         self.parts.push(p);
+        self.hashes.push(h);
         i
     }
 }
 
-const NO_PARENT: u32 = u32::MAX;
+pub(crate) const NO_PARENT: u32 = u32::MAX;
 
 /// The visited states of one search.
-struct Store<M: Footprints> {
+pub(crate) struct Store<M: Footprints> {
     width: usize,
     tables: Vec<PartTable<M::Part>>,
     /// Part ids, `width` per state.
@@ -384,7 +399,7 @@ impl<M: Footprints> Store<M> {
             + self
                 .tables
                 .iter()
-                .map(|t| t.index.capacity() * 5)
+                .map(|t| t.index.capacity() * 5 + t.hashes.capacity() * 8)
                 .sum::<usize>()
     }
 
@@ -406,7 +421,7 @@ impl<M: Footprints> Store<M> {
 }
 
 /// What a discovery is for each property kind.
-fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
+pub(crate) fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
     let c = (p.condition)(model, s);
     match p.expectation {
         Expectation::Always => !c,
@@ -610,124 +625,30 @@ impl<'m, M: Footprints> Search<'m, M> {
         actions: &[M::Action],
         depth: usize,
     ) -> Option<Vec<usize>> {
-        let model = self.model;
-        if actions.len() <= 1 {
-            return None;
-        }
-        let owners: Vec<Option<usize>> = actions.iter().map(|a| model.owner(a)).collect();
-        if owners.iter().any(Option::is_none) {
-            return None; // A global step depends on every step.
-        }
         // A property counts as decided only if discovered at this depth or shallower, so the
         // sets chosen within one depth do not depend on the order its states are expanded in
         // (the distributed search expands a depth in any order and must choose the same sets).
         let undecided: Vec<usize> = (0..self.props.len())
             .filter(|&p| self.first[p].is_none_or(|i| self.store.depth(i) > depth))
             .collect();
-        let visible = |a: &M::Action| undecided.iter().any(|&p| model.may_undo(p, a));
-        let mut best: Option<Vec<usize>> = None;
-        let consider = |best: &mut Option<Vec<usize>>, set: Vec<usize>| {
-            if set.len() < actions.len()
-                && best.as_ref().is_none_or(|b| set.len() < b.len())
-                && !set.iter().any(|&i| visible(&actions[i]))
-            {
-                *best = Some(set);
-            }
-        };
-        // Steps that commute with everything of their owner: the steps with the same key.
-        let mut seen_keys: Vec<(usize, u64)> = Vec::new();
-        for (i, a) in actions.iter().enumerate() {
-            if let Some(k) = model.local_key(a) {
-                let o = owners[i].expect("no global step, checked above");
-                if seen_keys.contains(&(o, k)) {
-                    continue;
-                }
-                seen_keys.push((o, k));
-                let set: Vec<usize> = (0..actions.len())
-                    .filter(|&j| owners[j] == Some(o) && model.local_key(&actions[j]) == Some(k))
-                    .collect();
-                consider(&mut best, set);
-                if best.as_ref().is_some_and(|b| b.len() == 1) {
-                    return best;
-                }
-            }
-        }
-        // Sets of owners closed under "may send to the set".
-        let mut tried: Owners = 0;
-        for o in owners.iter().flatten() {
-            let bit = 1u64 << o;
-            if tried & bit != 0 {
-                continue;
-            }
-            tried |= bit;
-            let mut set: Owners = bit;
-            loop {
-                let more = model.senders_to(state, set) & !set;
-                if more == 0 {
-                    break;
-                }
-                set |= more;
-            }
-            if !model.global_blocked(state, set) {
-                continue;
-            }
-            let members: Vec<usize> = (0..actions.len())
-                .filter(|&j| set & (1u64 << owners[j].expect("no global step, checked above")) != 0)
-                .collect();
-            consider(&mut best, members);
-        }
-        best
+        persistent_set(self.model, &undecided, state, actions)
     }
 
-    /// Decides an `eventually` property on the explored graph: a shortest run through states
-    /// where the condition is false that ends in a state with no successor is a counterexample.
+    /// Decides an `eventually` property on the explored graph (see [`decide_eventually`]).
     fn decide_eventually(&self, p: usize) -> Result<Option<Vec<u32>>, ()> {
         let prop = &self.props[p];
         let n = self.store.len();
-        let avoids = |i: u32| !(prop.condition)(self.model, &self.store.state(self.model, i));
         let mut unexpanded = vec![false; n];
         for &i in &self.store.unexpanded {
             unexpanded[i as usize] = true;
         }
-        let mut seen = vec![false; n];
-        let mut via: Vec<u32> = vec![NO_PARENT; n];
-        let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
-        let mut queue: VecDeque<u32> = (0..n as u32)
-            .filter(|&i| self.store.parent[i as usize].0 == NO_PARENT && avoids(i))
-            .collect();
-        for &i in &queue {
-            seen[i as usize] = true;
-        }
-        while let Some(u) = queue.pop_front() {
-            if unexpanded[u as usize] {
-                continue; // Beyond the bound: its future is unknown.
-            }
-            let succ = self.store.successors(u);
-            if succ.is_empty() {
-                let mut chain = vec![u];
-                let mut at = u;
-                while via[at as usize] != NO_PARENT {
-                    at = via[at as usize];
-                    chain.push(at);
-                }
-                chain.reverse();
-                return Ok(Some(chain));
-            }
-            let next: Vec<u32> = succ.iter().copied().filter(|&v| avoids(v)).collect();
-            for &v in &next {
-                if !seen[v as usize] {
-                    seen[v as usize] = true;
-                    via[v as usize] = u;
-                    queue.push_back(v);
-                }
-            }
-            succ_of.push((u, next));
-        }
-        if has_cycle(n, &succ_of) {
-            Err(())
-        } else {
-            Ok(None)
-        }
+        decide_eventually(
+            n,
+            |i| self.store.parent[i as usize].0 == NO_PARENT,
+            |i| !(prop.condition)(self.model, &self.store.state(self.model, i)),
+            &unexpanded,
+            |i| self.store.successors(i),
+        )
     }
 
     /// The concrete run that ends in stored state `target` along its chain of parents.
@@ -738,30 +659,38 @@ impl<'m, M: Footprints> Search<'m, M> {
     /// The concrete run through the stored states of `chain` (from an initial state).
     fn trace_along(&self, chain: &[u32]) -> Option<Trace<M>> {
         let m = self.model;
-        let first = self.store.state(m, chain[0]);
-        let initial = m
-            .concrete_init_states()
-            .into_iter()
-            .find(|s| m.representative(s.clone()) == first)?;
-        let mut current = initial.clone();
-        let mut steps = Vec::new();
-        let mut actions = Vec::new();
-        for &child in &chain[1..] {
-            let target = self.store.state(m, child);
-            actions.clear();
-            m.actions(&current, &mut actions);
-            let (step, next) = actions.iter().find_map(|a| {
-                let next = m.concrete_next_state(&current, a.clone())?;
-                (m.representative(next.clone()) == target).then(|| (a.clone(), next))
-            })?;
-            steps.push((step, next.clone()));
-            current = next;
-        }
-        Some(Trace { initial, steps })
+        concrete_run(m, chain.iter().map(|&i| self.store.state(m, i)))
     }
 }
 
-fn publish(
+/// The concrete run whose states have the stored representatives `chain` (the first one an
+/// initial state), replaying the model's concrete steps; `None` if there is none.
+pub(crate) fn concrete_run<M: Footprints>(
+    m: &M,
+    mut chain: impl Iterator<Item = M::State>,
+) -> Option<Trace<M>> {
+    let first = chain.next()?;
+    let initial = m
+        .concrete_init_states()
+        .into_iter()
+        .find(|s| m.representative(s.clone()) == first)?;
+    let mut current = initial.clone();
+    let mut steps = Vec::new();
+    let mut actions = Vec::new();
+    for target in chain {
+        actions.clear();
+        m.actions(&current, &mut actions);
+        let (step, next) = actions.iter().find_map(|a| {
+            let next = m.concrete_next_state(&current, a.clone())?;
+            (m.representative(next.clone()) == target).then(|| (a.clone(), next))
+        })?;
+        steps.push((step, next.clone()));
+        current = next;
+    }
+    Some(Trace { initial, steps })
+}
+
+pub(crate) fn publish(
     p: &Progress,
     published: &mut (usize, usize),
     generated: usize,
@@ -773,6 +702,126 @@ fn publish(
     p.unique.fetch_add(unique - published.1, Ordering::Relaxed);
     p.max_depth.fetch_max(depth, Ordering::Relaxed);
     *published = (generated, unique);
+}
+
+/// A persistent set of `actions` (indices), or `None` when every action must be explored;
+/// `undecided` are the properties whose discovery a postponed step must not undo.
+pub(crate) fn persistent_set<M: Footprints>(
+    model: &M,
+    undecided: &[usize],
+    state: &M::State,
+    actions: &[M::Action],
+) -> Option<Vec<usize>> {
+    if actions.len() <= 1 {
+        return None;
+    }
+    let owners: Vec<Option<usize>> = actions.iter().map(|a| model.owner(a)).collect();
+    if owners.iter().any(Option::is_none) {
+        return None; // A global step depends on every step.
+    }
+    let visible = |a: &M::Action| undecided.iter().any(|&p| model.may_undo(p, a));
+    let mut best: Option<Vec<usize>> = None;
+    let consider = |best: &mut Option<Vec<usize>>, set: Vec<usize>| {
+        if set.len() < actions.len()
+            && best.as_ref().is_none_or(|b| set.len() < b.len())
+            && !set.iter().any(|&i| visible(&actions[i]))
+        {
+            *best = Some(set);
+        }
+    };
+    // Steps that commute with everything of their owner: the steps with the same key.
+    let mut seen_keys: Vec<(usize, u64)> = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        if let Some(k) = model.local_key(a) {
+            let o = owners[i].expect("no global step, checked above");
+            if seen_keys.contains(&(o, k)) {
+                continue;
+            }
+            seen_keys.push((o, k));
+            let set: Vec<usize> = (0..actions.len())
+                .filter(|&j| owners[j] == Some(o) && model.local_key(&actions[j]) == Some(k))
+                .collect();
+            consider(&mut best, set);
+            if best.as_ref().is_some_and(|b| b.len() == 1) {
+                return best;
+            }
+        }
+    }
+    // Sets of owners closed under "may send to the set".
+    let mut tried: Owners = 0;
+    for o in owners.iter().flatten() {
+        let bit = 1u64 << o;
+        if tried & bit != 0 {
+            continue;
+        }
+        tried |= bit;
+        let mut set: Owners = bit;
+        loop {
+            let more = model.senders_to(state, set) & !set;
+            if more == 0 {
+                break;
+            }
+            set |= more;
+        }
+        if !model.global_blocked(state, set) {
+            continue;
+        }
+        let members: Vec<usize> = (0..actions.len())
+            .filter(|&j| set & (1u64 << owners[j].expect("no global step, checked above")) != 0)
+            .collect();
+        consider(&mut best, members);
+    }
+    best
+}
+
+/// Decides an `eventually` property on an explored graph of `n` states: a shortest run from an
+/// initial state through states that `avoid` the condition that ends in a state with no
+/// successor (and not `unexpanded`, whose future is unknown) is a counterexample, returned as
+/// its chain of states; `Err` when there is none but such states form a cycle.
+pub(crate) fn decide_eventually<'g>(
+    n: usize,
+    initial: impl Fn(u32) -> bool,
+    avoids: impl Fn(u32) -> bool,
+    unexpanded: &[bool],
+    successors: impl Fn(u32) -> &'g [u32],
+) -> Result<Option<Vec<u32>>, ()> {
+    let mut seen = vec![false; n];
+    let mut via: Vec<u32> = vec![NO_PARENT; n];
+    let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| initial(i) && avoids(i)).collect();
+    for &i in &queue {
+        seen[i as usize] = true;
+    }
+    while let Some(u) = queue.pop_front() {
+        if unexpanded[u as usize] {
+            continue; // Beyond the bound: its future is unknown.
+        }
+        let succ = successors(u);
+        if succ.is_empty() {
+            let mut chain = vec![u];
+            let mut at = u;
+            while via[at as usize] != NO_PARENT {
+                at = via[at as usize];
+                chain.push(at);
+            }
+            chain.reverse();
+            return Ok(Some(chain));
+        }
+        let next: Vec<u32> = succ.iter().copied().filter(|&v| avoids(v)).collect();
+        for &v in &next {
+            if !seen[v as usize] {
+                seen[v as usize] = true;
+                via[v as usize] = u;
+                queue.push_back(v);
+            }
+        }
+        succ_of.push((u, next));
+    }
+    if has_cycle(n, &succ_of) {
+        Err(())
+    } else {
+        Ok(None)
+    }
 }
 
 /// Whether the graph given by `succ_of` (node, successors) has a cycle.
@@ -894,6 +943,6 @@ pub fn explore<M: Footprints>(
         store_bytes: store.bytes(),
         trace_search_states,
         unconfirmed,
-        store,
+        store: Some(store),
     }
 }

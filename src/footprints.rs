@@ -82,6 +82,122 @@ impl Hash for Part {
     }
 }
 
+/// A part as it crosses a process boundary in a distributed search (stateright's network and
+/// timer sets are serialisable but not deserialisable, so they travel as plain lists and are
+/// rebuilt with stateright's own constructors).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum WirePart {
+    Actor(PartyState),
+    Ordered(Vec<((Id, Id), Vec<Msg>)>),
+    Unordered(Vec<(Id, Id, Msg, usize)>),
+    Duplicating(Vec<(Id, Id, Msg)>, Option<(Id, Id, Msg)>),
+    Rest {
+        timers: Vec<Vec<Timer>>,
+        random: Vec<Vec<(String, usize)>>,
+        crashed: Vec<bool>,
+        storages: Vec<Option<LogStorage>>,
+    },
+}
+
+fn envelope(src: Id, dst: Id, msg: Msg) -> Envelope<Msg> {
+    Envelope { src, dst, msg }
+}
+
+impl serde::Serialize for Part {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let wire = match self {
+            Part::Actor(a) => WirePart::Actor((**a).clone()),
+            Part::Network(n) => match &**n {
+                Network::Ordered(flows) => WirePart::Ordered(
+                    flows
+                        .iter()
+                        .map(|(k, q)| (*k, q.iter().cloned().collect()))
+                        .collect(),
+                ),
+                Network::UnorderedNonDuplicating(m) => WirePart::Unordered(
+                    m.iter()
+                        .map(|(e, n)| (e.src, e.dst, e.msg.clone(), *n))
+                        .collect(),
+                ),
+                Network::UnorderedDuplicating(set, last) => WirePart::Duplicating(
+                    set.iter().map(|e| (e.src, e.dst, e.msg.clone())).collect(),
+                    last.as_ref().map(|e| (e.src, e.dst, e.msg.clone())),
+                ),
+            },
+            Part::Rest(r) => WirePart::Rest {
+                timers: r
+                    .timers_set
+                    .iter()
+                    .map(|t| t.iter().cloned().collect())
+                    .collect(),
+                random: r
+                    .random_choices
+                    .iter()
+                    .map(|c| c.map.iter().map(|(k, v)| (k.clone(), v.len())).collect())
+                    .collect(),
+                crashed: r.crashed.clone(),
+                storages: r.storages.clone(),
+            },
+        };
+        wire.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Part {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match WirePart::deserialize(d)? {
+            WirePart::Actor(a) => Part::Actor(Arc::new(a)),
+            WirePart::Ordered(flows) => {
+                Part::Network(Arc::new(Network::new_ordered(flows.into_iter().flat_map(
+                    |((src, dst), q)| q.into_iter().map(move |msg| envelope(src, dst, msg)),
+                ))))
+            }
+            WirePart::Unordered(items) => Part::Network(Arc::new(
+                Network::new_unordered_nonduplicating(items.into_iter().flat_map(
+                    |(src, dst, msg, n)| std::iter::repeat_n(envelope(src, dst, msg), n),
+                )),
+            )),
+            WirePart::Duplicating(items, last) => {
+                Part::Network(Arc::new(Network::new_unordered_duplicating_with_last_msg(
+                    items
+                        .into_iter()
+                        .map(|(src, dst, msg)| envelope(src, dst, msg)),
+                    last.map(|(src, dst, msg)| envelope(src, dst, msg)),
+                )))
+            }
+            WirePart::Rest {
+                timers,
+                random,
+                crashed,
+                storages,
+            } => Part::Rest(Arc::new(Rest {
+                timers_set: timers
+                    .into_iter()
+                    .map(|ts| {
+                        let mut set = Timers::new();
+                        for t in ts {
+                            set.set(t);
+                        }
+                        set
+                    })
+                    .collect(),
+                random_choices: random
+                    .into_iter()
+                    .map(|cs| {
+                        let mut c = RandomChoices::default();
+                        for (k, n) in cs {
+                            c.insert(k, vec![(); n]);
+                        }
+                        c
+                    })
+                    .collect(),
+                crashed,
+                storages,
+            })),
+        })
+    }
+}
+
 /// A message as the reduction sees it: who receives it and what it may cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Input {

@@ -17,7 +17,7 @@
 //! malicious directory cannot forge the account signature that Contact Key
 //! Verification checks.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -25,15 +25,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// An account (a handle: phone number or e-mail address), by its index in the scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccountId(pub u8);
 
 /// A device of the scenario, by its global index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DeviceId(pub u8);
 
 /// A message body composed by a user, by its index in the scenario (`m1`, `m2`, …).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ContentId(pub u8);
 
 impl ContentId {
@@ -42,11 +42,11 @@ impl ContentId {
 }
 
 /// The requester's IP address, by the index of the account it belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IpId(pub u8);
 
 /// A day of the scenario's clock, counted from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Day(pub u8);
 
 impl fmt::Display for Day {
@@ -56,7 +56,7 @@ impl fmt::Display for Day {
 }
 
 /// A push token: the address the relay delivers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Token {
     /// The token of a real device.
     Device(DeviceId),
@@ -65,7 +65,7 @@ pub enum Token {
 }
 
 /// The owner of an asymmetric key pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum KeyId {
     /// A device's message encryption key pair.
     Device(DeviceId),
@@ -84,7 +84,7 @@ pub enum KeyId {
 }
 
 /// A symbolic message term.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Term {
     Handle(AccountId),
     Ip(IpId),
@@ -193,6 +193,23 @@ impl Hash for Knowledge {
 impl Serialize for Knowledge {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.terms.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Knowledge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A serialised set is already closed under analysis: only its digest is recomputed.
+        let set = BTreeSet::<Term>::deserialize(d)?;
+        if set.is_empty() {
+            return Ok(Knowledge::new());
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        set.hash(&mut h);
+        let digest = h.finish();
+        Ok(Knowledge {
+            terms: intern(digest, Arc::new(set)),
+            digest,
+        })
     }
 }
 

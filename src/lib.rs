@@ -23,6 +23,7 @@
 
 pub mod check;
 pub mod claims;
+pub mod distributed;
 pub mod engine;
 pub mod escape;
 pub mod explore;
@@ -87,6 +88,13 @@ fn check_with_progress(
     options: &CheckOptions,
     progress: Option<&check::Progress>,
 ) -> ScenarioReport {
+    let (model, limits) = model_and_limits(scenario, options);
+    let exploration = check::explore_with(&model, limits, options.reduction, progress);
+    report::scenario_report(&exploration, options.witnesses)
+}
+
+/// The model and limits a scenario is checked with.
+fn model_and_limits(scenario: Scenario, options: &CheckOptions) -> (ProtocolModel, check::Limits) {
     let mut limits = check::Limits::of(&scenario);
     limits.max_memory = match (limits.max_memory, options.max_memory) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -96,8 +104,52 @@ fn check_with_progress(
         Symmetry::On => ProtocolModel::new(scenario),
         Symmetry::Off => ProtocolModel::new(scenario).without_symmetry(),
     };
-    let exploration = check::explore_with(&model, limits, options.reduction, progress);
-    report::scenario_report(&exploration, options.witnesses)
+    (model, limits)
+}
+
+/// Checks scenarios one after another, each searched by every worker of `workers` together
+/// (threads of this process, or the processes of a cluster, on timely dataflow; see
+/// [`distributed`]). The process that holds worker 0 gets the report; the other processes of a
+/// cluster get `None`. Verdicts, state counts and traces are the single-thread search's.
+pub fn check_distributed(
+    scenarios: Vec<Scenario>,
+    workers: &distributed::Workers,
+    options: CheckOptions,
+    progress: Option<std::sync::Arc<check::Progress>>,
+) -> Result<Option<Report>, String> {
+    use std::hash::{Hash, Hasher};
+    let shared = std::sync::Arc::new(scenarios.clone());
+    let make = move |k: usize| {
+        crate::knowledge::clear_interned();
+        crate::symmetry::clear_cache();
+        let scenario = shared[k].clone();
+        // What the scenario says, wherever its file is: equal on every process only if they
+        // check the same thing.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut unplaced = scenario.clone();
+        unplaced.path = std::path::PathBuf::new();
+        format!("{unplaced:?} {options:?} {}", env!("CARGO_PKG_VERSION")).hash(&mut h);
+        let (model, limits) = model_and_limits(scenario, &options);
+        distributed::Job {
+            model,
+            limits,
+            reduction: options.reduction,
+            fingerprint: h.finish(),
+        }
+    };
+    let explorations = distributed::explore_all(workers, scenarios.len(), make, progress)?;
+    if !workers.reports() {
+        return Ok(None);
+    }
+    let reports = scenarios
+        .into_iter()
+        .zip(explorations)
+        .map(|(scenario, inner)| {
+            let (model, _) = model_and_limits(scenario, &options);
+            report::scenario_report(&check::Exploration::of(&model, inner), options.witnesses)
+        })
+        .collect();
+    Ok(Some(Report { scenarios: reports }))
 }
 
 /// Checks scenarios on `threads` threads (one scenario per thread at a time); the report lists

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test module links once.
 
 mod cli;
+mod distributed;
 mod engine;
 mod escaping;
 mod explorer;

@@ -10,11 +10,11 @@ use super::wire::{Msg, Record, Timer};
 use super::Party;
 use crate::knowledge::{AccountId, Day, Knowledge};
 use crate::scenario::Scenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Out};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AuthorityState {
     /// Orders answered: the day and the handle, whatever the number of records.
     pub served: BTreeSet<(Day, AccountId)>,

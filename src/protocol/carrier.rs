@@ -7,9 +7,9 @@
 
 use super::wire::Msg;
 use crate::knowledge::{Knowledge, Term};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CarrierState {
     pub knowledge: Knowledge,
 }

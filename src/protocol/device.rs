@@ -18,12 +18,12 @@ use super::wire::{sender_certificate, Answer, Entry, LookupRequest, Msg, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{ActionKind, Bug, LookupCache, Scenario};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Out};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How a content left the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Channel {
     /// End to end encrypted, through the push relay.
     Imessage,
@@ -32,14 +32,14 @@ pub enum Channel {
 }
 
 /// A content this device sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Sent {
     pub to: AccountId,
     pub content: ContentId,
     pub channel: Channel,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeviceState {
     /// Lookup answers received, with only the entries this device accepted: what sends use.
     pub cache: BTreeMap<AccountId, Answer>,

@@ -25,11 +25,11 @@ use super::wire::{sender_certificate, Answer, Entry, LookupId, LookupRequest, Ms
 use super::{actor_id, role_of, Party, Role};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DirectoryState {
     pub day: Day,
     /// What the directory operator can derive: registrations, lookups, and (as the ghost) deliveries.

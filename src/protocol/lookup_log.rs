@@ -16,11 +16,11 @@ use super::wire::{LookupId, Msg, Record, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, Day, Knowledge};
 use crate::scenario::{Bug, Logging, Scenario, Threat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LogState {
     pub day: Day,
     pub records: BTreeSet<Record>,

@@ -97,7 +97,7 @@ pub struct Party {
 }
 
 /// The state of one actor.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PartyState {
     Directory(DirectoryState),
     LookupLog(LogState),

@@ -14,10 +14,10 @@
 use super::wire::Msg;
 use super::{role_of, token_holder, Party, Role};
 use crate::knowledge::{Knowledge, Term, Token};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RelayState {
     pub knowledge: Knowledge,
 }

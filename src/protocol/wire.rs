@@ -10,10 +10,10 @@
 //! [`Msg::Disclosure`].
 
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, KeyId, Term, Token};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A lookup as the directory receives it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LookupRequest {
     /// The workload action of the requesting device that made this lookup (its identity).
     pub action: u8,
@@ -49,14 +49,14 @@ impl LookupRequest {
 /// the lookup (each action looks up at most once). It stands for the time stamp of each entry of
 /// the real log, so two lookups are two records even when everything else about them is equal,
 /// and an acknowledgement names the one lookup it releases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LookupId {
     pub device: DeviceId,
     pub action: u8,
 }
 
 /// One record of the lookup log: what the directory logs about one lookup.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Record {
     pub day: Day,
     pub requester: AccountId,
@@ -95,7 +95,7 @@ pub fn sender_certificate(account: AccountId, signing_key: KeyId) -> Term {
 }
 
 /// One device in a directory answer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     pub token: Token,
     /// The device's encryption key.
@@ -118,7 +118,7 @@ impl Entry {
 }
 
 /// The directory's answer to a lookup.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Answer {
     NotRegistered,
     Devices(Vec<Entry>),
@@ -133,7 +133,7 @@ impl Answer {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Msg {
     /// device -> directory
     Lookup(LookupRequest),
@@ -178,7 +178,7 @@ pub enum Msg {
 }
 
 /// Timers: user actions and court orders, which fire in any order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
     /// The device's user performs its `n`-th workload action.
     UserAction(u8),

@@ -1,0 +1,167 @@
+//! The distributed search (`src/distributed.rs`) against the single-thread reference: one
+//! worker, two workers, and two processes on loopback give the same verdicts, caveats, state
+//! counts, depths, bounds and traces, on every scenario of `models/` and on generated ones.
+
+use crate::{model, model_files};
+use imessage_model::check::{self, Limits, Reduction};
+use imessage_model::distributed::{explore_all, Job, Workers};
+use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
+use std::hash::{Hash, Hasher};
+
+/// Everything a report shows of a search, as text.
+fn summary(x: &check::Exploration) -> String {
+    let mut out = format!(
+        "{} unique, {} generated, depth {}, bound {:?}, reduction {}, trace search {}\n",
+        x.unique_states(),
+        x.generated,
+        x.max_depth,
+        x.bound,
+        x.reduction.name(),
+        x.trace_search_states(),
+    );
+    for c in CATALOGUE.iter() {
+        // A trace by its steps, and its states by a digest (so that a difference reads short).
+        let trace = x.trace(c).map(|t| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            // States hash the same whatever the iteration order of their sets.
+            t.initial.hash(&mut h);
+            for (_, st) in &t.steps {
+                st.hash(&mut h);
+            }
+            let steps: Vec<String> = t.steps.iter().map(|(a, _)| format!("{a:?}")).collect();
+            (steps, h.finish())
+        });
+        out += &format!(
+            "{} {} {:?} {:?}\n",
+            c.id,
+            x.verdict(c).name(),
+            x.caveat(c),
+            trace
+        );
+    }
+    out
+}
+
+/// Asserts two summaries are equal, showing the lines that differ.
+fn assert_same(got: &str, want: &str, what: &str) {
+    let diff: Vec<(&str, &str)> = got
+        .lines()
+        .zip(want.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(diff.is_empty() && got == want, "{what}: {diff:#?}");
+}
+
+fn limits(s: &Scenario) -> Limits {
+    Limits {
+        max_memory: None,
+        ..Limits::of(s)
+    }
+}
+
+/// The reference's summary of `s`.
+fn reference(s: &Scenario, reduction: Reduction) -> String {
+    let m = ProtocolModel::new(s.clone());
+    summary(&check::explore_with(&m, limits(s), reduction, None))
+}
+
+/// The summaries of `scenarios` searched by `workers` (the process holding worker 0).
+fn distributed(scenarios: &[Scenario], workers: &Workers, reduction: Reduction) -> Vec<String> {
+    let shared = std::sync::Arc::new(scenarios.to_vec());
+    let make = move |k: usize| {
+        imessage_model::knowledge::clear_interned();
+        imessage_model::symmetry::clear_cache();
+        Job {
+            model: ProtocolModel::new(shared[k].clone()),
+            limits: limits(&shared[k]),
+            reduction,
+            fingerprint: k as u64,
+        }
+    };
+    let xs = explore_all(workers, scenarios.len(), make, None).expect("the search runs");
+    if !workers.reports() {
+        assert!(xs.is_empty(), "only process 0 reports");
+        return Vec::new();
+    }
+    scenarios
+        .iter()
+        .zip(xs)
+        .map(|(s, x)| {
+            let m = ProtocolModel::new(s.clone());
+            summary(&check::Exploration::of(&m, x))
+        })
+        .collect()
+}
+
+/// Two free ports on loopback.
+fn loopback_pair() -> Vec<String> {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    vec![
+        a.local_addr().unwrap().to_string(),
+        b.local_addr().unwrap().to_string(),
+    ]
+}
+
+/// The summaries from a cluster of two processes on loopback (two timely instances in two
+/// threads, connected over TCP).
+fn two_processes(scenarios: &[Scenario], reduction: Reduction) -> Vec<String> {
+    let addresses = loopback_pair();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let w = Workers::Cluster {
+                threads: 1,
+                process: 1,
+                addresses: addresses.clone(),
+            };
+            distributed(scenarios, &w, reduction)
+        });
+        let w = Workers::Cluster {
+            threads: 1,
+            process: 0,
+            addresses: addresses.clone(),
+        };
+        let mine = distributed(scenarios, &w, reduction);
+        assert!(other.join().unwrap().is_empty());
+        mine
+    })
+}
+
+fn all_models() -> Vec<Scenario> {
+    model_files()
+        .iter()
+        .filter(|f| f.as_str() != "lossy-conversation.toml")
+        .map(|f| model(f))
+        .collect()
+}
+
+#[test]
+fn one_and_two_workers_agree_with_the_reference_on_every_model() {
+    let scenarios = all_models();
+    for reduction in [Reduction::Por, Reduction::None] {
+        let want: Vec<String> = scenarios.iter().map(|s| reference(s, reduction)).collect();
+        for n in [1, 2] {
+            let got = distributed(&scenarios, &Workers::Threads(n), reduction);
+            for ((s, w), g) in scenarios.iter().zip(&want).zip(&got) {
+                assert_same(
+                    g,
+                    w,
+                    &format!("{}, {n} workers, {}", s.path.display(), reduction.name()),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn two_processes_on_loopback_agree_with_the_reference_on_every_model() {
+    let scenarios = all_models();
+    let want: Vec<String> = scenarios
+        .iter()
+        .map(|s| reference(s, Reduction::Por))
+        .collect();
+    let got = two_processes(&scenarios, Reduction::Por);
+    for ((s, w), g) in scenarios.iter().zip(&want).zip(&got) {
+        assert_same(g, w, &format!("{}, two processes", s.path.display()));
+    }
+}
