@@ -63,9 +63,23 @@ enum Command {
         /// Also print the witness path of every reachable `sometimes` claim.
         #[arg(long)]
         witness: bool,
-        /// Scenarios checked at the same time (default: the number of CPUs).
-        #[arg(long)]
+        /// Workers that search each scenario together, on this machine (scenarios are then
+        /// checked one after another). Without it, scenarios are checked at the same time, one
+        /// per CPU, each by the single-thread search. With --processes: workers per process.
+        #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// Search each scenario with P processes together (on one or several hosts); every
+        /// process runs the same command with its own --process, and process 0 prints the
+        /// report.
+        #[arg(long, value_name = "P", requires_all = ["process", "hostfile"], value_parser = clap::value_parser!(u64).range(1..=4096))]
+        processes: Option<u64>,
+        /// This process's index, from 0 to P - 1 (with --processes).
+        #[arg(long, value_name = "I", requires = "processes")]
+        process: Option<usize>,
+        /// The processes' addresses, one `host:port` per line in process order (`#` starts a
+        /// comment); each process listens at its own line (with --processes).
+        #[arg(long, value_name = "FILE", requires = "processes")]
+        hostfile: Option<PathBuf>,
         /// Check only shard I of N (1-based): every N-th scenario file in sorted order.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
@@ -254,6 +268,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             format,
             witness,
             threads,
+            processes,
+            process,
+            hostfile,
             shard,
             quiet,
             reduction,
@@ -282,7 +299,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     errors.join("\n  ")
                 );
             }
-            let threads = thread_count(threads)?;
+            let cluster = match (processes, process, hostfile) {
+                (Some(p), Some(i), Some(file)) => Some(cluster(p as usize, i, &file, threads)?),
+                _ => None,
+            };
             let options = CheckOptions {
                 witnesses: witness,
                 reduction: reduction.into(),
@@ -293,7 +313,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 max_memory: max_memory.map(|m| m as usize * imessage_model::scenario::MIB),
             };
             let show = !quiet && format == Format::Text;
-            let (report, unchecked) = check_until_interrupted(scenarios, threads, options, show)?;
+            let (report, unchecked) = match (cluster, threads) {
+                (Some(workers), _) => {
+                    let reports = workers.reports();
+                    match check_together(scenarios, workers, options, show && reports)? {
+                        Some(report) => (report, Vec::new()),
+                        // Another process prints the report.
+                        None => return Ok(true),
+                    }
+                }
+                (None, Some(n)) => {
+                    let n = thread_count(Some(n))?;
+                    let workers = imessage_model::distributed::Workers::Threads(n);
+                    let report = check_together(scenarios, workers, options, show)?
+                        .expect("this process holds worker 0");
+                    (report, Vec::new())
+                }
+                (None, None) => {
+                    check_until_interrupted(scenarios, thread_count(None)?, options, show)?
+                }
+            };
             match format {
                 Format::Text => out!("{}", imessage_model::report::text::render(&report, true)),
                 Format::Json => outln!(
@@ -576,6 +615,94 @@ fn check_until_interrupted(
         .collect();
     let scenarios = reports.into_iter().flatten().collect();
     Ok((Report { scenarios }, unchecked))
+}
+
+/// Checks `scenarios` one after another, each searched by every worker of `workers` together,
+/// showing progress when `show` and stderr is a terminal; `None` on a process of a cluster
+/// that does not print the report.
+fn check_together(
+    scenarios: Vec<Scenario>,
+    workers: imessage_model::distributed::Workers,
+    options: CheckOptions,
+    show: bool,
+) -> anyhow::Result<Option<Report>> {
+    let total = scenarios.len();
+    let progress = std::sync::Arc::new(Progress::default());
+    let counters = std::sync::Arc::clone(&progress);
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        if show && std::io::stderr().is_terminal() {
+            scope.spawn(|| {
+                let bar = ProgressBar::new_spinner();
+                let start = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    bar.set_message(progress_message(&progress, total, start));
+                    bar.tick();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let result =
+            imessage_model::check_distributed(scenarios, &workers, options, Some(counters));
+        done.store(true, Ordering::Relaxed);
+        result
+    });
+    result.map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The workers of process `process` of a cluster of `processes`, whose addresses are in
+/// `hostfile` (one `host:port` per line, in process order; blank lines and `#` comments are
+/// skipped).
+fn cluster(
+    processes: usize,
+    process: usize,
+    hostfile: &Path,
+    threads: Option<usize>,
+) -> anyhow::Result<imessage_model::distributed::Workers> {
+    let bytes = std::fs::read(hostfile)
+        .with_context(|| format!("{}: cannot read the host file", display(hostfile)))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", display(hostfile)))?;
+    let mut addresses = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let valid = line.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            bail!(
+                "{}:{}: `{line}` is not an address: write host:port, e.g. 10.0.0.5:2101",
+                display(hostfile),
+                n + 1
+            );
+        }
+        addresses.push(line.to_string());
+    }
+    if addresses.len() != processes {
+        bail!(
+            "{}: the host file lists {} address{} but --processes is {processes}",
+            display(hostfile),
+            addresses.len(),
+            if addresses.len() == 1 { "" } else { "es" }
+        );
+    }
+    if process >= processes {
+        bail!(
+            "--process {process}: processes are numbered 0 to {}",
+            processes - 1
+        );
+    }
+    Ok(imessage_model::distributed::Workers::Cluster {
+        threads: thread_count(Some(threads.unwrap_or(1)))?,
+        process,
+        addresses,
+    })
 }
 
 /// The progress line: scenarios done, states, unique states, unique states per second, depth.

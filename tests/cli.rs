@@ -359,3 +359,202 @@ fn a_memory_bound_stops_a_large_scenario_with_a_report() {
     );
     assert!(stdout.contains("holds within 64 MiB of memory"), "{stdout}");
 }
+
+/// The JSON report without what depends on the machine's speed.
+fn json_without_timing(out: &Output) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    for s in v["scenarios"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        for k in ["seconds", "states_per_second", "bytes_per_state"] {
+            s.remove(k);
+        }
+    }
+    v
+}
+
+#[test]
+fn workers_and_processes_report_what_the_single_thread_search_reports() {
+    let files = [
+        "models/baseline.toml",
+        "models/key-swap-2016.toml",
+        "models/log-crash.toml",
+    ];
+    let args = |extra: &[&str]| {
+        let mut a = vec!["check", "--format", "json"];
+        a.extend(files);
+        a.extend(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let reference = run(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(reference.status.code(), Some(0));
+    let want = json_without_timing(&reference);
+    let two = run(&args(&["--threads", "2"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(
+        two.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    assert_eq!(json_without_timing(&two), want);
+
+    // Two processes on loopback, each started as a user would.
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let hosts = write(
+        &dir,
+        "hosts",
+        &format!("# two processes\n{}\n\n{}\n", ports[0], ports[1]),
+    );
+    let start = |i: &str| {
+        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+            .args(args(&[
+                "--processes",
+                "2",
+                "--process",
+                i,
+                "--hostfile",
+                &hosts,
+            ]))
+            .current_dir(repo_path(""))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let one = start("1");
+    let zero = start("0");
+    let (zero, one) = (
+        zero.wait_with_output().unwrap(),
+        one.wait_with_output().unwrap(),
+    );
+    assert_eq!(
+        zero.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&zero.stderr)
+    );
+    assert_eq!(json_without_timing(&zero), want);
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert!(one.stdout.is_empty(), "only process 0 prints the report");
+}
+
+#[test]
+fn a_bad_host_file_exits_two_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "127.0.0.1:4100\nlocalhost\n",
+            "2",
+            ":2: `localhost` is not an address",
+        ),
+        (
+            "127.0.0.1:4100\n10.0.0.1:0\n",
+            "2",
+            ":2: `10.0.0.1:0` is not an address",
+        ),
+        (
+            "127.0.0.1:4100\n",
+            "2",
+            "lists 1 address but --processes is 2",
+        ),
+        (
+            "127.0.0.1:4100\n127.0.0.1:4101\n",
+            "2",
+            "--process 5: processes are numbered 0 to 1",
+        ),
+    ];
+    for (k, (text, processes, message)) in cases.iter().enumerate() {
+        let hosts = write(&dir, &format!("hosts{k}"), text);
+        let process = if message.starts_with("--process 5") {
+            "5"
+        } else {
+            "0"
+        };
+        let out = run(&[
+            "check",
+            "models/baseline.toml",
+            "--processes",
+            processes,
+            "--process",
+            process,
+            "--hostfile",
+            &hosts,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{message}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let missing = run(&[
+        "check",
+        "models/baseline.toml",
+        "--processes",
+        "2",
+        "--process",
+        "0",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--hostfile"));
+}
+
+#[test]
+fn processes_checking_different_scenarios_stop_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let hosts = write(&dir, "hosts", &format!("{}\n{}\n", ports[0], ports[1]));
+    let start = |i: &str, file: &str| {
+        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+            .args([
+                "check",
+                file,
+                "--processes",
+                "2",
+                "--process",
+                i,
+                "--hostfile",
+                &hosts,
+            ])
+            .current_dir(repo_path(""))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let one = start("1", "models/log-crash.toml");
+    let zero = start("0", "models/baseline.toml");
+    for out in [
+        zero.wait_with_output().unwrap(),
+        one.wait_with_output().unwrap(),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("do not check the same scenarios"),
+            "{stderr}"
+        );
+    }
+}

@@ -2,11 +2,15 @@
 //! worker, two workers, and two processes on loopback give the same verdicts, caveats, state
 //! counts, depths, bounds and traces, on every scenario of `models/` and on generated ones.
 
+use crate::support::scenario_text;
 use crate::{model, model_files};
 use imessage_model::check::{self, Limits, Reduction};
 use imessage_model::distributed::{explore_all, Job, Workers};
+use imessage_model::scenario::parse;
 use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
+use proptest::prelude::*;
 use std::hash::{Hash, Hasher};
+use std::path::Path;
 
 /// Everything a report shows of a search, as text.
 fn summary(x: &check::Exploration) -> String {
@@ -163,5 +167,32 @@ fn two_processes_on_loopback_agree_with_the_reference_on_every_model() {
     let got = two_processes(&scenarios, Reduction::Por);
     for ((s, w), g) in scenarios.iter().zip(&want).zip(&got) {
         assert_same(g, w, &format!("{}, two processes", s.path.display()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(16)
+    ))]
+
+    /// On generated scenarios, some cut short by a small `max-states` (so that the states bound
+    /// is crossed inside a depth), two workers give the reference's summary under both
+    /// reductions.
+    #[test]
+    fn two_workers_agree_with_the_reference_on_generated_scenarios(
+        text in scenario_text(),
+        cap in prop::option::of(20usize..400),
+    ) {
+        let text = match cap {
+            Some(c) => text.replace("max-states = 20000", &format!("max-states = {c}")),
+            None => text,
+        };
+        let s = parse(Path::new("generated.toml"), &text)
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        for reduction in [Reduction::Por, Reduction::None] {
+            let want = reference(&s, reduction);
+            let got = distributed(std::slice::from_ref(&s), &Workers::Threads(2), reduction);
+            assert_same(&got[0], &want, &format!("{}\n{text}", reduction.name()));
+        }
     }
 }
