@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The scale ladder: every scenario of benches/scenarios/ checked on its own (one thread), with
-# and without partial-order reduction, RUNS times each; prints one Markdown row per rung and
+# The scale ladder: every scenario of benches/scenarios/ checked on its own by the single-thread
+# search, with and without partial-order reduction, RUNS times each; prints one Markdown row per rung and
 # reduction with medians of seconds, peak memory and unique states per second, and the store's
 # bytes per state. Unreduced runs that exceed NONE_LIMIT seconds, and reduced runs that exceed
 # LIMIT seconds, are stopped (their row says so). Usage:
@@ -19,7 +19,7 @@ for f in benches/scenarios/*.toml; do
     secs=(); mems=(); row=""
     lim=$limit; [ "$r" = none ] && lim=$none_limit
     for _ in $(seq "$runs"); do
-      out=$( { /usr/bin/time -f "TIME %e %M" timeout "$lim" "$bin" check --quiet --threads 1 --format json --reduction "$r" "$f"; } 2>&1 ) || true
+      out=$( { /usr/bin/time -f "TIME %e %M" timeout "$lim" "$bin" check --quiet --format json --reduction "$r" "$f"; } 2>&1 ) || true
       if ! grep -q '^TIME' <<<"$out" || ! grep -q '"unique_states"' <<<"$out"; then row="skipped"; break; fi
       secs+=("$(grep '^TIME' <<<"$out" | awk '{print $2}')")
       mems+=("$(grep '^TIME' <<<"$out" | awk '{printf "%.0f", $3/1024}')")
