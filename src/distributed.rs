@@ -308,11 +308,11 @@ struct Local<'m, M: Footprints> {
     index: HashTable<u32>,
     /// Per state: its number (`NO_PARENT` until its depth is numbered).
     number: Vec<u32>,
-    /// Per state: the parent of its least key, and that key.
+    /// Per state: the parent of its least key.
     parent: Vec<Gid>,
-    key: Vec<Key>,
-    /// Per state: the properties it is a discovery of.
-    mask: Vec<u64>,
+    /// Per state of the depth being stored: its least key, and the properties it is a
+    /// discovery of.
+    fresh: Vec<(Key, u64)>,
     level_start: Vec<u32>,
     edge_start: Vec<u32>,
     edges: Vec<Gid>,
@@ -359,8 +359,7 @@ where
             index: HashTable::new(),
             number: Vec::new(),
             parent: Vec::new(),
-            key: Vec::new(),
-            mask: Vec::new(),
+            fresh: Vec::new(),
             level_start: vec![0],
             edge_start: Vec::new(),
             edges: Vec::new(),
@@ -382,7 +381,7 @@ where
     }
 
     fn len(&self) -> u32 {
-        self.parent.len() as u32
+        self.number.len() as u32
     }
 
     fn row(&self, i: u32) -> &[u32] {
@@ -456,8 +455,8 @@ where
             .find(h, |&i| ids[i as usize * w..(i as usize + 1) * w] == row[..])
         {
             let newest = *self.level_start.last().expect("a depth is open");
-            if i >= newest && key < self.key[i as usize] {
-                self.key[i as usize] = key;
+            if i >= newest && key < self.fresh[(i - newest) as usize].0 {
+                self.fresh[(i - newest) as usize].0 = key;
                 self.parent[i as usize] = from;
             }
             return (i, false);
@@ -469,14 +468,13 @@ where
             hash_of(&ids[j as usize * w..(j as usize + 1) * w])
         });
         self.parent.push(from);
-        self.key.push(key);
         self.number.push(NO_PARENT);
         let mask = if self.looking() {
             self.discoveries(&self.state(i))
         } else {
             0
         };
-        self.mask.push(mask);
+        self.fresh.push((key, mask));
         (i, true)
     }
 
@@ -620,8 +618,11 @@ where
         flags: (bool, bool),
     ) -> bool {
         let (start, end) = (self.level_start[d], self.level_start[d + 1]);
+        let fresh = std::mem::take(&mut self.fresh);
+        debug_assert_eq!(fresh.len(), (end - start) as usize);
         let mut mine: Vec<(Key, Gid, u64)> = (start..end)
-            .map(|i| (self.key[i as usize], gid(self.me, i), self.mask[i as usize]))
+            .zip(fresh)
+            .map(|(i, (key, mask))| (key, gid(self.me, i), mask))
             .collect();
         mine.sort_unstable_by_key(|e| e.0);
         bus.broadcast(Note::Level(Summary {
@@ -894,9 +895,9 @@ where
         self.ids.capacity() * 4
             + self.index.capacity() * 5
             + self.parent.capacity() * 8
-            + self.key.capacity() * 16
+            + self.fresh.capacity() * 24
             + (self.number.capacity() + self.edge_start.capacity()) * 4
-            + (self.mask.capacity() + self.edges.capacity()) * 8
+            + self.edges.capacity() * 8
             + self
                 .tables
                 .iter()
@@ -904,44 +905,46 @@ where
                 .sum::<usize>()
     }
 
-    /// This worker's share of the graph, for worker 0.
-    fn skeleton(&self) -> Skeleton {
+    /// This worker's share of the graph, for worker 0 (its parents and edges move into it).
+    fn skeleton(&mut self) -> Skeleton {
         let eventually: Vec<usize> = (0..self.setup.props.len())
             .filter(|&p| self.setup.props[p].expectation == Expectation::Eventually)
             .collect();
         let graph = self.setup.graph;
+        let avoids = if graph && !eventually.is_empty() {
+            (0..self.len())
+                .map(|i| {
+                    if self.number[i as usize] == NO_PARENT {
+                        return 0;
+                    }
+                    let s = self.state(i);
+                    eventually
+                        .iter()
+                        .filter(|&&p| !(self.setup.props[p].condition)(self.setup.model, &s))
+                        .fold(0u64, |m, &p| m | 1 << p)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let bytes = self.bytes() as u64;
+        let (edge_start, edges) = if graph {
+            (
+                std::mem::take(&mut self.edge_start),
+                std::mem::take(&mut self.edges),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Skeleton {
             worker: self.me as u32,
             number: self.number.clone(),
-            parent: self.parent.clone(),
-            edge_start: if graph {
-                self.edge_start.clone()
-            } else {
-                Vec::new()
-            },
-            edges: if graph {
-                self.edges.clone()
-            } else {
-                Vec::new()
-            },
-            unexpanded: self.unexpanded.clone(),
-            avoids: if graph && !eventually.is_empty() {
-                (0..self.len())
-                    .map(|i| {
-                        if self.number[i as usize] == NO_PARENT {
-                            return 0;
-                        }
-                        let s = self.state(i);
-                        eventually
-                            .iter()
-                            .filter(|&&p| !(self.setup.props[p].condition)(self.setup.model, &s))
-                            .fold(0u64, |m, &p| m | 1 << p)
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            bytes: self.bytes() as u64,
+            parent: std::mem::take(&mut self.parent),
+            edge_start,
+            edges,
+            unexpanded: std::mem::take(&mut self.unexpanded),
+            avoids,
+            bytes,
         }
     }
 }
