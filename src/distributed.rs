@@ -119,8 +119,7 @@ enum Note<P> {
     /// A successor for the worker that owns it: its parts and their hashes, the key it is
     /// reached by, and the parent that reached it.
     Succ {
-        parts: Vec<P>,
-        hashes: Vec<u64>,
+        parts: Vec<Piece<P>>,
         key: Key,
         from: Gid,
     },
@@ -142,6 +141,20 @@ enum Note<P> {
     Want(Vec<u32>),
     /// The parts of wanted states.
     States(Vec<(u32, Vec<P>)>),
+}
+
+/// One part of a successor on its way to its owner. Within a process a part travels as itself
+/// (a shared pointer); to another process, a part travels in full the first time a worker sends
+/// it there and by its id in the sender's table afterwards (notes from one worker to another
+/// arrive in the order sent), so a part crosses the network once per pair of workers.
+#[derive(Clone, Serialize, Deserialize)]
+enum Piece<P> {
+    /// A part and its hash.
+    Whole(P, u64),
+    /// A part, its hash, and its id in the sender's table (the first time it is sent there).
+    First(P, u64, u32),
+    /// A part sent before, by its id in the sender's table.
+    Known(u32),
 }
 
 /// One worker's account of a depth.
@@ -295,6 +308,8 @@ struct Setup<'m, M: Footprints> {
     stop_when_found: bool,
     /// Gather the edges too (for `eventually` properties).
     graph: bool,
+    /// Workers per process.
+    per_process: usize,
 }
 
 /// One worker's part of a search.
@@ -302,6 +317,12 @@ struct Local<'m, M: Footprints> {
     setup: Setup<'m, M>,
     me: usize,
     peers: usize,
+    /// Workers per process (workers are numbered process by process).
+    per_process: usize,
+    /// Per worker of another process, per slot: the ids of the parts sent there (a bit each).
+    sent: Vec<Vec<Vec<u64>>>,
+    /// Per worker of another process, per slot: its part ids, to this worker's.
+    received: Vec<Vec<Vec<u32>>>,
     width: usize,
     tables: Vec<PartTable<M::Part>>,
     ids: Vec<u32>,
@@ -343,7 +364,7 @@ impl<'m, M: Footprints> Local<'m, M>
 where
     M::Part: timely::ExchangeData,
 {
-    fn new(setup: Setup<'m, M>, me: usize, peers: usize) -> Self {
+    fn new(setup: Setup<'m, M>, me: usize, peers: usize, per_process: usize) -> Self {
         let mut parts = Vec::new();
         if let Some(s) = setup.model.init_states().into_iter().next() {
             setup.model.split(s, &mut parts);
@@ -353,6 +374,9 @@ where
             setup,
             me,
             peers,
+            per_process: per_process.max(1),
+            sent: vec![vec![Vec::new(); parts.len()]; peers],
+            received: vec![vec![Vec::new(); parts.len()]; peers],
             width: parts.len(),
             tables: (0..parts.len()).map(|_| PartTable::new()).collect(),
             ids: Vec::new(),
@@ -448,6 +472,33 @@ where
             .enumerate()
             .map(|(slot, (p, h))| self.tables[slot].intern_hashed(p, h))
             .collect();
+        self.store_row(row, key, from)
+    }
+
+    /// The local part ids of a successor that worker `sender` sent.
+    fn receive(&mut self, sender: usize, pieces: Vec<Piece<M::Part>>) -> Vec<u32> {
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(slot, piece)| match piece {
+                Piece::Whole(p, h) => self.tables[slot].intern_hashed(p, h),
+                Piece::First(p, h, id) => {
+                    let mine = self.tables[slot].intern_hashed(p, h);
+                    let map = &mut self.received[sender][slot];
+                    if map.len() <= id as usize {
+                        map.resize(id as usize + 1, NO_PARENT);
+                    }
+                    map[id as usize] = mine;
+                    mine
+                }
+                Piece::Known(id) => self.received[sender][slot][id as usize],
+            })
+            .collect()
+    }
+
+    /// Stores a state given by its part ids, or finds it; returns its index and whether it is
+    /// new.
+    fn store_row(&mut self, row: Vec<u32>, key: Key, from: Gid) -> (u32, bool) {
         let h = hash_of(&row);
         let (ids, w) = (&self.ids, self.width);
         if let Some(&i) = self
@@ -493,13 +544,9 @@ where
     fn absorb_notes(&mut self, bus: &mut Bus<M::Part>, notes: Vec<Note<M::Part>>) {
         for note in notes {
             match note {
-                Note::Succ {
-                    parts,
-                    hashes,
-                    key,
-                    from,
-                } => {
-                    let (i, _) = self.store(parts, hashes, key, from);
+                Note::Succ { parts, key, from } => {
+                    let row = self.receive(worker_of(from), parts);
+                    let (i, _) = self.store_row(row, key, from);
                     let old = i < *self.level_start.last().expect("a depth is open");
                     bus.send(
                         worker_of(from),
@@ -554,11 +601,39 @@ where
             .collect();
         let to = self.owner(&hashes);
         self.generated += 1;
+        let pieces = if to / self.per_process == self.me / self.per_process {
+            parts
+                .into_iter()
+                .zip(hashes)
+                .map(|(p, h)| Piece::Whole(p, h))
+                .collect()
+        } else {
+            // To another process: by id, once a part has been sent there.
+            let mut pieces = Vec::with_capacity(self.width);
+            for (slot, (p, h)) in parts.into_iter().zip(hashes).enumerate() {
+                let id = if h == cur_hashes[slot] && model.unchanged(&cur[slot], &p) {
+                    self.row(i)[slot]
+                } else {
+                    self.tables[slot].intern_hashed(p.clone(), h)
+                };
+                let sent = &mut self.sent[to][slot];
+                let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+                if sent.len() <= word {
+                    sent.resize(word + 1, 0);
+                }
+                if sent[word] & bit != 0 {
+                    pieces.push(Piece::Known(id));
+                } else {
+                    sent[word] |= bit;
+                    pieces.push(Piece::First(p, h, id));
+                }
+            }
+            pieces
+        };
         bus.send(
             to,
             Note::Succ {
-                parts,
-                hashes,
+                parts: pieces,
                 key: (u64::from(self.number[i as usize]), ai as u32),
                 from: gid(self.me, i),
             },
@@ -1068,7 +1143,8 @@ where
 {
     let model = setup.model;
     let mut bus = Bus::new(worker);
-    let mut local = Local::new(setup, worker.index(), worker.peers());
+    let per_process = setup.per_process;
+    let mut local = Local::new(setup, worker.index(), worker.peers(), per_process);
     local.run(worker, &mut bus, progress);
     // Worker 0 gathers the graph, decides, and asks for the states of the traces.
     bus.send(0, Note::Graph(Box::new(local.skeleton())));
@@ -1180,11 +1256,13 @@ impl<M: Footprints> Outcome<M> {
 
 /// Explores `model` on every worker of the dataflow `worker` belongs to, as
 /// [`engine::explore`](crate::engine::explore) does on one thread; worker 0 returns the result.
+/// `per_process`: the workers of each process (workers are numbered process by process).
 pub fn explore_on<M: Footprints>(
     worker: &mut Worker,
     model: &M,
     limits: Limits,
     reduction: Reduction,
+    per_process: usize,
     progress: Option<&Progress>,
 ) -> Option<Exploration<M>>
 where
@@ -1204,6 +1282,7 @@ where
             wanted: vec![true; n],
             stop_when_found: false,
             graph: true,
+            per_process,
         },
         progress,
     );
@@ -1232,6 +1311,7 @@ where
                 wanted: depths.iter().map(Option::is_some).collect(),
                 stop_when_found: true,
                 graph: false,
+                per_process,
             },
             None,
         )
@@ -1313,6 +1393,10 @@ where
     M::Action: Send,
     F: Fn(usize) -> Job<M> + Send + Sync + 'static,
 {
+    let per_process = match workers {
+        Workers::Threads(n) => (*n).max(1),
+        Workers::Cluster { threads, .. } => (*threads).max(1),
+    };
     let work = move |worker: &mut Worker| -> Result<Vec<Exploration<M>>, String> {
         let mut out = Vec::new();
         for k in 0..count {
@@ -1328,6 +1412,7 @@ where
                 &job.model,
                 job.limits,
                 job.reduction,
+                per_process,
                 progress.as_deref(),
             );
             if let Some(p) = &progress {
