@@ -196,3 +196,27 @@ proptest! {
         }
     }
 }
+
+/// A memory bound stops every worker with a bounded verdict (the process's memory is read every
+/// few thousand generated states; one byte is always passed).
+#[test]
+fn a_memory_bound_stops_every_worker() {
+    let s = model("lossy-conversation.toml");
+    let shared = std::sync::Arc::new(vec![s.clone()]);
+    let make = move |k: usize| Job {
+        model: ProtocolModel::new(shared[k].clone()),
+        limits: Limits {
+            max_memory: Some(1),
+            ..Limits::of(&shared[k])
+        },
+        reduction: Reduction::None,
+        fingerprint: 0,
+    };
+    let xs = explore_all(&Workers::Threads(2), 1, make, None).expect("the search runs");
+    assert!(
+        matches!(xs[0].bound, Some(check::Bound::Memory(1))),
+        "{:?}",
+        xs[0].bound
+    );
+    assert!(xs[0].unique_states > 0 && xs[0].unique_states < 239_121);
+}
