@@ -5,6 +5,7 @@
 # bytes per state. Unreduced runs that exceed NONE_LIMIT seconds, and reduced runs that exceed
 # LIMIT seconds, are stopped (their row says so). Usage:
 #   bash benches/ladder.sh [RUNS] [LIMIT] [NONE_LIMIT]
+# REDUCTIONS="por" (say) runs only the reductions named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -15,7 +16,7 @@ bin=target/release/imessage-model
 echo "| rung | reduction | unique states | states | complete | seconds (median of $runs) | peak memory MB | bytes per stored state | unique states/s |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for f in benches/scenarios/*.toml; do
-  for r in none por; do
+  for r in ${REDUCTIONS:-none por}; do
     secs=(); mems=(); row=""
     lim=$limit; [ "$r" = none ] && lim=$none_limit
     for _ in $(seq "$runs"); do

@@ -714,7 +714,8 @@ where
         let depth_bound = summaries.iter().any(|s| s.depth_bound);
         let memory = summaries.iter().any(|s| s.memory);
         let mut all: Vec<(Key, Gid, u64)> = summaries.into_iter().flat_map(|s| s.new).collect();
-        all.sort_unstable_by_key(|e| e.0);
+        // Every summary is sorted: a stable sort merges the runs.
+        all.sort_by_key(|e| e.0);
         self.generated_total = generated as usize;
         let count = all.len();
         let limits = self.setup.limits;
