@@ -630,6 +630,12 @@ fn check_together(
     show: bool,
 ) -> anyhow::Result<Option<Report>> {
     let total = scenarios.len();
+    // The workers cannot be abandoned half-way through a search: Ctrl-C stops at once.
+    ctrlc::set_handler(|| {
+        eprintln!("interrupted: the search over several workers was stopped; no report");
+        std::process::exit(130);
+    })
+    .context("cannot install the Ctrl-C handler")?;
     let progress = std::sync::Arc::new(Progress::default());
     let counters = std::sync::Arc::clone(&progress);
     let done = AtomicBool::new(false);

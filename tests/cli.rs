@@ -274,7 +274,7 @@ handle = "B"
 "#,
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-        .args(["check", "models/baseline.toml", &slow, "--threads", "1"])
+        .args(["check", "models/baseline.toml", &slow])
         .current_dir(repo_path(""))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
