@@ -306,6 +306,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 (Some(p), Some(i), Some(file)) => Some(cluster(p as usize, i, &file, threads)?),
                 _ => None,
             };
+            if cluster.is_some() {
+                // timely's network threads panic when a connection breaks (another process
+                // stopped): say so plainly, and exit 2 rather than with a panic's 101.
+                let default = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    let text = info
+                        .payload()
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                        .unwrap_or("");
+                    if text.starts_with("timely communication error") {
+                        eprintln!(
+                            "error: the connection to another process of the cluster broke ({}): that process stopped or its host is unreachable",
+                            imessage_model::escape::terminal(text)
+                        );
+                        std::process::exit(2);
+                    }
+                    default(info);
+                }));
+            }
             let options = CheckOptions {
                 witnesses: witness,
                 reduction: reduction.into(),

@@ -558,3 +558,48 @@ fn processes_checking_different_scenarios_stop_with_an_error() {
         );
     }
 }
+
+#[test]
+fn a_process_that_stops_mid_search_is_an_error_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let hosts = write(&dir, "hosts", &format!("{}\n{}\n", ports[0], ports[1]));
+    let file = "benches/scenarios/ladder-7-three-devices-both-ways.toml";
+    let start = |i: &str| {
+        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+            .args([
+                "check",
+                file,
+                "--processes",
+                "2",
+                "--process",
+                i,
+                "--hostfile",
+                &hosts,
+            ])
+            .current_dir(repo_path(""))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let mut one = start("1");
+    let zero = start("0");
+    // The search takes far longer than this; stop process 1 in the middle of it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    one.kill().unwrap();
+    one.wait().unwrap();
+    let out = zero.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the connection to another process of the cluster broke"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
