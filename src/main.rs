@@ -324,6 +324,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                         );
                         std::process::exit(2);
                     }
+                    if text.starts_with("bincode::deserialize() failed") {
+                        eprintln!(
+                            "error: another process of the cluster sent data this one cannot read ({}): are all processes the same build?",
+                            imessage_model::escape::terminal(text)
+                        );
+                        std::process::exit(2);
+                    }
                     default(info);
                 }));
             }
