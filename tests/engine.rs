@@ -338,3 +338,31 @@ day = 0
         .unwrap();
     assert_eq!((c.verdict, c.note.as_deref()), (Verdict::Holds, None));
 }
+
+/// The memory figure of a report is the store's bytes per stored state: each stored state
+/// keeps at least the link to its parent (8 bytes), whatever else the store holds.
+#[test]
+fn a_stored_state_takes_at_least_its_parent_link() {
+    let s = inline(
+        r#"name = "one lookup"
+variant = "imessage-2016"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+lookup = "B"
+"#,
+    );
+    let m = ProtocolModel::new(s);
+    let x = explore(&m, Limits::of(&m.scenario));
+    assert!(x.complete());
+    assert!(x.unique_states() > 1);
+    assert!(
+        x.bytes_per_state() >= 8.0,
+        "{} bytes per state over {} states",
+        x.bytes_per_state(),
+        x.unique_states()
+    );
+}

@@ -1,6 +1,6 @@
 //! Properties of the Dolev–Yao knowledge closure.
 
-use imessage_model::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term};
+use imessage_model::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term};
 use proptest::prelude::*;
 
 fn key() -> impl Strategy<Value = KeyId> {
@@ -128,4 +128,11 @@ fn a_key_learnt_later_opens_ciphertexts_held_earlier() {
         Term::Sk(KeyId::Ghost),
     ));
     assert!(k.knows_content(ContentId(0)));
+}
+
+/// A day reads as reports write it.
+#[test]
+fn a_day_reads_as_reports_write_it() {
+    assert_eq!(Day(0).to_string(), "day 0");
+    assert_eq!(Day(12).to_string(), "day 12");
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test module links once.
 
+mod claims;
 mod cli;
 mod distributed;
 mod engine;

@@ -167,6 +167,7 @@ fn permutations_of_interchangeable_devices_are_automorphisms() {
 /// group (so for the whole group), and the representative is its own representative.
 #[test]
 fn every_member_of_an_orbit_has_the_same_representative() {
+    let mut non_trivial = 0;
     for (name, s) in scenarios() {
         let n = s.devices.len();
         let sym = Symmetry::of(&s);
@@ -174,6 +175,7 @@ fn every_member_of_an_orbit_has_the_same_representative() {
         if gens.is_empty() {
             continue;
         }
+        non_trivial += 1;
         let m = ProtocolModel::new(s).without_symmetry();
         for (st, _) in graph(&m) {
             let rep = sym.canonical(st.clone());
@@ -183,6 +185,10 @@ fn every_member_of_an_orbit_has_the_same_representative() {
             }
         }
     }
+    assert!(
+        non_trivial >= 21,
+        "only {non_trivial} scenarios have symmetry"
+    );
 }
 
 /// A scenario with accounts of interchangeable receiving devices: a sender S messages each.
@@ -247,5 +253,40 @@ fn two_accounts_of_five_receiving_devices_check_quickly() {
             c.id
         );
         assert_eq!(a.caveat(c), None, "{}: the trace is rebuilt", c.id);
+    }
+}
+
+/// Where colour refinement cannot tell devices apart although they are not alike, the
+/// representative is still the least candidate, whatever the member of the orbit: seven
+/// interchangeable devices whose push tokens the directory holds as the edges of a directed
+/// 3-cycle and a directed 4-cycle (every device has one edge in and one out, so refinement
+/// sees them all alike, yet a device on the 3-cycle is not exchangeable with one on the
+/// 4-cycle). Canonical labelling then branches, and candidates differ.
+#[test]
+fn representatives_are_exact_where_refinement_cannot_split() {
+    use imessage_model::knowledge::{DeviceId, Term, Token};
+    use imessage_model::protocol::PartyState;
+    use std::sync::Arc;
+    let s = receivers(&[7]);
+    let n = s.devices.len();
+    let sym = Symmetry::of(&s);
+    let m = ProtocolModel::new(s).without_symmetry();
+    let mut st = m.init_states().remove(0);
+    let PartyState::Directory(dir) = &*st.actor_states[0] else {
+        unreachable!("the directory is actor 0")
+    };
+    let mut dir = dir.clone();
+    let token = |d: u8| Term::Token(Token::Device(DeviceId(d)));
+    // Devices 1..=7 are A's: 1 -> 2 -> 3 -> 1 and 4 -> 5 -> 6 -> 7 -> 4.
+    for (a, b) in [(1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 7), (7, 4)] {
+        dir.knowledge.learn(Term::pair(token(a), token(b)));
+    }
+    st.actor_states[0] = Arc::new(PartyState::Directory(dir));
+    let rep = sym.canonical(st.clone());
+    assert_eq!(sym.canonical(rep.clone()), rep);
+    let mut seed = 11;
+    for _ in 0..24 {
+        let p = group_element(&sym, n, &mut seed);
+        assert_eq!(sym.canonical(p.state(&st)), rep, "{p:?}");
     }
 }
