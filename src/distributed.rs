@@ -143,10 +143,11 @@ enum Note<P> {
     States(Vec<(u32, Vec<P>)>),
 }
 
-/// One part of a successor on its way to its owner. Within a process a part travels as itself
-/// (a shared pointer); to another process, a part travels in full the first time a worker sends
-/// it there and by its id in the sender's table afterwards (notes from one worker to another
-/// arrive in the order sent), so a part crosses the network once per pair of workers.
+/// One part of a successor on its way to its owner: in full the first time a worker sends it
+/// to a worker (a shared pointer within a process, serialised to another), and by its id in the
+/// sender's table afterwards (notes from one worker to another arrive in the order sent), so a
+/// part crosses to another process once per pair of workers and is interned there once; to
+/// the sender itself, always by id.
 #[derive(Clone, Serialize, Deserialize)]
 enum Piece<P> {
     /// A part and its hash.
@@ -308,8 +309,6 @@ struct Setup<'m, M: Footprints> {
     stop_when_found: bool,
     /// Gather the edges too (for `eventually` properties).
     graph: bool,
-    /// Workers per process.
-    per_process: usize,
 }
 
 /// One worker's part of a search.
@@ -317,11 +316,9 @@ struct Local<'m, M: Footprints> {
     setup: Setup<'m, M>,
     me: usize,
     peers: usize,
-    /// Workers per process (workers are numbered process by process).
-    per_process: usize,
-    /// Per worker of another process, per slot: the ids of the parts sent there (a bit each).
+    /// Per other worker, per slot: the ids of the parts sent there (a bit each).
     sent: Vec<Vec<Vec<u64>>>,
-    /// Per worker of another process, per slot: its part ids, to this worker's.
+    /// Per other worker, per slot: its part ids, to this worker's.
     received: Vec<Vec<Vec<u32>>>,
     width: usize,
     tables: Vec<PartTable<M::Part>>,
@@ -364,7 +361,7 @@ impl<'m, M: Footprints> Local<'m, M>
 where
     M::Part: timely::ExchangeData,
 {
-    fn new(setup: Setup<'m, M>, me: usize, peers: usize, per_process: usize) -> Self {
+    fn new(setup: Setup<'m, M>, me: usize, peers: usize) -> Self {
         let mut parts = Vec::new();
         if let Some(s) = setup.model.init_states().into_iter().next() {
             setup.model.split(s, &mut parts);
@@ -374,7 +371,6 @@ where
             setup,
             me,
             peers,
-            per_process: per_process.max(1),
             sent: vec![vec![Vec::new(); parts.len()]; peers],
             received: vec![vec![Vec::new(); parts.len()]; peers],
             width: parts.len(),
@@ -491,6 +487,7 @@ where
                     map[id as usize] = mine;
                     mine
                 }
+                Piece::Known(id) if sender == self.me => id,
                 Piece::Known(id) => self.received[sender][slot][id as usize],
             })
             .collect()
@@ -601,21 +598,27 @@ where
             .collect();
         let to = self.owner(&hashes);
         self.generated += 1;
-        let pieces = if to / self.per_process == self.me / self.per_process {
-            parts
-                .into_iter()
-                .zip(hashes)
-                .map(|(p, h)| Piece::Whole(p, h))
-                .collect()
-        } else {
-            // To another process: by id, once a part has been sent there.
-            let mut pieces = Vec::with_capacity(self.width);
-            for (slot, (p, h)) in parts.into_iter().zip(hashes).enumerate() {
-                let id = if h == cur_hashes[slot] && model.unchanged(&cur[slot], &p) {
-                    self.row(i)[slot]
+        // Every part gets its id in this worker's table: a part the step did not change has its
+        // parent's; only the parts it changed are interned (as the reference does).
+        let parent_row: Vec<u32> = self.row(i).to_vec();
+        let ids: Vec<u32> = parts
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .map(|(slot, (p, &h))| {
+                if h == cur_hashes[slot] && model.unchanged(&cur[slot], p) {
+                    parent_row[slot]
                 } else {
                     self.tables[slot].intern_hashed(p.clone(), h)
-                };
+                }
+            })
+            .collect();
+        let pieces = if to == self.me {
+            ids.into_iter().map(Piece::Known).collect()
+        } else {
+            // To another worker: a part in full the first time, by its id afterwards.
+            let mut pieces = Vec::with_capacity(self.width);
+            for (slot, ((p, h), id)) in parts.into_iter().zip(hashes).zip(ids).enumerate() {
                 let sent = &mut self.sent[to][slot];
                 let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
                 if sent.len() <= word {
@@ -1144,8 +1147,7 @@ where
 {
     let model = setup.model;
     let mut bus = Bus::new(worker);
-    let per_process = setup.per_process;
-    let mut local = Local::new(setup, worker.index(), worker.peers(), per_process);
+    let mut local = Local::new(setup, worker.index(), worker.peers());
     local.run(worker, &mut bus, progress);
     // Worker 0 gathers the graph, decides, and asks for the states of the traces.
     bus.send(0, Note::Graph(Box::new(local.skeleton())));
@@ -1257,13 +1259,11 @@ impl<M: Footprints> Outcome<M> {
 
 /// Explores `model` on every worker of the dataflow `worker` belongs to, as
 /// [`engine::explore`](crate::engine::explore) does on one thread; worker 0 returns the result.
-/// `per_process`: the workers of each process (workers are numbered process by process).
 pub fn explore_on<M: Footprints>(
     worker: &mut Worker,
     model: &M,
     limits: Limits,
     reduction: Reduction,
-    per_process: usize,
     progress: Option<&Progress>,
 ) -> Option<Exploration<M>>
 where
@@ -1283,7 +1283,6 @@ where
             wanted: vec![true; n],
             stop_when_found: false,
             graph: true,
-            per_process,
         },
         progress,
     );
@@ -1312,7 +1311,6 @@ where
                 wanted: depths.iter().map(Option::is_some).collect(),
                 stop_when_found: true,
                 graph: false,
-                per_process,
             },
             None,
         )
@@ -1394,10 +1392,6 @@ where
     M::Action: Send,
     F: Fn(usize) -> Job<M> + Send + Sync + 'static,
 {
-    let per_process = match workers {
-        Workers::Threads(n) => (*n).max(1),
-        Workers::Cluster { threads, .. } => (*threads).max(1),
-    };
     let work = move |worker: &mut Worker| -> Result<Vec<Exploration<M>>, String> {
         let mut out = Vec::new();
         for k in 0..count {
@@ -1413,7 +1407,6 @@ where
                 &job.model,
                 job.limits,
                 job.reduction,
-                per_process,
                 progress.as_deref(),
             );
             if let Some(p) = &progress {

@@ -144,22 +144,25 @@ pub struct Knowledge {
     digest: u64,
 }
 
-thread_local! {
-    /// Every distinct term set built on this thread since the last [`clear_interned`], by digest.
-    static INTERNED: RefCell<HashMap<u64, Vec<Arc<BTreeSet<Term>>>>> = RefCell::new(HashMap::new());
-}
+/// Term sets by digest.
+type SetTable = HashMap<u64, Vec<Arc<BTreeSet<Term>>>>;
 
-/// The shared copy of `set`: an equal set built earlier on this thread, or `set` itself.
+/// Every distinct term set built since the last [`clear_interned`], by digest: one table for
+/// the process, so that the workers of a search share one copy of each set (and compare them
+/// by pointer).
+static INTERNED: std::sync::LazyLock<std::sync::Mutex<SetTable>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The shared copy of `set`: an equal set built earlier, or `set` itself.
 fn intern(digest: u64, set: Arc<BTreeSet<Term>>) -> Arc<BTreeSet<Term>> {
-    INTERNED.with(|table| {
-        let mut table = table.borrow_mut();
-        let bucket = table.entry(digest).or_default();
-        if let Some(found) = bucket.iter().find(|s| ***s == *set) {
-            return Arc::clone(found);
-        }
-        bucket.push(Arc::clone(&set));
-        set
-    })
+    // A poisoned table only means another thread panicked while holding it; it is still valid.
+    let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    let bucket = table.entry(digest).or_default();
+    if let Some(found) = bucket.iter().find(|s| ***s == *set) {
+        return Arc::clone(found);
+    }
+    bucket.push(Arc::clone(&set));
+    set
 }
 
 thread_local! {
@@ -168,10 +171,11 @@ thread_local! {
     static LEARNT: RefCell<HashMap<(usize, Term), (Knowledge, Knowledge)>> = RefCell::new(HashMap::new());
 }
 
-/// Forgets the term sets interned on this thread (a search calls it when it starts, so a
-/// thread that checks many scenarios does not keep every earlier scenario's sets alive).
+/// Forgets the term sets interned, and what this thread learnt (a search calls it when it
+/// starts, so that a process that checks many scenarios does not keep every earlier scenario's
+/// sets alive; sets still in use stay valid, only no longer shared with new equal ones).
 pub fn clear_interned() {
-    INTERNED.with(|table| table.borrow_mut().clear());
+    INTERNED.lock().unwrap_or_else(|e| e.into_inner()).clear();
     LEARNT.with(|table| table.borrow_mut().clear());
 }
 
