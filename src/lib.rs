@@ -130,7 +130,14 @@ pub fn check_distributed(
         unplaced.path = std::path::PathBuf::new();
         // (The expectations are read by process 0 only, and print function addresses.)
         unplaced.expect.clear();
-        format!("{unplaced:?} {options:?} {}", env!("CARGO_PKG_VERSION")).hash(&mut h);
+        // (The number of scenarios too, so that processes given different files disagree at
+        // the first scenario.)
+        format!(
+            "{k}/{} {unplaced:?} {options:?} {}",
+            shared.len(),
+            env!("CARGO_PKG_VERSION")
+        )
+        .hash(&mut h);
         let (model, limits) = model_and_limits(scenario, &options);
         distributed::Job {
             model,

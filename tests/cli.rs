@@ -526,36 +526,39 @@ fn processes_checking_different_scenarios_stop_with_an_error() {
         })
         .collect();
     let hosts = write(&dir, "hosts", &format!("{}\n{}\n", ports[0], ports[1]));
-    let start = |i: &str, file: &str| {
+    let start = |i: &str, files: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-            .args([
-                "check",
-                file,
-                "--processes",
-                "2",
-                "--process",
-                i,
-                "--hostfile",
-                &hosts,
-            ])
+            .arg("check")
+            .args(files)
+            .args(["--processes", "2", "--process", i, "--hostfile", &hosts])
             .current_dir(repo_path(""))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the binary starts")
     };
-    let one = start("1", "models/log-crash.toml");
-    let zero = start("0", "models/baseline.toml");
-    for out in [
-        zero.wait_with_output().unwrap(),
-        one.wait_with_output().unwrap(),
-    ] {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("do not check the same scenarios"),
-            "{stderr}"
-        );
+    // Another scenario; and the same first scenario but one file more.
+    let cases: [(&[&str], &[&str]); 2] = [
+        (&["models/baseline.toml"], &["models/log-crash.toml"]),
+        (
+            &["models/baseline.toml", "models/log-crash.toml"],
+            &["models/baseline.toml"],
+        ),
+    ];
+    for (files0, files1) in cases {
+        let one = start("1", files1);
+        let zero = start("0", files0);
+        for out in [
+            zero.wait_with_output().unwrap(),
+            one.wait_with_output().unwrap(),
+        ] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains("do not check the same scenarios"),
+                "{stderr}"
+            );
+        }
     }
 }
 
