@@ -17,6 +17,36 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// A host file for a cluster of two processes on two free loopback ports.
+fn loopback_hosts(dir: &tempfile::TempDir) -> String {
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    write(
+        dir,
+        "hosts",
+        &format!("# two processes\n{}\n\n{}\n", ports[0], ports[1]),
+    )
+}
+
+/// Starts `check FILES... --processes 2 --process I --hostfile HOSTS` (and `extra`), its output
+/// piped.
+fn start_process(i: &str, files: &[&str], hosts: &str, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .arg("check")
+        .args(files)
+        .args(["--processes", "2", "--process", i, "--hostfile", hosts])
+        .args(extra)
+        .current_dir(repo_path(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
 #[test]
 fn check_models_exits_zero() {
     let out = run(&["check", "models/", "--threads", "2"]);
@@ -408,33 +438,8 @@ fn workers_and_processes_report_what_the_single_thread_search_reports() {
 
     // Two processes on loopback, each started as a user would.
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<String> = (0..2)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().to_string()
-        })
-        .collect();
-    let hosts = write(
-        &dir,
-        "hosts",
-        &format!("# two processes\n{}\n\n{}\n", ports[0], ports[1]),
-    );
-    let start = |i: &str| {
-        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-            .args(args(&[
-                "--processes",
-                "2",
-                "--process",
-                i,
-                "--hostfile",
-                &hosts,
-            ]))
-            .current_dir(repo_path(""))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts")
-    };
+    let hosts = loopback_hosts(&dir);
+    let start = |i: &str| start_process(i, &files, &hosts, &["--format", "json"]);
     let one = start("1");
     let zero = start("0");
     let (zero, one) = (
@@ -519,24 +524,8 @@ fn a_bad_host_file_exits_two_naming_file_and_line() {
 #[test]
 fn processes_checking_different_scenarios_stop_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<String> = (0..2)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().to_string()
-        })
-        .collect();
-    let hosts = write(&dir, "hosts", &format!("{}\n{}\n", ports[0], ports[1]));
-    let start = |i: &str, files: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-            .arg("check")
-            .args(files)
-            .args(["--processes", "2", "--process", i, "--hostfile", &hosts])
-            .current_dir(repo_path(""))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts")
-    };
+    let hosts = loopback_hosts(&dir);
+    let start = |i: &str, files: &[&str]| start_process(i, files, &hosts, &[]);
     // Another scenario; and the same first scenario but one file more.
     let cases: [(&[&str], &[&str]); 2] = [
         (&["models/baseline.toml"], &["models/log-crash.toml"]),
@@ -565,32 +554,9 @@ fn processes_checking_different_scenarios_stop_with_an_error() {
 #[test]
 fn a_process_that_stops_mid_search_is_an_error_for_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<String> = (0..2)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().to_string()
-        })
-        .collect();
-    let hosts = write(&dir, "hosts", &format!("{}\n{}\n", ports[0], ports[1]));
+    let hosts = loopback_hosts(&dir);
     let file = "benches/scenarios/ladder-7-three-devices-both-ways.toml";
-    let start = |i: &str| {
-        Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-            .args([
-                "check",
-                file,
-                "--processes",
-                "2",
-                "--process",
-                i,
-                "--hostfile",
-                &hosts,
-            ])
-            .current_dir(repo_path(""))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts")
-    };
+    let start = |i: &str| start_process(i, &[file], &hosts, &[]);
     let mut one = start("1");
     let zero = start("0");
     // The search takes far longer than this; stop process 1 in the middle of it.
