@@ -1,21 +1,8 @@
 //! Claims read the state as their sentences say: small scenarios where one clause of a claim's
 //! condition decides the verdict, so a condition that drops or inverts the clause is caught.
 
-use imessage_model::scenario::parse;
-use imessage_model::{check, CheckOptions, Verdict};
-use std::path::Path;
-
-/// The verdict of `claim` on the scenario `text`, from a complete search.
-fn verdict(text: &str, claim: &str) -> Verdict {
-    let s = parse(Path::new("claims.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let r = check(s, &CheckOptions::default());
-    assert!(r.complete, "{text}");
-    r.claims
-        .iter()
-        .find(|c| c.id == claim)
-        .expect("a catalogue claim")
-        .verdict
-}
+use crate::regressions::verdict;
+use imessage_model::Verdict;
 
 /// A looks B up on day 0 and sends B a message on day 1. On day 0 the log holds the record
 /// while no message has gone, but the send scheduled for a later day is still to come (the

@@ -14,7 +14,8 @@ fn scenario(text: &str) -> imessage_model::Scenario {
     parse(Path::new("reproducer.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn verdict(text: &str, claim: &str) -> Verdict {
+/// The verdict of `claim` on the scenario `text`, from a complete search.
+pub fn verdict(text: &str, claim: &str) -> Verdict {
     let r = check(scenario(text), &CheckOptions::default());
     assert!(r.complete, "{text}");
     r.claims
