@@ -290,3 +290,20 @@ fn representatives_are_exact_where_refinement_cannot_split() {
         assert_eq!(sym.canonical(p.state(&st)), rep, "{p:?}");
     }
 }
+
+/// `Perm::fixes_knowledge` is exact, also for a set that names exactly the devices an exchange
+/// moves (where its fast path, "names no moved device", does not apply): such a set is fixed
+/// only when the exchange maps it onto itself.
+#[test]
+fn fixing_a_knowledge_set_is_exact_when_it_names_exactly_the_moved_devices() {
+    use imessage_model::knowledge::{DeviceId, KeyId, Knowledge, Term};
+    let swap = Perm::swap(3, 0, 1);
+    let key = |d: u8| KeyId::Device(DeviceId(d));
+    let set = |terms: Vec<Term>| Knowledge::from_terms(terms);
+    // Names devices 0 and 1, but the exchange turns 0's private key into 1's.
+    assert!(!swap.fixes_knowledge(&set(vec![Term::Sk(key(0)), Term::Pk(key(1))])));
+    assert!(!swap.fixes_knowledge(&set(vec![Term::Sk(key(0))])));
+    assert!(swap.fixes_knowledge(&set(vec![Term::Sk(key(0)), Term::Sk(key(1))])));
+    assert!(swap.fixes_knowledge(&set(vec![Term::Sk(key(2)), Term::Pk(key(2))])));
+    assert!(swap.fixes_knowledge(&set(vec![])));
+}
