@@ -2,7 +2,61 @@
 //! condition decides the verdict, so a condition that drops or inverts the clause is caught.
 
 use crate::regressions::verdict;
-use imessage_model::Verdict;
+use imessage_model::model::{State, Step};
+use imessage_model::report::describe;
+use imessage_model::scenario::parse;
+use imessage_model::{check, claims, CheckOptions, ProtocolModel, Verdict};
+use stateright::Model;
+use std::path::Path;
+
+fn model(text: &str) -> ProtocolModel {
+    let s = parse(Path::new("claim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    ProtocolModel::new(s).without_symmetry()
+}
+
+/// The state after the steps whose trace lines begin with `lines`, one each, from the initial
+/// state; each must select exactly one enabled step.
+fn walk(m: &ProtocolModel, lines: &[&str]) -> State {
+    let mut s = m.init_states().remove(0);
+    for want in lines {
+        let mut steps: Vec<Step> = Vec::new();
+        m.actions(&s, &mut steps);
+        let named: Vec<(String, Step)> = steps
+            .into_iter()
+            .map(|st| (describe(&m.scenario, &st).text, st))
+            .collect();
+        let chosen: Vec<&(String, Step)> =
+            named.iter().filter(|(l, _)| l.starts_with(want)).collect();
+        let all: Vec<&String> = named.iter().map(|(l, _)| l).collect();
+        assert_eq!(chosen.len(), 1, "{want:?} among {all:#?}");
+        s = m.next_state(&s, chosen[0].1.clone()).expect("enabled");
+    }
+    s
+}
+
+/// Whether `s` is a discovery for the claim `id`.
+fn discovered(m: &ProtocolModel, s: &State, id: &str) -> bool {
+    claims::find(id)
+        .expect("a catalogue claim")
+        .discovered(m, s)
+}
+
+/// The witness of the `sometimes` claim `id`, as trace lines.
+fn witness(text: &str, id: &str) -> Vec<String> {
+    let options = CheckOptions {
+        witnesses: true,
+        ..CheckOptions::default()
+    };
+    let s = parse(Path::new("claim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let r = check(s, &options);
+    assert!(r.complete, "{text}");
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == id)
+        .expect("a catalogue claim");
+    c.trace.iter().flatten().map(|t| t.text.clone()).collect()
+}
 
 /// A looks B up on day 0 and sends B a message on day 1. On day 0 the log holds the record
 /// while no message has gone, but the send scheduled for a later day is still to come (the
@@ -68,4 +122,111 @@ fn successes_are_holds_and_reachable() {
     assert_eq!(successes, [Verdict::Holds, Verdict::Reachable]);
     let with_a_path: Vec<Verdict> = Verdict::ALL.into_iter().filter(|v| v.has_path()).collect();
     assert_eq!(with_a_path, [Verdict::Violated, Verdict::Reachable]);
+}
+
+/// A/1 looks C up (twice) and will send to B later; nothing goes to C, so the log shows a lookup
+/// without a message as soon as it records C's lookup: a send still to come counts only for
+/// its own target, and a lookup still to come never does.
+#[test]
+fn only_a_send_to_the_looked_up_handle_is_still_to_come() {
+    let text = r#"name = "lookup C, send B"
+variant = "imessage-2016"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[account]]
+handle = "C"
+[[action]]
+by = "A/1"
+lookup = "C"
+[[action]]
+by = "A/1"
+send = "B"
+[[action]]
+by = "A/1"
+lookup = "C"
+"#;
+    assert_eq!(
+        witness(text, "lookup-logged-without-message"),
+        [
+            "device A/1: user looks up C",
+            "device A/1 -> directory: lookup target=C requester=A ip=192.0.2.1 token=A/1",
+            "directory -> lookup log: record (day 0: A looked up C from 192.0.2.1, 1 device)",
+        ]
+    );
+}
+
+const QUEUED_FOR_B: &str = r#"name = "queued for B, lookup of C"
+variant = "imessage-2016"
+logging = "LOGGING"
+[network]
+order = "unordered"
+lossy = true
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[account]]
+handle = "C"
+[[action]]
+by = "A/1"
+lookup = "C"
+[[action]]
+by = "A/1"
+send = "B"
+"#;
+
+/// A/1's send to B waits for an answer that was lost, after B's lookup was logged: A can no
+/// longer write to B, whatever A/1's lookup of C does. Only a lookup of B (or its answer) on
+/// its way keeps the queued send alive.
+#[test]
+fn a_lookup_of_another_handle_in_flight_does_not_release_a_queued_send() {
+    let m = model(&QUEUED_FOR_B.replace("LOGGING", "after-reply"));
+    let answer_for_b_lost = [
+        "device A/1: user looks up C",
+        "device A/1: user sends m1 to B",
+        "device A/1 -> directory: lookup target=B",
+        "directory -> lookup log: record (day 0: A looked up B",
+        "network, directory -> device A/1: lost: answer for B",
+    ];
+    let s = walk(&m, &answer_for_b_lost);
+    assert!(
+        discovered(&m, &s, "lookup-logged-without-message"),
+        "the lookup of C in flight"
+    );
+    let mut and_c_answered = answer_for_b_lost.to_vec();
+    and_c_answered.push("device A/1 -> directory: lookup target=C");
+    let s = walk(&m, &and_c_answered);
+    assert!(
+        discovered(&m, &s, "lookup-logged-without-message"),
+        "the answer for C in flight"
+    );
+    // While the answer for B is on its way, the send may still go.
+    let s = walk(&m, &answer_for_b_lost[..4]);
+    assert!(!discovered(&m, &s, "lookup-logged-without-message"));
+}
+
+/// Logging before the reply: the directory holds A/1's lookup of C until the log acknowledges
+/// it; that does not keep A/1's send to B (whose answer was lost) alive.
+#[test]
+fn a_held_lookup_of_another_handle_does_not_release_a_queued_send() {
+    let m = model(&QUEUED_FOR_B.replace("LOGGING", "before-reply"));
+    let s = walk(
+        &m,
+        &[
+            "device A/1: user looks up C",
+            "device A/1: user sends m1 to B",
+            "device A/1 -> directory: lookup target=B",
+            "directory -> lookup log: record (day 0: A looked up B",
+            "lookup log -> directory: ack",
+            "network, directory -> device A/1: lost: answer for B",
+            "device A/1 -> directory: lookup target=C",
+        ],
+    );
+    assert!(
+        !imessage_model::model::directory(&s).held.is_empty(),
+        "the lookup of C is held"
+    );
+    assert!(discovered(&m, &s, "lookup-logged-without-message"));
 }
