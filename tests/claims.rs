@@ -230,3 +230,24 @@ fn a_held_lookup_of_another_handle_does_not_release_a_queued_send() {
     );
     assert!(discovered(&m, &s, "lookup-logged-without-message"));
 }
+
+/// A/1 looked C up (logged), then wrote to B although B's record was lost: the message has no
+/// logged lookup behind it. A record counts for a message only when it has both the message's
+/// sender and its target.
+#[test]
+fn a_record_of_another_lookup_does_not_stand_for_the_message() {
+    let m = model(&QUEUED_FOR_B.replace("LOGGING", "after-reply"));
+    let s = walk(
+        &m,
+        &[
+            "device A/1: user looks up C",
+            "device A/1 -> directory: lookup target=C",
+            "directory -> lookup log: record (day 0: A looked up C",
+            "device A/1: user sends m1 to B",
+            "device A/1 -> directory: lookup target=B",
+            "network, directory -> lookup log: lost: record (day 0: A looked up B",
+            "directory -> device A/1: answer for B",
+        ],
+    );
+    assert!(discovered(&m, &s, "message-without-logged-lookup"));
+}
