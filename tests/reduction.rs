@@ -205,3 +205,38 @@ proptest! {
         }
     }
 }
+
+/// Whether some edge of the full graph of `m` undoes a discovery of the claim `id`.
+fn some_step_undoes(m: &ProtocolModel, id: &str) -> bool {
+    let p = CATALOGUE.iter().position(|c| c.id == id).unwrap();
+    let graph = full_graph_within(m, CONTRACT_GRAPH_LIMIT).expect("a small graph");
+    graph
+        .iter()
+        .any(|(s, succ)| discovered(m, p, s) && succ.iter().any(|(_, t)| !discovered(m, p, t)))
+}
+
+/// The log learns the draft that travels with a lookup, then crashes before it persists the
+/// record and restarts without it: the restart undoes the violation of
+/// `content-never-in-lookup-log`, and the contract (a step said not to undo a discovery does
+/// not) holds on a graph where such undoing happens.
+#[test]
+fn the_contract_holds_where_the_log_forgets_what_it_learnt() {
+    let text = r#"name = "the log forgets a draft"
+variant = "imessage-2016"
+bugs = ["lookup-carries-draft"]
+threat = "log-crash"
+logging = "before-reply"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+send = "B"
+"#;
+    let s = parse(Path::new("undo.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let m = ProtocolModel::new(s).without_symmetry();
+    assert!(m.reducible());
+    assert!(some_step_undoes(&m, "content-never-in-lookup-log"));
+    assert!(check_contract("the log forgets a draft", &m));
+}
