@@ -136,3 +136,29 @@ fn a_day_reads_as_reports_write_it() {
     assert_eq!(Day(0).to_string(), "day 0");
     assert_eq!(Day(12).to_string(), "day 12");
 }
+
+/// Two equal sets built along different paths are stored once (the search compares them by
+/// pointer and keeps one copy); after `clear_interned` an equal set is built anew, so a
+/// process that checks many scenarios does not keep every earlier set alive. (Other tests clear
+/// the process's table at any time, so sharing is asked of one attempt in many.)
+#[test]
+fn equal_sets_are_stored_once_until_the_table_is_cleared() {
+    use imessage_model::knowledge::clear_interned;
+    let a = Term::Content(ContentId(201));
+    let b = Term::Day(Day(202));
+    let build =
+        |first: &Term, second: &Term| Knowledge::from_terms([first.clone(), second.clone()]);
+    assert!(
+        (0..100).any(|_| build(&a, &b).address() == build(&b, &a).address()),
+        "equal sets are not shared"
+    );
+    let kept = build(&a, &b);
+    clear_interned();
+    let anew = build(&b, &a);
+    assert_eq!(kept, anew);
+    assert_ne!(
+        kept.address(),
+        anew.address(),
+        "the table still held the set"
+    );
+}
