@@ -162,3 +162,13 @@ fn equal_sets_are_stored_once_until_the_table_is_cleared() {
         "the table still held the set"
     );
 }
+
+/// `is_subset` is inclusion of the closures: a set with a term the other lacks is not a subset.
+#[test]
+fn a_set_with_a_term_the_other_lacks_is_not_its_subset() {
+    let small = Knowledge::from_terms([Term::Content(ContentId(1))]);
+    let big = Knowledge::from_terms([Term::Content(ContentId(1)), Term::Day(Day(2))]);
+    assert!(small.is_subset(&big));
+    assert!(!big.is_subset(&small));
+    assert!(!small.is_subset(&Knowledge::new()));
+}
