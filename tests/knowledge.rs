@@ -172,3 +172,44 @@ fn a_set_with_a_term_the_other_lacks_is_not_its_subset() {
     assert!(!big.is_subset(&small));
     assert!(!small.is_subset(&Knowledge::new()));
 }
+
+/// A pair is built only from both halves; an encryption only from the public key and the body;
+/// a signature only from the private key and the body.
+#[test]
+fn a_compound_term_needs_every_part() {
+    let (a, b) = (Term::Content(ContentId(1)), Term::Day(Day(3)));
+    let key = KeyId::Device(DeviceId(0));
+    let know = |terms: Vec<Term>| Knowledge::from_terms(terms);
+    assert!(know(vec![a.clone(), b.clone()]).derives(&Term::pair(a.clone(), b.clone())));
+    assert!(!know(vec![a.clone()]).derives(&Term::pair(a.clone(), b.clone())));
+    assert!(!know(vec![b.clone()]).derives(&Term::pair(a.clone(), b.clone())));
+    assert!(know(vec![Term::Pk(key), a.clone()]).derives(&Term::enc(key, a.clone())));
+    assert!(!know(vec![Term::Pk(key)]).derives(&Term::enc(key, a.clone())));
+    assert!(!know(vec![a.clone()]).derives(&Term::enc(key, a.clone())));
+    assert!(know(vec![Term::Sk(key), a.clone()]).derives(&Term::sign(key, a.clone())));
+    assert!(!know(vec![Term::Sk(key)]).derives(&Term::sign(key, a.clone())));
+}
+
+/// Size, emptiness and hashing follow the set.
+#[test]
+fn size_emptiness_and_hash_follow_the_set() {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let hash = |k: &Knowledge| {
+        let mut h = DefaultHasher::new();
+        k.hash(&mut h);
+        h.finish()
+    };
+    let none = Knowledge::new();
+    let two = Knowledge::from_terms([Term::Content(ContentId(1)), Term::Day(Day(3))]);
+    let other = Knowledge::from_terms([Term::Content(ContentId(2)), Term::Day(Day(3))]);
+    assert!(none.is_empty() && !two.is_empty());
+    assert_eq!((none.len(), two.len()), (0, 2));
+    assert_ne!(hash(&two), hash(&other));
+    assert_eq!(
+        hash(&two),
+        hash(&Knowledge::from_terms([
+            Term::Day(Day(3)),
+            Term::Content(ContentId(1))
+        ]))
+    );
+}
