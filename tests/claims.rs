@@ -251,3 +251,14 @@ fn a_record_of_another_lookup_does_not_stand_for_the_message() {
     );
     assert!(discovered(&m, &s, "message-without-logged-lookup"));
 }
+
+/// Nothing has happened in the initial state: no `always` claim is violated there, no
+/// `sometimes` claim is reached, and an `eventually` claim is never decided by one state.
+#[test]
+fn the_initial_state_is_no_discovery() {
+    let m = model(&QUEUED_FOR_B.replace("LOGGING", "after-reply"));
+    let s = walk(&m, &[]);
+    for c in &imessage_model::CATALOGUE {
+        assert!(!c.discovered(&m, &s), "{}", c.id);
+    }
+}
