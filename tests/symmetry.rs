@@ -307,3 +307,49 @@ fn fixing_a_knowledge_set_is_exact_when_it_names_exactly_the_moved_devices() {
     assert!(swap.fixes_knowledge(&set(vec![Term::Sk(key(2)), Term::Pk(key(2))])));
     assert!(swap.fixes_knowledge(&set(vec![])));
 }
+
+/// Devices are interchangeable exactly when they share account, actions and address: A/1
+/// acts; A/2, A/3 and A/4 are idle, and only A/3 and A/4 share an address; B's two devices and
+/// C's one are idle with one address, but B and C are different accounts.
+#[test]
+fn devices_are_interchangeable_when_account_actions_and_address_agree() {
+    let s = parse(
+        Path::new("classes.toml"),
+        r#"name = "classes"
+variant = "imessage-2016"
+[[account]]
+handle = "A"
+devices = 4
+ip = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.3"]
+[[account]]
+handle = "B"
+devices = 2
+ip = "203.0.113.9"
+[[account]]
+handle = "C"
+ip = "203.0.113.9"
+[[action]]
+by = "A/1"
+send = "B"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sym = Symmetry::of(&s);
+    assert_eq!(
+        sym.classes(),
+        [vec![0], vec![1], vec![2, 3], vec![4, 5], vec![6]]
+    );
+    assert!(!sym.is_trivial());
+    let one_each = parse(
+        Path::new("trivial.toml"),
+        r#"name = "one device each"
+variant = "imessage-2016"
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(Symmetry::of(&one_each).is_trivial());
+}
