@@ -353,3 +353,47 @@ handle = "B"
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(Symmetry::of(&one_each).is_trivial());
 }
+
+/// The scenario of a panic once reported: B/2's and B/3's pending lookups hashed alike
+/// (stateright hashes a timer set without its length), and a representative chosen by hash
+/// alone was not one per orbit. On its whole graph, every member of an orbit has the same
+/// representative.
+#[test]
+fn interchangeable_pending_lookups_give_one_representative_per_orbit() {
+    let s = parse(
+        Path::new("ties.toml"),
+        r#"name = "B has three devices"
+variant = "imessage-2016"
+[network]
+lossy = true
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+devices = 3
+[[action]]
+by = "B/1"
+send = "A"
+[[action]]
+by = "B/2"
+lookup = "A"
+[[action]]
+by = "B/3"
+lookup = "A"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let n = s.devices.len();
+    let sym = Symmetry::of(&s);
+    let gens = generators(&sym, n);
+    assert!(!gens.is_empty());
+    let m = ProtocolModel::new(s).without_symmetry();
+    let states = graph(&m);
+    assert!(states.len() > 1000, "{} states", states.len());
+    for (st, _) in &states {
+        let rep = sym.canonical(st.clone());
+        for p in &gens {
+            assert_eq!(sym.canonical(p.state(st)), rep, "{p:?}");
+        }
+    }
+}
