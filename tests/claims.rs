@@ -262,3 +262,43 @@ fn the_initial_state_is_no_discovery() {
         assert!(!c.discovered(&m, &s), "{}", c.id);
     }
 }
+
+/// The clock's purge takes a record past retention out of the log's knowledge too, not only
+/// out of its records: what the content and contact claims read of the log is what it still
+/// holds.
+#[test]
+fn a_purged_record_leaves_the_logs_knowledge() {
+    let m = model(
+        r#"name = "purge"
+variant = "imessage-2016"
+[bounds]
+days = 2
+retention = 1
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+[[action]]
+by = "A/1"
+lookup = "B"
+day = 0
+"#,
+    );
+    let logged = [
+        "device A/1: user looks up B",
+        "device A/1 -> directory: lookup target=B",
+        "directory -> lookup log: record (day 0: A looked up B",
+        "lookup log -> directory: ack",
+        "directory -> device A/1: answer for B",
+    ];
+    let s = walk(&m, &logged);
+    assert!(imessage_model::model::log(&s).knowledge.holds(
+        &imessage_model::knowledge::Term::Handle(imessage_model::knowledge::AccountId(1))
+    ));
+    let mut then_purged = logged.to_vec();
+    then_purged.push("clock: ");
+    let s = walk(&m, &then_purged);
+    let log = imessage_model::model::log(&s);
+    assert!(log.records.is_empty(), "the record is purged");
+    assert!(log.knowledge.is_empty(), "{:?}", log.knowledge);
+}
