@@ -1,17 +1,14 @@
 //! Claims read the state as their sentences say: small scenarios where one clause of a claim's
 //! condition decides the verdict, so a condition that drops or inverts the clause is caught.
 
-use crate::regressions::verdict;
+use crate::regressions::{scenario, verdict};
 use imessage_model::model::{State, Step};
 use imessage_model::report::describe;
-use imessage_model::scenario::parse;
 use imessage_model::{check, claims, CheckOptions, ProtocolModel, Verdict};
 use stateright::Model;
-use std::path::Path;
 
 fn model(text: &str) -> ProtocolModel {
-    let s = parse(Path::new("claim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    ProtocolModel::new(s).without_symmetry()
+    ProtocolModel::new(scenario(text)).without_symmetry()
 }
 
 /// The state after the steps whose trace lines begin with `lines`, one each, from the initial
@@ -47,8 +44,7 @@ fn witness(text: &str, id: &str) -> Vec<String> {
         witnesses: true,
         ..CheckOptions::default()
     };
-    let s = parse(Path::new("claim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let r = check(s, &options);
+    let r = check(scenario(text), &options);
     assert!(r.complete, "{text}");
     let c = r
         .claims

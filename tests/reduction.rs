@@ -234,8 +234,7 @@ handle = "B"
 by = "A/1"
 send = "B"
 "#;
-    let s = parse(Path::new("undo.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let m = ProtocolModel::new(s).without_symmetry();
+    let m = ProtocolModel::new(crate::regressions::scenario(text)).without_symmetry();
     assert!(m.reducible());
     assert!(some_step_undoes(&m, "content-never-in-lookup-log"));
     assert!(check_contract("the log forgets a draft", &m));

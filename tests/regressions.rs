@@ -10,7 +10,8 @@ use stateright::Model;
 use std::path::Path;
 use std::process::Command;
 
-fn scenario(text: &str) -> imessage_model::Scenario {
+/// The scenario `text`, which must parse.
+pub fn scenario(text: &str) -> imessage_model::Scenario {
     parse(Path::new("reproducer.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -3,6 +3,7 @@
 //! the same for every member of an orbit, also with several accounts of many interchangeable
 //! devices; and the reduction pays where devices are interchangeable.
 
+use crate::regressions::scenario;
 use crate::support::{full_graph_within, widened};
 use crate::{model_files, repo_path};
 use imessage_model::check::{explore, explore_with, Limits, Reduction};
@@ -313,8 +314,7 @@ fn fixing_a_knowledge_set_is_exact_when_it_names_exactly_the_moved_devices() {
 /// C's one are idle with one address, but B and C are different accounts.
 #[test]
 fn devices_are_interchangeable_when_account_actions_and_address_agree() {
-    let s = parse(
-        Path::new("classes.toml"),
+    let s = scenario(
         r#"name = "classes"
 variant = "imessage-2016"
 [[account]]
@@ -332,16 +332,14 @@ ip = "203.0.113.9"
 by = "A/1"
 send = "B"
 "#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     let sym = Symmetry::of(&s);
     assert_eq!(
         sym.classes(),
         [vec![0], vec![1], vec![2, 3], vec![4, 5], vec![6]]
     );
     assert!(!sym.is_trivial());
-    let one_each = parse(
-        Path::new("trivial.toml"),
+    let one_each = scenario(
         r#"name = "one device each"
 variant = "imessage-2016"
 [[account]]
@@ -349,8 +347,7 @@ handle = "A"
 [[account]]
 handle = "B"
 "#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     assert!(Symmetry::of(&one_each).is_trivial());
 }
 
@@ -360,8 +357,7 @@ handle = "B"
 /// representative.
 #[test]
 fn interchangeable_pending_lookups_give_one_representative_per_orbit() {
-    let s = parse(
-        Path::new("ties.toml"),
+    let s = scenario(
         r#"name = "B has three devices"
 variant = "imessage-2016"
 [network]
@@ -381,8 +377,7 @@ lookup = "A"
 by = "B/3"
 lookup = "A"
 "#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     let n = s.devices.len();
     let sym = Symmetry::of(&s);
     let gens = generators(&sym, n);
