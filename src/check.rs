@@ -63,19 +63,11 @@ pub fn explore_with<'m>(
         p.scenarios_done
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    Exploration {
-        model,
-        generated: inner.generated,
-        max_depth: inner.max_depth,
-        bound: inner.bound,
-        seconds: inner.seconds,
-        reduction: inner.reduction,
-        inner,
-    }
+    Exploration::of(model, inner)
 }
 
 impl<'m> Exploration<'m> {
-    /// The result of a search of `model` that ran elsewhere (a distributed search).
+    /// The result of a search of `model` by the engine (here, or elsewhere: a distributed search).
     pub fn of(model: &'m ProtocolModel, inner: engine::Exploration<ProtocolModel>) -> Self {
         Exploration {
             model,
