@@ -112,38 +112,41 @@ impl Symmetry {
     /// The representative of `s`'s orbit (see the module's documentation): the same state for
     /// every member of the orbit.
     pub fn canonical(&self, s: State) -> State {
+        self.labelling(s).0
+    }
+
+    /// The representative of `s`'s orbit, with the number of leaves canonical labelling
+    /// reached: 1 where refinement and exchanges settle every cell, more where it had to branch
+    /// on devices that refinement could not tell apart and that are not alike.
+    pub fn labelling(&self, s: State) -> (State, usize) {
         if self.is_trivial() {
-            return s;
+            return (s, 1);
         }
-        let mut best: Option<(u64, State)> = None;
+        let mut best = Best::default();
         let (slots, network) = slots(&s);
         let pieces = Pieces::of(&slots, network);
         self.search(&s, &pieces, self.class_of.clone(), &mut best);
         // The search reaches at least one leaf.
-        best.expect("canonical labelling reaches a leaf").1
+        let least = best.least.expect("canonical labelling reaches a leaf").1;
+        (least, best.leaves)
     }
 
     /// One node of the individualisation-refinement tree: refines `colours`, then either places
     /// the devices (a leaf) or branches on the first cell.
-    fn search(
-        &self,
-        s: &State,
-        pieces: &Pieces<'_>,
-        mut colours: Vec<u32>,
-        best: &mut Option<(u64, State)>,
-    ) {
+    fn search(&self, s: &State, pieces: &Pieces<'_>, mut colours: Vec<u32>, best: &mut Best) {
         refine(pieces, &mut colours);
         let Some(cell) = first_cell(&colours) else {
             let candidate = self.leaf(&colours).state(s);
             let h = hash(&candidate);
-            let better = match best {
+            best.leaves += 1;
+            let better = match &best.least {
                 None => true,
                 Some((bh, b)) => {
                     h < *bh || (h == *bh && candidate != *b && total_order(&candidate, b).is_lt())
                 }
             };
             if better {
-                *best = Some((h, candidate));
+                best.least = Some((h, candidate));
             }
             return;
         };
@@ -192,6 +195,14 @@ impl Symmetry {
         }
         Perm::new(image)
     }
+}
+
+/// What canonical labelling has found so far: the least candidate (with its hash) and the
+/// number of leaves reached.
+#[derive(Default)]
+struct Best {
+    least: Option<(u64, State)>,
+    leaves: usize,
 }
 
 /// Dense ranks of `keys` (equal keys, equal ranks; the order of ranks is the order of keys).
