@@ -703,10 +703,6 @@ impl Perm {
         self.moved
     }
 
-    pub fn image(&self) -> &[u8] {
-        &self.image
-    }
-
     /// `s` with its devices renamed: each device's slot moves to its new name, and every value
     /// in the state is renamed.
     pub fn state(&self, s: &State) -> State {

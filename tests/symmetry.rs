@@ -296,6 +296,72 @@ fn representatives_are_exact_where_refinement_cannot_split() {
     }
 }
 
+/// The same two cycles, held this time by messages in flight that name no other device (the
+/// relay delivering to each device the token of its predecessor): telling devices that are
+/// not alike apart must read every item that names a device the exchange moves, not only the
+/// servers' states.
+#[test]
+fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() {
+    use imessage_model::knowledge::{AccountId, DeviceId, Term, Token};
+    use imessage_model::protocol::wire::Msg;
+    use imessage_model::protocol::SERVERS;
+    use stateright::actor::{Envelope, Id, Network};
+    let s = receivers(&[7]);
+    let n = s.devices.len();
+    let sym = Symmetry::of(&s);
+    let m = ProtocolModel::new(s).without_symmetry();
+    let mut st = m.init_states().remove(0);
+    let token = |d: u8| Token::Device(DeviceId(d));
+    let deliveries =
+        [(1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 7), (7, 4)].map(|(a, b)| Envelope {
+            src: Id::from(2),
+            dst: Id::from(SERVERS + b as usize),
+            msg: Msg::Deliver {
+                from: None,
+                to: AccountId(1),
+                token: token(b),
+                payload: Term::Token(token(a)),
+            },
+        });
+    st.network = Network::new_ordered(deliveries);
+    let (rep, leaves) = sym.labelling(st.clone());
+    assert!(
+        leaves > 1,
+        "labelling branches where refinement cannot split"
+    );
+    let mut seed = 5;
+    for _ in 0..24 {
+        let p = group_element(&sym, n, &mut seed);
+        assert_eq!(sym.canonical(p.state(&st)), rep, "{p:?}");
+    }
+}
+
+/// Renaming by an exchange is exact at its edges: the first device's actor id moves (device
+/// ids start right after the servers'), a knowledge set that names exactly the exchanged
+/// devices is renamed (not taken as unchanged), and a term that names a device twice mentions
+/// it.
+#[test]
+fn renaming_is_exact_at_the_edges() {
+    use imessage_model::knowledge::{DeviceId, KeyId, Knowledge, Term, Token};
+    use imessage_model::protocol::SERVERS;
+    use imessage_model::rename::{bit, mentions};
+    use stateright::actor::Id;
+    let swap = Perm::swap(3, 0, 1);
+    assert_eq!(Id::from(SERVERS).rename(&swap), Id::from(SERVERS + 1));
+    assert_eq!(Id::from(SERVERS + 2).rename(&swap), Id::from(SERVERS + 2));
+    assert_eq!(Id::from(SERVERS - 1).rename(&swap), Id::from(SERVERS - 1));
+    let key = |d: u8| KeyId::Device(DeviceId(d));
+    let set = |terms: Vec<Term>| Knowledge::from_terms(terms);
+    assert_eq!(
+        set(vec![Term::Sk(key(0)), Term::Pk(key(1))]).rename(&swap),
+        set(vec![Term::Sk(key(1)), Term::Pk(key(0))])
+    );
+    let token = |d: u8| Term::Token(Token::Device(DeviceId(d)));
+    assert_eq!(mentions(&Term::pair(token(1), token(1))), bit(1));
+    assert_eq!(mentions(&Term::pair(token(1), token(2))), bit(1) | bit(2));
+    assert_eq!(mentions(&token(2)), bit(2));
+}
+
 /// `Perm::fixes_knowledge` is exact, also for a set that names exactly the devices an exchange
 /// moves (where its fast path, "names no moved device", does not apply): such a set is fixed
 /// only when the exchange maps it onto itself.
