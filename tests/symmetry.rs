@@ -338,8 +338,8 @@ fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() 
 
 /// Renaming by an exchange is exact at its edges: the first device's actor id moves (device
 /// ids start right after the servers'), a knowledge set that names exactly the exchanged
-/// devices is renamed (not taken as unchanged), and a term that names a device twice mentions
-/// it.
+/// devices is renamed (not taken as unchanged), and a term or a pair of sets that names a
+/// device twice mentions it.
 #[test]
 fn renaming_is_exact_at_the_edges() {
     use imessage_model::knowledge::{DeviceId, KeyId, Knowledge, Term, Token};
@@ -360,6 +360,8 @@ fn renaming_is_exact_at_the_edges() {
     assert_eq!(mentions(&Term::pair(token(1), token(1))), bit(1));
     assert_eq!(mentions(&Term::pair(token(1), token(2))), bit(1) | bit(2));
     assert_eq!(mentions(&token(2)), bit(2));
+    let naming_1 = set(vec![token(1)]);
+    assert_eq!(mentions(&(naming_1.clone(), naming_1)), bit(1));
 }
 
 /// `Perm::fixes_knowledge` is exact, also for a set that names exactly the devices an exchange
