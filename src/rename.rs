@@ -639,6 +639,12 @@ pub fn clear_cache() {
     SKELETONS.with(|c| c.borrow_mut().clear());
 }
 
+/// How many renamed knowledge sets and skeletons this thread remembers (what
+/// [`clear_cache`] forgets).
+pub fn remembered() -> usize {
+    RENAMED.with(|c| c.borrow().len()) + SKELETONS.with(|c| c.borrow().len())
+}
+
 impl Perm {
     /// The permutation that sends device `d` to `image[d]`.
     ///

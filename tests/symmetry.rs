@@ -502,3 +502,23 @@ fn labelling_settles_reachable_states_without_branching() {
         }
     }
 }
+
+/// Canonical labelling remembers renamed knowledge sets and skeletons on its thread, and
+/// `clear_cache` (which every search calls when it starts) forgets them: a long-lived process,
+/// such as the Explorer, would otherwise keep every set of every search it ran.
+#[test]
+fn a_search_forgets_what_labelling_remembered() {
+    let s = scenario(THREE_DEVICES);
+    let sym = Symmetry::of(&s);
+    let m = ProtocolModel::new(s.clone()).without_symmetry();
+    for (st, _) in graph(&m).into_iter().take(50) {
+        sym.canonical(st);
+    }
+    assert!(imessage_model::rename::remembered() > 0);
+    imessage_model::symmetry::clear_cache();
+    assert_eq!(imessage_model::rename::remembered(), 0);
+    for (st, _) in graph(&m).into_iter().take(50) {
+        sym.canonical(st);
+    }
+    assert!(imessage_model::rename::remembered() > 0);
+}
