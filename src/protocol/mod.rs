@@ -211,8 +211,4 @@ impl Actor for Party {
             _ => {}
         }
     }
-
-    fn name(&self) -> String {
-        self.role.name(&self.scenario)
-    }
 }
