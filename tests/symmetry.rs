@@ -522,3 +522,134 @@ fn a_search_forgets_what_labelling_remembered() {
     }
     assert!(imessage_model::rename::remembered() > 0);
 }
+
+/// Two interchangeable devices that only one thing tells apart, each in turn: the first
+/// device's own state, the second's, a device's state naming itself, an alert where both
+/// devices' states name themselves, a message in flight to one of them naming only it, and a
+/// record of one's lookup that only the log's stable storage holds. Every such state and its image under the exchange have one
+/// representative, which is not the representative of the state without the difference.
+#[test]
+fn representatives_are_exact_where_one_item_tells_two_devices_apart() {
+    use imessage_model::knowledge::{
+        AccountId, ContentId, Day, DeviceId, IpId, KeyId, Term, Token,
+    };
+    use imessage_model::protocol::wire::{Answer, Entry, LookupId, Msg, Record};
+    use imessage_model::protocol::{PartyState, SERVERS};
+    use stateright::actor::{Envelope, Id, Network};
+    use std::sync::Arc;
+    let s = scenario(
+        r#"name = "A's idle pair"
+variant = "imessage-2016"
+[[account]]
+handle = "A"
+devices = 2
+[[account]]
+handle = "B"
+[[action]]
+by = "B/1"
+send = "A"
+"#,
+    );
+    let sym = Symmetry::of(&s);
+    assert_eq!(sym.classes(), [vec![0, 1], vec![2]]);
+    let m = ProtocolModel::new(s).without_symmetry();
+    let start = m.init_states().remove(0);
+    let with_device = |d: usize, change: &dyn Fn(&mut imessage_model::protocol::DeviceState)| {
+        let mut st = start.clone();
+        let PartyState::Device(dev) = &*st.actor_states[SERVERS + d] else {
+            unreachable!("devices come after the servers")
+        };
+        let mut dev = dev.clone();
+        change(&mut dev);
+        st.actor_states[SERVERS + d] = Arc::new(PartyState::Device(dev));
+        st
+    };
+    let alert = |dev: &mut imessage_model::protocol::DeviceState| {
+        dev.alerts.insert(AccountId(1));
+    };
+    let names_itself = |d: u8| {
+        move |dev: &mut imessage_model::protocol::DeviceState| {
+            let entry = Entry {
+                token: Token::Device(DeviceId(d)),
+                key: KeyId::Device(DeviceId(d)),
+                sig: KeyId::DeviceSig(DeviceId(d)),
+                attestation: None,
+            };
+            dev.cache.insert(AccountId(0), Answer::Devices(vec![entry]));
+        }
+    };
+    // Each device's answer names itself, and the first device also has an alert.
+    let both_name_themselves = {
+        let st = with_device(0, &names_itself(0));
+        let PartyState::Device(dev) = &*st.actor_states[SERVERS + 1] else {
+            unreachable!("devices come after the servers")
+        };
+        let mut dev = dev.clone();
+        names_itself(1)(&mut dev);
+        let mut st = st.clone();
+        st.actor_states[SERVERS + 1] = Arc::new(PartyState::Device(dev));
+        let PartyState::Device(dev) = &*st.actor_states[SERVERS] else {
+            unreachable!("devices come after the servers")
+        };
+        let mut dev = dev.clone();
+        alert(&mut dev);
+        st.actor_states[SERVERS] = Arc::new(PartyState::Device(dev));
+        st
+    };
+    let mut in_flight = start.clone();
+    in_flight.network = Network::new_ordered([Envelope {
+        src: Id::from(2),
+        dst: Id::from(SERVERS),
+        msg: Msg::Deliver {
+            from: Some(AccountId(1)),
+            to: AccountId(0),
+            token: Token::Device(DeviceId(0)),
+            payload: Term::Content(ContentId(0)),
+        },
+    }]);
+    // Stable storage holds a record of the first device's lookup that the log no longer holds
+    // in memory (purged since it was written).
+    let persisted = {
+        let mut st = start.clone();
+        let record = Record {
+            day: Day(0),
+            requester: AccountId(0),
+            target: Some(AccountId(1)),
+            ip: IpId(0),
+            device_count: Some(1),
+            draft: None,
+            lookup: LookupId {
+                device: DeviceId(0),
+                action: 0,
+            },
+        };
+        st.actor_storages[1] = Some([record].into());
+        st
+    };
+    let cases = [
+        ("a record on the log's storage only", persisted),
+        ("the first device's alert", with_device(0, &alert)),
+        ("the second device's alert", with_device(1, &alert)),
+        (
+            "a device's answer naming itself",
+            with_device(0, &names_itself(0)),
+        ),
+        (
+            "answers naming themselves, and an alert",
+            both_name_themselves,
+        ),
+        ("a delivery in flight", in_flight),
+    ];
+    let plain = sym.canonical(start.clone());
+    let swap = Perm::swap(3, 0, 1);
+    for (what, st) in cases {
+        let rep = sym.canonical(st.clone());
+        assert_ne!(rep, plain, "{what}");
+        assert_eq!(sym.canonical(swap.state(&st)), rep, "{what}");
+        assert_eq!(
+            sym.labelling(st).1,
+            1,
+            "{what}: refinement tells the two apart"
+        );
+    }
+}
