@@ -296,24 +296,27 @@ fn representatives_are_exact_where_refinement_cannot_split() {
     }
 }
 
-/// The same two cycles, held this time by messages in flight that name no other device (the
-/// relay delivering to each device the token of its predecessor): telling devices that are
-/// not alike apart must read every item that names a device the exchange moves, not only the
-/// servers' states.
+/// Cycles held this time by messages in flight that name no other device (the relay delivering
+/// to each device the token of its predecessor): the same two cycles, and a lone 3-cycle, in
+/// which every message names a device that any exchange moves. Telling devices that are not
+/// alike apart must read every item that names a device the exchange moves, not only the
+/// servers' states, and must compare the network even when no message is left unmoved.
 #[test]
 fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() {
     use imessage_model::knowledge::{AccountId, DeviceId, Term, Token};
     use imessage_model::protocol::wire::Msg;
     use imessage_model::protocol::SERVERS;
     use stateright::actor::{Envelope, Id, Network};
-    let s = receivers(&[7]);
-    let n = s.devices.len();
-    let sym = Symmetry::of(&s);
-    let m = ProtocolModel::new(s).without_symmetry();
-    let mut st = m.init_states().remove(0);
     let token = |d: u8| Token::Device(DeviceId(d));
-    let deliveries =
-        [(1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 7), (7, 4)].map(|(a, b)| Envelope {
+    let two_cycles = vec![(1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 7), (7, 4)];
+    let one_cycle = vec![(1, 2), (2, 3), (3, 1)];
+    for (size, edges) in [(7, two_cycles), (3, one_cycle)] {
+        let s = receivers(&[size]);
+        let n = s.devices.len();
+        let sym = Symmetry::of(&s);
+        let m = ProtocolModel::new(s).without_symmetry();
+        let mut st = m.init_states().remove(0);
+        let deliveries = edges.iter().map(|&(a, b)| Envelope {
             src: Id::from(2),
             dst: Id::from(SERVERS + b as usize),
             msg: Msg::Deliver {
@@ -323,16 +326,17 @@ fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() 
                 payload: Term::Token(token(a)),
             },
         });
-    st.network = Network::new_ordered(deliveries);
-    let (rep, leaves) = sym.labelling(st.clone());
-    assert!(
-        leaves > 1,
-        "labelling branches where refinement cannot split"
-    );
-    let mut seed = 5;
-    for _ in 0..24 {
-        let p = group_element(&sym, n, &mut seed);
-        assert_eq!(sym.canonical(p.state(&st)), rep, "{p:?}");
+        st.network = Network::new_ordered(deliveries);
+        let (rep, leaves) = sym.labelling(st.clone());
+        assert!(
+            leaves > 1,
+            "{size}: labelling branches where refinement cannot split"
+        );
+        let mut seed = 5;
+        for _ in 0..24 {
+            let p = group_element(&sym, n, &mut seed);
+            assert_eq!(sym.canonical(p.state(&st)), rep, "{size}: {p:?}");
+        }
     }
 }
 
