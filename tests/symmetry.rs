@@ -521,6 +521,14 @@ fn a_search_forgets_what_labelling_remembered() {
     assert!(imessage_model::rename::remembered() > 0);
     imessage_model::symmetry::clear_cache();
     assert_eq!(imessage_model::rename::remembered(), 0);
+    // One skeleton, and no renamed set.
+    let set = imessage_model::knowledge::Knowledge::from_terms(vec![
+        imessage_model::knowledge::Term::Token(imessage_model::knowledge::Token::Device(
+            imessage_model::knowledge::DeviceId(1),
+        )),
+    ]);
+    imessage_model::rename::skeleton(&set);
+    assert_eq!(imessage_model::rename::remembered(), 1);
     for (st, _) in graph(&m).into_iter().take(50) {
         sym.canonical(st);
     }
