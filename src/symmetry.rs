@@ -324,7 +324,7 @@ fn knowledge_key(k: &Knowledge, colour: &[u8]) -> u64 {
 
 /// A bijective mixing of 64 bits (splitmix64's finaliser), so that sums of hashes do not cancel
 /// by accident.
-fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)
