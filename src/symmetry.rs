@@ -60,7 +60,7 @@ use crate::protocol::{PartyState, SERVERS};
 use crate::rename::{bit, fx, mentions, skeleton, slots, Fixing, Perm, Rename, Renamer, Slot};
 use crate::scenario::Scenario;
 use stateright::actor::{Envelope, Id, Network};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
@@ -115,12 +115,14 @@ impl Symmetry {
         self.labelling(s).0
     }
 
-    /// The representative of `s`'s orbit, with the number of leaves canonical labelling
-    /// reached: 1 where refinement and exchanges settle every cell, more where it had to branch
-    /// on devices that refinement could not tell apart and that are not alike.
-    pub fn labelling(&self, s: State) -> (State, usize) {
+    /// The representative of `s`'s orbit, with the work canonical labelling took to find it.
+    pub fn labelling(&self, s: State) -> (State, Work) {
         if self.is_trivial() {
-            return (s, 1);
+            let work = Work {
+                leaves: 1,
+                ..Work::default()
+            };
+            return (s, work);
         }
         let mut best = Best::default();
         let (slots, network) = slots(&s);
@@ -128,7 +130,8 @@ impl Symmetry {
         self.search(&s, &pieces, self.class_of.clone(), &mut best);
         // The search reaches at least one leaf.
         let least = best.least.expect("canonical labelling reaches a leaf").1;
-        (least, best.leaves)
+        best.work.renamed = pieces.renamed.get();
+        (least, best.work)
     }
 
     /// One node of the individualisation-refinement tree: refines `colours`, then either places
@@ -138,11 +141,15 @@ impl Symmetry {
         let Some(cell) = first_cell(&colours) else {
             let candidate = self.leaf(&colours).state(s);
             let h = hash(&candidate);
-            best.leaves += 1;
+            best.work.leaves += 1;
             let better = match &best.least {
                 None => true,
                 Some((bh, b)) => {
-                    h < *bh || (h == *bh && candidate != *b && total_order(&candidate, b).is_lt())
+                    h < *bh
+                        || (h == *bh && candidate != *b && {
+                            best.work.compared += 1;
+                            total_order(&candidate, b).is_lt()
+                        })
                 }
             };
             if better {
@@ -197,12 +204,28 @@ impl Symmetry {
     }
 }
 
-/// What canonical labelling has found so far: the least candidate (with its hash) and the
-/// number of leaves reached.
+/// What canonical labelling has found so far: the least candidate (with its hash) and the work
+/// done.
 #[derive(Default)]
 struct Best {
     least: Option<(u64, State)>,
-    leaves: usize,
+    work: Work,
+}
+
+/// The work canonical labelling of one state took. Deterministic, so tests pin it like state
+/// counts: a refinement that tells fewer devices apart, or a check that renames more than it
+/// needs, gives the same representatives more slowly, and shows here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Leaves of the individualisation-refinement tree: 1 where refinement and exchanges settle
+    /// every cell, more where labelling branched on devices that refinement could not tell
+    /// apart and that are not alike.
+    pub leaves: usize,
+    /// Items (actor slots, channels, envelopes, whole networks) renamed to key devices or to
+    /// check an exchange.
+    pub renamed: usize,
+    /// Candidates with equal hashes compared by the exact order.
+    pub compared: usize,
 }
 
 /// Dense ranks of `keys` (equal keys, equal ranks; the order of ranks is the order of keys).
@@ -393,6 +416,8 @@ impl Item<'_> {
 struct Pieces<'a> {
     items: Vec<(Item<'a>, u64)>,
     network: &'a Network<Msg>,
+    /// Items renamed so far (see [`Work::renamed`]).
+    renamed: Cell<usize>,
 }
 
 impl<'a> Pieces<'a> {
@@ -416,6 +441,7 @@ impl<'a> Pieces<'a> {
         }
         Pieces {
             network,
+            renamed: Cell::new(0),
             items: items
                 .into_iter()
                 .map(|i| {
@@ -441,6 +467,7 @@ impl<'a> Pieces<'a> {
             }
             match item {
                 Item::Slot(i, slot) => {
+                    self.count(1);
                     let j = usize::from(Id::from(*i).rename(p));
                     let Some((Item::Slot(_, target), _)) = self.items.get(j) else {
                         unreachable!("the first items are the slots, in order")
@@ -469,7 +496,15 @@ impl<'a> Pieces<'a> {
             .items
             .iter()
             .any(|(item, m)| item.place() == Place::Network && m & moved != 0);
-        !network_moves || self.network.rename(&f) == *self.network
+        if !network_moves {
+            return true;
+        }
+        self.count(1);
+        self.network.rename(&f) == *self.network
+    }
+
+    fn count(&self, items: usize) {
+        self.renamed.set(self.renamed.get() + items);
     }
 
     /// The keys of the devices in `wanted` (others get 0): the whole state renamed through the
@@ -488,6 +523,7 @@ impl<'a> Pieces<'a> {
             .iter()
             .map(|(item, _)| item.key(&base_colouring))
             .collect();
+        self.count(base.len());
         (0..colours.len())
             .map(|d| {
                 if !wanted[d] {
@@ -503,7 +539,12 @@ impl<'a> Pieces<'a> {
                 let mut devices = Vec::new();
                 let mut network = Vec::new();
                 for ((item, m), b) in self.items.iter().zip(&base) {
-                    let k = if m & bit(d) != 0 { item.key(&c) } else { *b };
+                    let k = if m & bit(d) != 0 {
+                        self.count(1);
+                        item.key(&c)
+                    } else {
+                        *b
+                    };
                     match item.place() {
                         Place::Server => servers.push(k),
                         Place::Device => devices.push(k),

@@ -10,7 +10,7 @@ use imessage_model::check::{explore, explore_with, Limits, Reduction};
 use imessage_model::model::Step;
 use imessage_model::rename::{Perm, Rename};
 use imessage_model::scenario::parse;
-use imessage_model::symmetry::Symmetry;
+use imessage_model::symmetry::{Symmetry, Work};
 use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
 use stateright::Model;
 use std::collections::HashSet;
@@ -283,9 +283,14 @@ fn representatives_are_exact_where_refinement_cannot_split() {
         dir.knowledge.learn(Term::pair(token(a), token(b)));
     }
     st.actor_states[0] = Arc::new(PartyState::Directory(dir));
-    let (rep, leaves) = sym.labelling(st.clone());
+    let (rep, work) = sym.labelling(st.clone());
     assert_eq!(
-        leaves, 24,
+        work,
+        Work {
+            leaves: 24,
+            renamed: 1010,
+            compared: 0
+        },
         "labelling branches where refinement cannot split"
     );
     assert_eq!(sym.canonical(rep.clone()), rep);
@@ -310,7 +315,19 @@ fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() 
     let token = |d: u8| Token::Device(DeviceId(d));
     let two_cycles = vec![(1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 7), (7, 4)];
     let one_cycle = vec![(1, 2), (2, 3), (3, 1)];
-    for (size, edges) in [(7, two_cycles), (3, one_cycle)] {
+    let works = [
+        Work {
+            leaves: 24,
+            renamed: 1660,
+            compared: 0,
+        },
+        Work {
+            leaves: 3,
+            renamed: 96,
+            compared: 0,
+        },
+    ];
+    for ((size, edges), want) in [(7, two_cycles), (3, one_cycle)].into_iter().zip(works) {
         let s = receivers(&[size]);
         let n = s.devices.len();
         let sym = Symmetry::of(&s);
@@ -327,9 +344,9 @@ fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() 
             },
         });
         st.network = Network::new_ordered(deliveries);
-        let (rep, leaves) = sym.labelling(st.clone());
-        assert!(
-            leaves > 1,
+        let (rep, work) = sym.labelling(st.clone());
+        assert_eq!(
+            work, want,
             "{size}: labelling branches where refinement cannot split"
         );
         let mut seed = 5;
@@ -475,9 +492,11 @@ fn interchangeable_pending_lookups_give_one_representative_per_orbit() {
 /// interchangeable devices act, receive, look up, lose messages and crash, every state is
 /// labelled in one leaf. (Refinement that told fewer devices apart would still give exact
 /// representatives, by trying every branch, only more slowly; this is what keeps labelling
-/// polynomial.)
+/// polynomial.) The items renamed over each graph are pinned like state counts: a check that
+/// renames more than it needs is as exact, and slower.
 #[test]
 fn labelling_settles_reachable_states_without_branching() {
+    let renamed = [26_630, 5_716, 6_468, 4_968, 542, 31_130];
     let mut texts: Vec<(String, String)> = [
         "key-swap-2016.toml",
         "ghost-device-2016.toml",
@@ -492,6 +511,7 @@ fn labelling_settles_reachable_states_without_branching() {
     })
     .collect();
     texts.push(("B has three devices".into(), THREE_DEVICES.into()));
+    let mut got = Vec::new();
     for (name, text) in texts {
         let s = scenario(&text);
         let sym = Symmetry::of(&s);
@@ -499,12 +519,16 @@ fn labelling_settles_reachable_states_without_branching() {
         let m = ProtocolModel::new(s).without_symmetry();
         let states = graph(&m);
         assert!(states.len() > 20, "{name}: {} states", states.len());
+        let mut items = 0;
         for (st, _) in &states {
-            let (rep, leaves) = sym.labelling(st.clone());
-            assert_eq!(leaves, 1, "{name}: {st:?}");
-            assert_eq!(sym.labelling(rep).1, 1, "{name}");
+            let (rep, work) = sym.labelling(st.clone());
+            assert_eq!((work.leaves, work.compared), (1, 0), "{name}: {st:?}");
+            assert_eq!(sym.labelling(rep).1.leaves, 1, "{name}");
+            items += work.renamed;
         }
+        got.push(items);
     }
+    assert_eq!(got, renamed);
 }
 
 /// Canonical labelling remembers renamed knowledge sets and skeletons on its thread, and
@@ -659,7 +683,7 @@ send = "A"
         assert_ne!(rep, plain, "{what}");
         assert_eq!(sym.canonical(swap.state(&st)), rep, "{what}");
         assert_eq!(
-            sym.labelling(st).1,
+            sym.labelling(st).1.leaves,
             1,
             "{what}: refinement tells the two apart"
         );
