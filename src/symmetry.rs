@@ -144,13 +144,12 @@ impl Symmetry {
             best.work.leaves += 1;
             let better = match &best.least {
                 None => true,
-                Some((bh, b)) => {
-                    h < *bh
-                        || (h == *bh && candidate != *b && {
-                            best.work.compared += 1;
-                            total_order(&candidate, b).is_lt()
-                        })
+                Some((bh, _)) if h < *bh => true,
+                Some((bh, b)) if h == *bh => {
+                    best.work.ties += 1;
+                    candidate != *b && total_order(&candidate, b).is_lt()
                 }
+                Some(_) => false,
             };
             if better {
                 best.least = Some((h, candidate));
@@ -224,8 +223,9 @@ pub struct Work {
     /// Items (actor slots, channels, envelopes, whole networks) renamed to key devices or to
     /// check an exchange.
     pub renamed: usize,
-    /// Candidates with equal hashes compared by the exact order.
-    pub compared: usize,
+    /// Leaves whose candidate has the hash of the least so far: most often the same candidate
+    /// reached by another branch; a different one (a 64-bit collision) is ordered exactly.
+    pub ties: usize,
 }
 
 /// Dense ranks of `keys` (equal keys, equal ranks; the order of ranks is the order of keys).
