@@ -26,15 +26,8 @@ pub fn verdict(text: &str, claim: &str) -> Verdict {
         .verdict
 }
 
-/// Three devices of one account, two of them interchangeable, on a lossy network: `check`
-/// reports (exit 0 or 1), it does not panic.
-#[test]
-fn three_devices_on_a_lossy_network_are_checked_without_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("three-devices.toml");
-    std::fs::write(
-        &path,
-        r#"name = "B has three devices"
+/// B's three devices, one sending and two looking up, on a lossy network.
+pub const THREE_DEVICES: &str = r#"name = "B has three devices"
 variant = "imessage-2016"
 [network]
 lossy = true
@@ -52,9 +45,17 @@ lookup = "A"
 [[action]]
 by = "B/3"
 lookup = "A"
-[expect]
-lookup-always-logged = "violated"
-"#,
+"#;
+
+/// Three devices of one account, two of them interchangeable, on a lossy network: `check`
+/// reports (exit 0 or 1), it does not panic.
+#[test]
+fn three_devices_on_a_lossy_network_are_checked_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("three-devices.toml");
+    std::fs::write(
+        &path,
+        format!("{THREE_DEVICES}[expect]\nlookup-always-logged = \"violated\"\n"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_imessage-model"))

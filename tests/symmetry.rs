@@ -3,11 +3,11 @@
 //! the same for every member of an orbit, also with several accounts of many interchangeable
 //! devices; and the reduction pays where devices are interchangeable.
 
-use crate::regressions::scenario;
+use crate::regressions::{scenario, THREE_DEVICES};
 use crate::support::{full_graph_within, widened};
 use crate::{model_files, repo_path};
 use imessage_model::check::{explore, explore_with, Limits, Reduction};
-use imessage_model::model::Step;
+use imessage_model::model::{State, Step};
 use imessage_model::rename::{Perm, Rename};
 use imessage_model::scenario::parse;
 use imessage_model::symmetry::{Symmetry, Work};
@@ -294,10 +294,14 @@ fn representatives_are_exact_where_refinement_cannot_split() {
         "labelling branches where refinement cannot split"
     );
     assert_eq!(sym.canonical(rep.clone()), rep);
-    let mut seed = 11;
+    assert_one_representative(&sym, n, &st, &rep, 11);
+}
+
+/// `rep` is the representative of 24 members of `st`'s orbit drawn from `seed`.
+fn assert_one_representative(sym: &Symmetry, n: usize, st: &State, rep: &State, mut seed: u64) {
     for _ in 0..24 {
-        let p = group_element(&sym, n, &mut seed);
-        assert_eq!(sym.canonical(p.state(&st)), rep, "{p:?}");
+        let p = group_element(sym, n, &mut seed);
+        assert_eq!(sym.canonical(p.state(st)), *rep, "{p:?}");
     }
 }
 
@@ -349,11 +353,7 @@ fn representatives_are_exact_where_only_messages_in_flight_tell_devices_apart() 
             work, want,
             "{size}: labelling branches where refinement cannot split"
         );
-        let mut seed = 5;
-        for _ in 0..24 {
-            let p = group_element(&sym, n, &mut seed);
-            assert_eq!(sym.canonical(p.state(&st)), rep, "{size}: {p:?}");
-        }
+        assert_one_representative(&sym, n, &st, &rep, 5);
     }
 }
 
@@ -456,27 +456,6 @@ handle = "B"
         }
     );
 }
-
-/// B's three devices, one sending and two looking up, on a lossy network.
-const THREE_DEVICES: &str = r#"name = "B has three devices"
-variant = "imessage-2016"
-[network]
-lossy = true
-[[account]]
-handle = "A"
-[[account]]
-handle = "B"
-devices = 3
-[[action]]
-by = "B/1"
-send = "A"
-[[action]]
-by = "B/2"
-lookup = "A"
-[[action]]
-by = "B/3"
-lookup = "A"
-"#;
 
 /// The scenario of a panic once reported: B/2's and B/3's pending lookups hashed alike
 /// (stateright hashes a timer set without its length), and a representative chosen by hash
