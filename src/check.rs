@@ -11,7 +11,7 @@
 //! *bounded*: its `holds` and `unreachable` verdicts hold within the bound
 //! only.
 
-use crate::claims::{Claim, Verdict, CATALOGUE};
+use crate::claims::{Claim, ClaimDef, Verdict, CATALOGUE};
 use crate::engine::{self, Finding};
 use crate::model::{ProtocolModel, State};
 use crate::scenario::Scenario;
@@ -105,37 +105,81 @@ impl Exploration<'_> {
         self.inner.states(self.model)
     }
 
-    fn finding(&self, claim: &Claim) -> &Finding<ProtocolModel> {
+    /// The position of a catalogue claim among the scenario's claims.
+    fn position(&self, claim: &Claim) -> usize {
         let c = CATALOGUE
             .iter()
             .position(|k| k == claim)
             .expect("claims come from the catalogue");
-        &self.inner.findings[c]
+        c
     }
 
-    /// The verdict for a catalogue claim.
+    /// The scenario's claims with their positions.
+    pub fn claims(&self) -> impl Iterator<Item = (usize, &ClaimDef)> + '_ {
+        self.model.scenario.claims.iter().enumerate()
+    }
+
+    /// The verdict for a catalogue claim (as the scenario checks it: a claim written for its
+    /// id in its place).
     pub fn verdict(&self, claim: &Claim) -> Verdict {
-        claim.verdict(self.finding(claim).found())
+        self.verdict_at(self.position(claim))
+    }
+
+    /// The verdict for the scenario's claim at position `i`.
+    pub fn verdict_at(&self, i: usize) -> Verdict {
+        self.model.scenario.claims[i].verdict(self.inner.findings[i].found())
     }
 
     /// Why a verdict is not a proof although the search is complete: an `eventually` claim
     /// whose graph has a cycle of states without the condition; or a discovery whose trace
     /// could not be rebuilt, or not confirmed as the shortest.
-    pub fn caveat(&self, claim: &Claim) -> Option<&'static str> {
-        let c = CATALOGUE
-            .iter()
-            .position(|k| k == claim)
-            .expect("claims come from the catalogue");
-        if self.inner.unconfirmed[c] {
+    pub fn caveat(&self, claim: &Claim) -> Option<String> {
+        self.caveat_at(self.position(claim))
+    }
+
+    /// The caveat of the scenario's claim at position `i` (see [`Self::caveat`]); for an
+    /// `always (p implies q)` claim that holds on a complete search where no state satisfies
+    /// `p`, that it holds vacuously.
+    pub fn caveat_at(&self, i: usize) -> Option<String> {
+        if self.inner.unconfirmed[i] {
             return Some(
-                "the trace is a run of the system, but the unreduced search that confirms it is the shortest stopped at a bound",
+                "the trace is a run of the system, but the unreduced search that confirms it is the shortest stopped at a bound".into(),
             );
         }
-        match self.finding(claim) {
-            Finding::Cycle => Some(
-                "a cycle of states without the condition exists; runs that stay in it for ever are not counted",
-            ),
-            Finding::Found(None) => Some("the path to this discovery could not be rebuilt as a run"),
+        match &self.inner.findings[i] {
+            Finding::Cycle => {
+                return Some(
+                    "a cycle of states without the condition exists; runs that stay in it for ever are not counted".into(),
+                )
+            }
+            Finding::Found(None) => {
+                return Some("the path to this discovery could not be rebuilt as a run".into())
+            }
+            _ => {}
+        }
+        let scenario = &self.model.scenario;
+        let n = scenario.claims.len();
+        let (j, _) = crate::claims::premises(scenario)
+            .enumerate()
+            .find(|(_, (c, _))| *c == i)?;
+        let premise = scenario.claims[i].formula()?.premise_text()?;
+        (self.verdict_at(i) == Verdict::Holds && !self.inner.findings[n + j].found()).then(|| {
+            format!(
+                "holds vacuously: no {}state satisfies the premise `{}`",
+                if self.complete() {
+                    "reachable "
+                } else {
+                    "explored "
+                },
+                premise.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+    }
+
+    /// The shortest path to a discovery of the scenario's claim at position `i`.
+    pub fn trace_at(&self, i: usize) -> Option<Trace> {
+        match &self.inner.findings[i] {
+            Finding::Found(t) => t.as_ref().cloned(),
             _ => None,
         }
     }
@@ -144,9 +188,6 @@ impl Exploration<'_> {
     /// system: each step with the state it leads to, after the initial state. `None` when
     /// there is no discovery.
     pub fn trace(&self, claim: &Claim) -> Option<Trace> {
-        match self.finding(claim) {
-            Finding::Found(t) => t.as_ref().cloned(),
-            _ => None,
-        }
+        self.trace_at(self.position(claim))
     }
 }

@@ -7,6 +7,7 @@
 //! For an `always` claim the condition is the invariant; for a `sometimes`
 //! claim it describes the witness state.
 
+use crate::formula::{Formula, Reads};
 use crate::knowledge::{AccountId, ContentId, DeviceId, Knowledge, Term};
 use crate::model::Step;
 use crate::model::{self, ProtocolModel, State};
@@ -17,6 +18,8 @@ use crate::protocol::{LogState, Role};
 use crate::scenario::{ActionKind, Scenario};
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Property};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// How a claim quantifies over the behaviours of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +145,243 @@ impl Claim {
 
 pub fn find(id: &str) -> Option<&'static Claim> {
     CATALOGUE.iter().find(|c| c.id == id)
+}
+
+/// A claim written in the claim language (`formula.rs`), in a scenario's `[[claim]]` table, a
+/// claims file or on the command line.
+#[derive(Debug)]
+pub struct UserClaim {
+    pub id: String,
+    pub statement: String,
+    pub source: Option<String>,
+    /// The file (or `--claim`) it was written in, for reports.
+    pub origin: String,
+    pub formula: Formula,
+    /// What the formula reads, by the direction a change must take to undo a discovery.
+    discovery_reads: Reads,
+    /// For `always (p implies q)` (under any `forall`s): `sometimes exists … p`, checked beside
+    /// the claim (a property of its own, so the reduction keeps it too); when it is
+    /// unreachable the claim holds vacuously.
+    pub premise: Option<(Formula, Reads)>,
+    name: &'static str,
+}
+
+impl UserClaim {
+    pub fn new(
+        id: String,
+        statement: String,
+        source: Option<String>,
+        origin: String,
+        formula: Formula,
+    ) -> Self {
+        let reads = formula.reads();
+        let discovery_reads = match formula.kind() {
+            ClaimKind::Always => reads.negated(),
+            ClaimKind::Sometimes | ClaimKind::Eventually => reads,
+        };
+        let premise = formula.premise().map(|p| {
+            let r = p.reads();
+            (p, r)
+        });
+        let name = static_name(&id);
+        UserClaim {
+            id,
+            statement,
+            source,
+            origin,
+            formula,
+            discovery_reads,
+            premise,
+            name,
+        }
+    }
+
+    /// Whether `step` can undo a discovery: it writes a part the discovery condition reads in
+    /// the direction that can make it false (or is a global step). `writes` are the step's
+    /// declared writes (`footprints.rs`), which the tests check on every edge of full graphs.
+    pub fn undone_by(&self, writes: Option<Writes>) -> bool {
+        undoes(self.discovery_reads, writes)
+    }
+}
+
+/// Whether a step with `writes` (`None`: a global step) can undo a discovery whose condition
+/// reads `reads`.
+pub fn undoes(reads: Reads, writes: Option<Writes>) -> bool {
+    match writes {
+        None => true,
+        Some(w) => reads.pos & w.shrink != 0 || reads.neg & w.grow != 0,
+    }
+}
+
+/// What one step may change in the parts formulas read: parts that may grow, parts that may
+/// shrink (a part that may change either way is in both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Writes {
+    pub grow: u32,
+    pub shrink: u32,
+}
+
+/// A claim of a scenario: one of the catalogue, or one written in the claim language.
+#[derive(Clone, Debug)]
+pub enum ClaimDef {
+    Catalogue(&'static Claim),
+    User(Arc<UserClaim>),
+}
+
+impl ClaimDef {
+    pub fn id(&self) -> &str {
+        match self {
+            ClaimDef::Catalogue(c) => c.id,
+            ClaimDef::User(u) => &u.id,
+        }
+    }
+    pub fn kind(&self) -> ClaimKind {
+        match self {
+            ClaimDef::Catalogue(c) => c.kind,
+            ClaimDef::User(u) => u.formula.kind(),
+        }
+    }
+    pub fn statement(&self) -> &str {
+        match self {
+            ClaimDef::Catalogue(c) => c.statement,
+            ClaimDef::User(u) => &u.statement,
+        }
+    }
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            ClaimDef::Catalogue(c) => Some(c.source),
+            ClaimDef::User(u) => u.source.as_deref(),
+        }
+    }
+    /// The formula, for a claim written in the language.
+    pub fn formula(&self) -> Option<&Formula> {
+        match self {
+            ClaimDef::Catalogue(_) => None,
+            ClaimDef::User(u) => Some(&u.formula),
+        }
+    }
+    /// The claim's condition in `state` (the invariant, the witness, or the eventual goal).
+    pub fn condition(&self, m: &ProtocolModel, state: &State) -> bool {
+        match self {
+            ClaimDef::Catalogue(c) => (c.condition)(m, state),
+            ClaimDef::User(u) => u.formula.holds(m, state),
+        }
+    }
+    /// Whether `state` is a discovery: a counterexample of an `always` claim or a witness of a
+    /// `sometimes` claim.
+    pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
+        let c = self.condition(m, state);
+        match self.kind() {
+            ClaimKind::Always => !c,
+            ClaimKind::Sometimes => c,
+            ClaimKind::Eventually => false,
+        }
+    }
+    /// The verdict when a discovery was (or was not) found.
+    pub fn verdict(&self, discovered: bool) -> Verdict {
+        verdict_of(self.kind(), discovered)
+    }
+    fn name(&self) -> &'static str {
+        match self {
+            ClaimDef::Catalogue(c) => c.id,
+            ClaimDef::User(u) => u.name,
+        }
+    }
+}
+
+/// The verdict of a claim of `kind` when a discovery was (or was not) found.
+pub fn verdict_of(kind: ClaimKind, discovered: bool) -> Verdict {
+    match (kind, discovered) {
+        (ClaimKind::Always | ClaimKind::Eventually, false) => Verdict::Holds,
+        (ClaimKind::Always | ClaimKind::Eventually, true) => Verdict::Violated,
+        (ClaimKind::Sometimes, true) => Verdict::Reachable,
+        (ClaimKind::Sometimes, false) => Verdict::Unreachable,
+    }
+}
+
+/// Property names live as long as the program (stateright's properties name themselves with a
+/// `&'static str`): each distinct claim id is stored once, however many scenarios use it.
+fn static_name(id: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(id) {
+        return n;
+    }
+    let n: &'static str = Box::leak(id.to_string().into_boxed_str());
+    names.insert(n);
+    n
+}
+
+/// The most claims one scenario may have: the catalogue and up to 48 of its own (each
+/// claim is a stateright property, whose condition is a plain function: one per position).
+pub const MAX_CLAIMS: usize = 64;
+
+/// The condition of the scenario's property at position `I`: its claims, then the premises of
+/// its `always (p implies q)` claims (see [`UserClaim::premise`]).
+fn claim_at<const I: usize>(m: &ProtocolModel, s: &State) -> bool {
+    match m.scenario.claims.get(I) {
+        Some(c) => c.condition(m, s),
+        None => premises(&m.scenario)
+            .nth(I - m.scenario.claims.len())
+            .is_some_and(|(_, (p, _))| p.holds(m, s)),
+    }
+}
+
+/// The premises of the scenario's claims, with the position of their claim.
+pub fn premises(s: &Scenario) -> impl Iterator<Item = (usize, &(Formula, Reads))> + '_ {
+    s.claims.iter().enumerate().filter_map(|(i, c)| match c {
+        ClaimDef::User(u) => u.premise.as_ref().map(|p| (i, p)),
+        ClaimDef::Catalogue(_) => None,
+    })
+}
+
+/// Whether property `p` of the scenario (a claim, or a premise after them) can be undone by a
+/// step with `writes`, or, for a catalogue claim, by `step` itself.
+pub fn property_undone_by(s: &Scenario, p: usize, step: &Step, writes: Option<Writes>) -> bool {
+    match s.claims.get(p) {
+        Some(ClaimDef::Catalogue(c)) => (c.undone_by)(s, step),
+        Some(ClaimDef::User(u)) => u.undone_by(writes),
+        None => premises(s)
+            .nth(p - s.claims.len())
+            .is_none_or(|(_, (_, r))| undoes(*r, writes)),
+    }
+}
+
+macro_rules! conditions {
+    ($($i:literal)*) => {
+        [$(claim_at::<$i> as fn(&ProtocolModel, &State) -> bool),*]
+    };
+}
+
+static CONDITIONS: [fn(&ProtocolModel, &State) -> bool; MAX_CLAIMS] = conditions!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+    32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
+);
+
+/// The scenario's claims as stateright properties, in the order of `scenario.claims`, then
+/// the premises of its `always (p implies q)` claims, as `sometimes` properties.
+pub fn properties(scenario: &Scenario) -> Vec<Property<ProtocolModel>> {
+    let mut out: Vec<Property<ProtocolModel>> = scenario
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (name, cond) = (c.name(), CONDITIONS[i]);
+            match c.kind() {
+                ClaimKind::Always => Property::always(name, cond),
+                ClaimKind::Sometimes => Property::sometimes(name, cond),
+                ClaimKind::Eventually => Property::eventually(name, cond),
+            }
+        })
+        .collect();
+    let n = out.len();
+    for (j, (i, _)) in premises(scenario).enumerate() {
+        out.push(Property::sometimes(
+            scenario.claims[i].name(),
+            CONDITIONS[n + j],
+        ));
+    }
+    out
 }
 
 const FAQ: &str =
@@ -380,7 +620,7 @@ fn account_devices<'s>(
 /// `to` has not fired and its day has not passed; or a send is queued for `to` and either a
 /// lookup of `to` is still to fire (its answer releases the queue) or the lookup it waits for
 /// is still alive (in flight, held by the directory, or answered on its way back).
-fn may_still_send(m: &ProtocolModel, s: &State, d: DeviceId, to: AccountId) -> bool {
+pub fn may_still_send(m: &ProtocolModel, s: &State, d: DeviceId, to: AccountId) -> bool {
     let today = ProtocolModel::today(s);
     let queued = model::device(s, d).queued.iter().any(|(t, _)| *t == to);
     // A send still to fire, or a lookup still to fire whose answer will release a queued send.

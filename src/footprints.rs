@@ -8,7 +8,6 @@
 //! argued in ARCHITECTURE.md ("Partial-order reduction") and checked by the
 //! tests on the full state graph of every scenario.
 
-use crate::claims::CATALOGUE;
 use crate::engine::{Footprints, Owners};
 use crate::knowledge::DeviceId;
 use crate::model::{ProtocolModel, State, Step};
@@ -514,7 +513,7 @@ impl Footprints for ProtocolModel {
     }
 
     fn may_undo(&self, p: usize, step: &Step) -> bool {
-        (CATALOGUE[p].undone_by)(&self.scenario, step)
+        crate::claims::property_undone_by(&self.scenario, p, step, self.writes(step))
     }
 
     fn concrete_init_states(&self) -> Vec<State> {
@@ -590,5 +589,87 @@ fn envelopes_with_copies(network: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
             .flat_map(|(e, n)| std::iter::repeat_n((e.src, e.dst, &e.msg), *n))
             .collect(),
         other => envelopes(other).collect(),
+    }
+}
+
+impl ProtocolModel {
+    /// What a step may change in the parts of the state that claim formulas read
+    /// (`formula::Part`): the parts that may grow and those that may shrink. `None` for the
+    /// clock's tick, a global step that may change anything. Claims written in the claim
+    /// language are undone only by steps that write what they read (`claims::undoes`); the
+    /// tests check on every edge of every scenario's full graph that a step changes nothing
+    /// it does not declare here, in no direction it does not declare.
+    pub fn writes(&self, step: &Step) -> Option<crate::claims::Writes> {
+        use crate::formula::{Part as P, Server};
+        let (role, msg, timer) = match step {
+            Step::Tick => return None,
+            Step::Actor(a) => match a {
+                ActorModelAction::Deliver { dst, msg, .. } => (role_of(*dst), Some(msg), false),
+                ActorModelAction::Drop(env) => (role_of(env.dst), None, false),
+                ActorModelAction::Timeout(id, _) => (role_of(*id), None, true),
+                ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => {
+                    (role_of(*id), None, false)
+                }
+                ActorModelAction::SelectRandom { .. } => return None,
+            },
+        };
+        let both = |p: P| (p.bit(), p.bit());
+        let grows = |p: P| (p.bit(), 0);
+        // Every step consumes or adds messages; whether a device has sent, or may still send,
+        // to a handle only goes from true to false, except on a lossy network, where a send
+        // queued behind a lost lookup is released by a device's next lookup of that handle
+        // (a user action, or another lookup's answer).
+        let mut parts = vec![both(P::Network), (0, P::MaySend.bit())];
+        let dropped = matches!(step, Step::Actor(ActorModelAction::Drop(_)));
+        match role {
+            Role::Device(_) => {
+                if self.scenario.lossy && (timer || matches!(msg, Some(Msg::LookupReply { .. }))) {
+                    parts.push(grows(P::MaySend));
+                }
+                if !dropped {
+                    parts.extend([
+                        grows(P::Sent),
+                        grows(P::Learned),
+                        grows(P::Accepted),
+                        grows(P::Alerts),
+                        both(P::Answers),
+                    ]);
+                }
+            }
+            Role::Directory => {
+                if !dropped {
+                    // A lookup answered is a record answered, and one sent to the log.
+                    parts.extend([
+                        grows(P::Knowledge(Server::Directory)),
+                        grows(P::Answered),
+                        grows(P::Logged),
+                    ]);
+                }
+            }
+            Role::LookupLog => {
+                if msg.is_some() {
+                    parts.extend([grows(P::Knowledge(Server::Log)), grows(P::LogRecords)]);
+                } else {
+                    // A crash loses what was not persisted, a restart restores what was; a
+                    // dropped record never reaches the log.
+                    parts.extend([
+                        both(P::Knowledge(Server::Log)),
+                        both(P::LogRecords),
+                        both(P::Logged),
+                    ]);
+                }
+            }
+            Role::Relay => parts.push(grows(P::Knowledge(Server::Relay))),
+            Role::Carrier => parts.push(grows(P::Knowledge(Server::Carrier))),
+            Role::Authority => {
+                parts.extend([grows(P::Knowledge(Server::Authority)), grows(P::Disclosed)])
+            }
+        }
+        let mut w = crate::claims::Writes::default();
+        for (g, s) in parts {
+            w.grow |= g;
+            w.shrink |= s;
+        }
+        Some(w)
     }
 }

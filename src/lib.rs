@@ -28,6 +28,7 @@ pub mod engine;
 pub mod escape;
 pub mod explore;
 pub mod footprints;
+pub mod formula;
 pub mod knowledge;
 pub mod matrix;
 pub mod model;
@@ -38,7 +39,7 @@ pub mod scenario;
 pub mod simulate;
 pub mod symmetry;
 
-pub use claims::{Claim, ClaimKind, Verdict, CATALOGUE};
+pub use claims::{Claim, ClaimDef, ClaimKind, Verdict, CATALOGUE};
 pub use model::ProtocolModel;
 pub use report::{Report, ScenarioReport};
 pub use scenario::{Scenario, ScenarioError};
@@ -130,10 +131,20 @@ pub fn check_distributed(
         unplaced.path = std::path::PathBuf::new();
         // (The expectations are read by process 0 only, and print function addresses.)
         unplaced.expect.clear();
+        // (The claims, likewise: catalogue claims print function addresses, so they count by
+        // id, and claims written in the language by their formula's text.)
+        let claims: Vec<String> = unplaced
+            .claims
+            .drain(..)
+            .map(|c| match c.formula() {
+                Some(f) => format!("{}={}", c.id(), f.text),
+                None => c.id().to_string(),
+            })
+            .collect();
         // (The number of scenarios too, so that processes given different files disagree at
         // the first scenario.)
         format!(
-            "{k}/{} {unplaced:?} {options:?} {}",
+            "{k}/{} {unplaced:?} {claims:?} {options:?} {}",
             shared.len(),
             env!("CARGO_PKG_VERSION")
         )

@@ -101,16 +101,31 @@ enum Command {
         /// machine's memory).
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..=16_777_216))]
         max_memory: Option<u64>,
+        /// A claims file (`[[claim]]` tables) whose claims are checked too; repeatable.
+        #[arg(long = "claims", value_name = "FILE")]
+        claims_files: Vec<PathBuf>,
+        /// A claim written in the claim language, checked too as `ad-hoc` (`ad-hoc-2`, …);
+        /// repeatable. Example: --claim 'always forall m: message. not knows(log, content(m))'
+        #[arg(long = "claim", value_name = "FORMULA")]
+        formulas: Vec<String>,
     },
     /// Print the shortest counterexample (or witness) of one claim in one scenario.
     Trace {
         /// The scenario file.
         scenario: PathBuf,
-        /// The claim id (see `imessage-model claims`).
+        /// The claim id (see `imessage-model claims`, the scenario's `[[claim]]` tables, or
+        /// `ad-hoc` for a --claim).
         claim: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
         format: TraceFormat,
+        /// A claims file (`[[claim]]` tables) whose claims are checked too; repeatable.
+        #[arg(long = "claims", value_name = "FILE")]
+        claims_files: Vec<PathBuf>,
+        /// A claim written in the claim language, checked too as `ad-hoc` (`ad-hoc-2`, …);
+        /// repeatable. Example: --claim 'always forall m: message. not knows(log, content(m))'
+        #[arg(long = "claim", value_name = "FORMULA")]
+        formulas: Vec<String>,
     },
     /// Random runs of a scenario, reproducible from the seed: the transcript and what every
     /// party holds at the end.
@@ -129,6 +144,13 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// A claims file (`[[claim]]` tables) whose claims are checked too; repeatable.
+        #[arg(long = "claims", value_name = "FILE")]
+        claims_files: Vec<PathBuf>,
+        /// A claim written in the claim language, checked too as `ad-hoc` (`ad-hoc-2`, …);
+        /// repeatable. Example: --claim 'always forall m: message. not knows(log, content(m))'
+        #[arg(long = "claim", value_name = "FORMULA")]
+        formulas: Vec<String>,
     },
     /// Serve stateright's Explorer web UI for a scenario on 127.0.0.1, to walk its state space.
     Explore {
@@ -137,6 +159,13 @@ enum Command {
         /// The port on 127.0.0.1.
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// A claims file (`[[claim]]` tables) whose claims are checked too; repeatable.
+        #[arg(long = "claims", value_name = "FILE")]
+        claims_files: Vec<PathBuf>,
+        /// A claim written in the claim language, checked too as `ad-hoc` (`ad-hoc-2`, …);
+        /// repeatable. Example: --claim 'always forall m: message. not knows(log, content(m))'
+        #[arg(long = "claim", value_name = "FORMULA")]
+        formulas: Vec<String>,
     },
     /// List the claim catalogue: id, kind, statement and source.
     Claims {
@@ -279,6 +308,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             reduction,
             symmetry,
             max_memory,
+            claims_files,
+            formulas,
         } => {
             let files: Vec<PathBuf> = scenario_files(&paths)?
                 .into_iter()
@@ -288,8 +319,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .collect();
             let mut scenarios = Vec::new();
             let mut errors = Vec::new();
+            let extra = ExtraClaims::read(&claims_files, &formulas)?;
             for f in &files {
-                match Scenario::load(f) {
+                match Scenario::load(f).and_then(|s| extra.add_to(s)) {
                     Ok(s) => scenarios.push(s),
                     Err(e) => errors.push(e.to_string()),
                 }
@@ -385,23 +417,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             scenario,
             claim,
             format,
+            claims_files,
+            formulas,
         } => {
-            let s = Scenario::load(&scenario)?;
-            let Some(c) = imessage_model::claims::find(&claim) else {
+            let s =
+                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let Some(i) = s.claims.iter().position(|c| c.id() == claim) else {
                 bail!(
                     "unknown claim `{claim}` (known claims: {})",
-                    imessage_model::CATALOGUE
+                    s.claims
                         .iter()
-                        .map(|c| c.id)
+                        .map(|c| c.id())
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
             };
+            let c = s.claims[i].clone();
             let limits = imessage_model::check::Limits::of(&s);
             let model = imessage_model::ProtocolModel::new(s);
             let x = imessage_model::check::explore(&model, limits);
-            let verdict = x.verdict(c);
-            let Some(t) = x.trace(c) else {
+            let verdict = x.verdict_at(i);
+            let Some(t) = x.trace_at(i) else {
                 eprintln!(
                     "no trace: `{claim}` {} in {} ({}), so there is no {} to show",
                     verdict.name(),
@@ -414,7 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     } else {
                         "bounded search".to_string()
                     },
-                    if c.kind == imessage_model::ClaimKind::Sometimes {
+                    if c.kind() == imessage_model::ClaimKind::Sometimes {
                         "witness"
                     } else {
                         "counterexample"
@@ -422,7 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 );
                 return Ok(false);
             };
-            let what = if c.kind == imessage_model::ClaimKind::Sometimes {
+            let what = if c.kind() == imessage_model::ClaimKind::Sometimes {
                 "witness for"
             } else {
                 "counterexample to"
@@ -430,21 +466,30 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let sc = &model.scenario;
             use imessage_model::report::trace as tr;
             match format {
-                TraceFormat::Text => out!("{}", tr::text(sc, c.id, what, &t)),
+                TraceFormat::Text => {
+                    out!("{}", tr::text(sc, c.id(), what, &t));
+                    if let Some(f) = c.formula() {
+                        let last = t.steps.last().map_or(&t.initial, |(_, s)| s);
+                        outln!(
+                            "why: {}",
+                            imessage_model::escape::terminal(&f.explain(&model, last))
+                        );
+                    }
+                }
                 TraceFormat::Json => {
                     outln!(
                         "{}",
-                        serde_json::to_string_pretty(&tr::json(sc, c.id, what, &t))?
+                        serde_json::to_string_pretty(&tr::json(sc, c.id(), what, &t))?
                     )
                 }
                 TraceFormat::Itf => {
                     outln!(
                         "{}",
-                        serde_json::to_string_pretty(&tr::itf(sc, c.id, what, &t))?
+                        serde_json::to_string_pretty(&tr::itf(sc, c.id(), what, &t))?
                     )
                 }
-                TraceFormat::Mermaid => out!("{}", tr::mermaid(sc, c.id, what, &t)),
-                TraceFormat::Dot => out!("{}", tr::dot(sc, c.id, what, &t)),
+                TraceFormat::Mermaid => out!("{}", tr::mermaid(sc, c.id(), what, &t)),
+                TraceFormat::Dot => out!("{}", tr::dot(sc, c.id(), what, &t)),
             }
             Ok(true)
         }
@@ -454,8 +499,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             runs,
             max_steps,
             format,
+            claims_files,
+            formulas,
         } => {
-            let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
+            let s =
+                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let model = imessage_model::ProtocolModel::new(s);
             let results: Vec<imessage_model::simulate::Run> = (0..runs)
                 .map(|k| imessage_model::simulate::run(&model, seed.wrapping_add(k), max_steps))
                 .collect();
@@ -470,8 +519,15 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Command::Explore { scenario, port } => {
-            let model = imessage_model::ProtocolModel::new(Scenario::load(&scenario)?);
+        Command::Explore {
+            scenario,
+            port,
+            claims_files,
+            formulas,
+        } => {
+            let s =
+                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let model = imessage_model::ProtocolModel::new(s);
             let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             let listener = std::net::TcpListener::bind(address)
                 .with_context(|| format!("cannot listen on {address}"))?;
@@ -820,4 +876,35 @@ fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// Claims given on the command line (`--claims FILE`, `--claim FORMULA`), added to every
+/// scenario checked.
+struct ExtraClaims<'a> {
+    files: Vec<(PathBuf, String)>,
+    formulas: &'a [String],
+}
+
+impl<'a> ExtraClaims<'a> {
+    fn read(files: &[PathBuf], formulas: &'a [String]) -> anyhow::Result<Self> {
+        let files = files
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .map(|t| (f.clone(), t))
+                    .with_context(|| format!("{}: cannot read the claims file", f.display()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ExtraClaims { files, formulas })
+    }
+
+    fn add_to(&self, mut s: Scenario) -> Result<Scenario, imessage_model::ScenarioError> {
+        for (path, text) in &self.files {
+            imessage_model::scenario::add_claims_file(&mut s, path, text)?;
+        }
+        for f in self.formulas {
+            imessage_model::scenario::add_formula(&mut s, f)?;
+        }
+        Ok(s)
+    }
 }

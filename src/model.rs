@@ -253,7 +253,7 @@ impl Model for ProtocolModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        claims::CATALOGUE.iter().map(|c| c.property()).collect()
+        claims::properties(&self.scenario)
     }
 }
 

@@ -3,7 +3,7 @@
 //! lookup log as an authority would receive it). The same seed gives the
 //! same run, with the same build.
 
-use crate::claims::{ClaimKind, CATALOGUE};
+use crate::claims::ClaimKind;
 use crate::model::{ProtocolModel, State, Step};
 use crate::report::trace::facts;
 use crate::report::{trace_steps, TraceStep};
@@ -45,9 +45,14 @@ pub fn run(model: &ProtocolModel, seed: u64, max_steps: usize) -> Run {
     let mut path: Vec<(Step, State)> = Vec::new();
     let mut violations: Vec<(String, usize)> = Vec::new();
     let check = |st: &State, at: usize, violations: &mut Vec<(String, usize)>| {
-        for c in CATALOGUE.iter().filter(|c| c.kind == ClaimKind::Always) {
-            if !violations.iter().any(|(id, _)| id == c.id) && !(c.condition)(model, st) {
-                violations.push((c.id.to_string(), at));
+        let always = model
+            .scenario
+            .claims
+            .iter()
+            .filter(|c| c.kind() == ClaimKind::Always);
+        for c in always {
+            if !violations.iter().any(|(id, _)| id == c.id()) && !c.condition(model, st) {
+                violations.push((c.id().to_string(), at));
             }
         }
     };

@@ -324,7 +324,7 @@ fn a_cycle_without_the_condition_is_a_caveat_of_that_claim_only() {
         let want = (c.id == "message-eventually-delivered").then_some(
             "a cycle of states without the condition exists; runs that stay in it for ever are not counted",
         );
-        assert_eq!(x.caveat(c), want, "{}", c.id);
+        assert_eq!(x.caveat(c).as_deref(), want, "{}", c.id);
     }
 }
 
@@ -342,7 +342,7 @@ fn an_unconfirmed_trace_is_a_caveat_of_its_own_claim() {
     let unconfirmed: Vec<&str> = CATALOGUE
         .iter()
         .filter(|c| {
-            x.caveat(c)
+            x.caveat(c).as_deref()
                 == Some("the trace is a run of the system, but the unreduced search that confirms it is the shortest stopped at a bound")
         })
         .map(|c| c.id)

@@ -308,7 +308,7 @@ fn a_report_with_hostile_names_is_valid_junit_and_terminal_text() {
     // A flipped expectation, so that the report carries a failure with its trace.
     let mut s = hostile_ghost();
     for e in &mut s.expect {
-        if e.claim.id == "no-server-learns-content" {
+        if e.claim.id() == "no-server-learns-content" {
             e.verdict = imessage_model::Verdict::Holds;
         }
     }

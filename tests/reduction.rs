@@ -36,7 +36,7 @@ fn bit(o: usize) -> u64 {
 /// (on a duplicating network the engine never reduces: a delivered message stays deliverable,
 /// so a lookup can be answered twice and no step is independent of another).
 /// Returns whether the graph was small enough to check.
-fn check_contract(name: &str, m: &ProtocolModel) -> bool {
+pub fn check_contract(name: &str, m: &ProtocolModel) -> bool {
     if !m.reducible() {
         return true;
     }
@@ -47,12 +47,13 @@ fn check_contract(name: &str, m: &ProtocolModel) -> bool {
         let tick_enabled = succ.iter().any(|(a, _)| m.owner(a).is_none());
         for (a, t) in succ {
             // Undo: a step said not to undo a discovery does not.
-            for (p, claim) in CATALOGUE.iter().enumerate() {
+            // Every property: the catalogue's, claims written in the language, premises.
+            for (p, prop) in m.properties().iter().enumerate() {
                 if discovered(m, p, s) && !m.may_undo(p, a) {
                     assert!(
                         discovered(m, p, t),
                         "{name}: {a:?} undoes {} but says it cannot",
-                        claim.id
+                        prop.name
                     );
                 }
             }

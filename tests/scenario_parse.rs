@@ -273,7 +273,7 @@ proptest! {
         let sends = g.actions.iter().filter(|a| a.2).count();
         prop_assert_eq!(s.contents as usize, if g.devices().is_empty() { 0 } else { sends });
         for e in &s.expect {
-            prop_assert!(imessage_model::scenario::verdicts_for(e.claim.kind).contains(&e.verdict));
+            prop_assert!(imessage_model::scenario::verdicts_for(e.claim.kind()).contains(&e.verdict));
         }
     }
 

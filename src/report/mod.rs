@@ -9,7 +9,7 @@ pub mod text;
 pub mod trace;
 
 use crate::check::{Bound, Exploration, Trace};
-use crate::claims::{ClaimKind, Verdict, CATALOGUE};
+use crate::claims::{ClaimKind, Verdict};
 use crate::knowledge::{AccountId, KeyId, Token};
 use crate::model::{ProtocolModel, Step};
 use crate::protocol::wire::{Answer, Msg, Record, Timer};
@@ -75,6 +75,10 @@ pub struct ClaimReport {
     pub as_expected: Option<bool>,
     /// The counterexample or witness, when reported.
     pub trace: Option<Vec<TraceStep>>,
+    /// For a claim written in the claim language with a trace: what decides the formula in
+    /// the trace's last state, with the values of its quantified variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
 }
 
 /// One step of a trace.
@@ -96,33 +100,41 @@ pub struct TraceStep {
 pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
     let scenario = &x.model.scenario;
     let complete = x.complete();
-    let claims = CATALOGUE
-        .iter()
-        .map(|claim| {
-            let verdict = x.verdict(claim);
+    let claims = x
+        .claims()
+        .map(|(i, claim)| {
+            let verdict = x.verdict_at(i);
             let bounded = !complete && !verdict.has_path();
-            let note = x.caveat(claim).map(str::to_string);
-            let expected = scenario.expectation(claim.id);
-            let proven = !bounded && note.is_none();
+            let note = x.caveat_at(i);
+            let expected = scenario.expectation(claim.id());
+            let proven = !bounded
+                && note
+                    .as_deref()
+                    .is_none_or(|n| n.starts_with("holds vacuously"));
             let as_expected = expected.map(|e| e == verdict && (proven || scenario.allow_bounded));
             let want_trace = match verdict {
                 Verdict::Violated => true,
                 Verdict::Reachable => witnesses,
                 _ => false,
             };
-            let trace = want_trace
-                .then(|| x.trace(claim))
-                .flatten()
-                .map(|t| trace_steps(scenario, &t));
+            let path = want_trace.then(|| x.trace_at(i)).flatten();
+            let explanation = claim.formula().and_then(|f| {
+                let last = path
+                    .as_ref()
+                    .map(|t| t.steps.last().map_or(&t.initial, |(_, s)| s))?;
+                Some(f.explain(x.model, last))
+            });
+            let trace = path.map(|t| trace_steps(scenario, &t));
             ClaimReport {
-                id: claim.id.to_string(),
-                kind: claim.kind,
+                id: claim.id().to_string(),
+                kind: claim.kind(),
                 verdict,
                 bounded,
                 note,
                 expected,
                 as_expected,
                 trace,
+                explanation,
             }
         })
         .collect();

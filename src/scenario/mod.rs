@@ -10,12 +10,12 @@
 
 mod raw;
 
-use crate::claims::{Claim, ClaimKind, Verdict};
+use crate::claims::{ClaimDef, ClaimKind, Verdict};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use raw::parse;
+pub use raw::{add_claims_file, add_formula, parse};
 
 /// The default for `bounds.max-states`: exploration stops (and says so) past this many unique states.
 pub const DEFAULT_MAX_STATES: usize = 2_000_000;
@@ -237,9 +237,9 @@ pub struct LegalRequest {
 }
 
 /// A verdict the file expects for a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Expectation {
-    pub claim: &'static Claim,
+    pub claim: ClaimDef,
     pub verdict: Verdict,
 }
 
@@ -279,6 +279,9 @@ pub struct Scenario {
     pub legal_requests: Vec<LegalRequest>,
     /// Number of contents composed (`m1` … `mN`), one per send action.
     pub contents: u8,
+    /// The claims checked, in report order: the catalogue (a claim written for a catalogue id
+    /// in its place), then the scenario's own and its claims files', in file order.
+    pub claims: Vec<ClaimDef>,
     pub expect: Vec<Expectation>,
 }
 
@@ -327,7 +330,7 @@ impl Scenario {
     pub fn expectation(&self, claim_id: &str) -> Option<Verdict> {
         self.expect
             .iter()
-            .find(|e| e.claim.id == claim_id)
+            .find(|e| e.claim.id() == claim_id)
             .map(|e| e.verdict)
     }
 
@@ -420,6 +423,16 @@ pub enum ScenarioError {
         column: usize,
         message: String,
     },
+    /// An error inside a claim's formula: located like the others, with the formula's line
+    /// quoted and the part that is wrong underlined.
+    #[error("{}:{line}:{column}: {message}\n{snippet}", path.display())]
+    Formula {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        snippet: String,
+    },
 }
 
 impl ScenarioError {
@@ -427,7 +440,9 @@ impl ScenarioError {
     pub fn line(&self) -> Option<usize> {
         match self {
             ScenarioError::Io { .. } => None,
-            ScenarioError::Invalid { line, .. } => Some(*line),
+            ScenarioError::Invalid { line, .. } | ScenarioError::Formula { line, .. } => {
+                Some(*line)
+            }
         }
     }
 }

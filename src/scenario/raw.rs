@@ -2,10 +2,12 @@
 //! into a [`Scenario`] with errors located at the offending key.
 
 use super::*;
-use crate::claims::{self, Verdict};
+use crate::claims::{ClaimDef, UserClaim, Verdict, CATALOGUE, MAX_CLAIMS};
+use crate::formula::{self, FormulaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 use toml::Spanned;
 
 #[derive(Deserialize)]
@@ -31,6 +33,29 @@ struct RawScenario {
     legal_requests: Vec<Spanned<RawLegalRequest>>,
     #[serde(default)]
     expect: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Claims files whose claims this scenario checks too, relative to the scenario's folder.
+    #[serde(default)]
+    claims: Vec<Spanned<String>>,
+    #[serde(rename = "claim", default)]
+    claim_tables: Vec<Spanned<RawClaim>>,
+}
+
+/// A `[[claim]]` table: a claim written in the claim language.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawClaim {
+    id: Spanned<String>,
+    statement: Spanned<String>,
+    source: Option<Spanned<String>>,
+    check: Spanned<String>,
+}
+
+/// A claims file: `[[claim]]` tables only, shared by scenarios (`claims = [...]`, `--claims`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawClaimsFile {
+    #[serde(rename = "claim", default)]
+    claim_tables: Vec<Spanned<RawClaim>>,
 }
 
 #[derive(Deserialize)]
@@ -685,48 +710,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         });
     }
 
-    let mut expect = Vec::new();
-    for (id, verdict) in &raw.expect {
-        let Some(claim) = claims::find(id.get_ref()) else {
-            return Err(loc.at(
-                id,
-                format!(
-                    "key `expect.{}`: unknown claim id (known claims: {})",
-                    id.get_ref(),
-                    claims::CATALOGUE
-                        .iter()
-                        .map(|c| c.id)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        };
-        let allowed = verdicts_for(claim.kind);
-        let v =
-            allowed
-                .iter()
-                .copied()
-                .find(|v| v.name() == verdict.get_ref())
-                .ok_or_else(|| {
-                    let all = Verdict::ALL.iter().any(|v| v.name() == verdict.get_ref());
-                    loc.at(
-                        verdict,
-                        format!(
-                        "key `expect.{}`: {} `{}`; `{}` is a{} {} claim, so expect `{}` or `{}`",
-                        claim.id,
-                        if all { "a verdict of the wrong kind:" } else { "unknown verdict" },
-                        verdict.get_ref(),
-                        claim.id,
-                        if claim.kind == ClaimKind::Sometimes { "" } else { "n" },
-                        claim.kind.name(),
-                        allowed[0].name(),
-                        allowed[1].name()
-                    ),
-                    )
-                })?;
-        expect.push(Expectation { claim, verdict: v });
-    }
-
     // The clock waits for an empty network (no message spans a day), and a duplicating network
     // never empties: the two cannot be combined.
     if order == Order::Duplicating && days > 1 {
@@ -777,7 +760,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         Some(true) => Preservation::RequestedHandles,
         _ => Preservation::None,
     };
-    Ok(Scenario {
+    let mut scenario = Scenario {
         path: path.to_path_buf(),
         name: raw.name.into_inner().trim().to_string(),
         description: raw.description.map(|d| d.get_ref().trim().to_string()),
@@ -801,6 +784,263 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         ips,
         legal_requests,
         contents,
-        expect,
-    })
+        claims: CATALOGUE.iter().map(ClaimDef::Catalogue).collect(),
+        expect: Vec::new(),
+    };
+    for file in &raw.claims {
+        let base = path.parent().unwrap_or(Path::new(""));
+        let claims_path = base.join(file.get_ref());
+        let text = std::fs::read_to_string(&claims_path).map_err(|e| {
+            loc.at(
+                file,
+                format!(
+                    "key `claims`: cannot read the claims file {}: {e}",
+                    claims_path.display()
+                ),
+            )
+        })?;
+        add_claims_file(&mut scenario, &claims_path, &text)?;
+    }
+    add_claim_tables(&mut scenario, &loc, &raw.claim_tables)?;
+    let mut expect = Vec::new();
+    for (id, verdict) in &raw.expect {
+        let Some(claim) = scenario
+            .claims
+            .iter()
+            .find(|c| c.id() == id.get_ref())
+            .cloned()
+        else {
+            let known: Vec<&str> = scenario.claims.iter().map(|c| c.id()).collect();
+            let near = crate::formula::nearest(id.get_ref(), known.iter().copied())
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            return Err(loc.at(
+                id,
+                format!(
+                    "key `expect.{}`: unknown claim id{near} (known claims: {})",
+                    id.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        let kind = claim.kind();
+        let allowed = verdicts_for(kind);
+        let v =
+            allowed
+                .iter()
+                .copied()
+                .find(|v| v.name() == verdict.get_ref())
+                .ok_or_else(|| {
+                    let all = Verdict::ALL.iter().any(|v| v.name() == verdict.get_ref());
+                    loc.at(
+                        verdict,
+                        format!(
+                        "key `expect.{}`: {} `{}`; `{}` is a{} {} claim, so expect `{}` or `{}`",
+                        claim.id(),
+                        if all { "a verdict of the wrong kind:" } else { "unknown verdict" },
+                        verdict.get_ref(),
+                        claim.id(),
+                        if kind == ClaimKind::Sometimes { "" } else { "n" },
+                        kind.name(),
+                        allowed[0].name(),
+                        allowed[1].name()
+                    ),
+                    )
+                })?;
+        expect.push(Expectation { claim, verdict: v });
+    }
+    scenario.expect = expect;
+    Ok(scenario)
+}
+
+/// Adds the claims of a claims file to a parsed scenario.
+pub fn add_claims_file(
+    scenario: &mut Scenario,
+    path: &Path,
+    text: &str,
+) -> Result<(), ScenarioError> {
+    let loc = Locator { path, text };
+    let raw: RawClaimsFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        let message = match message.strip_prefix("unknown field") {
+            Some(rest) => {
+                format!("unknown key{rest} (a claims file holds `[[claim]]` tables only)")
+            }
+            None => message,
+        };
+        loc.error(e.span().unwrap_or(0..0), message)
+    })?;
+    if raw.claim_tables.is_empty() {
+        return Err(loc.error(0..0, "a claims file holds at least one `[[claim]]` table"));
+    }
+    add_claim_tables(scenario, &loc, &raw.claim_tables)
+}
+
+/// Adds one claim written on the command line (`check --claim FORMULA`): its id is `ad-hoc`
+/// (`ad-hoc-2`, … for more).
+pub fn add_formula(scenario: &mut Scenario, text: &str) -> Result<String, ScenarioError> {
+    let taken = |id: &str| scenario.claims.iter().any(|c| c.id() == id);
+    let mut id = "ad-hoc".to_string();
+    let mut n = 1;
+    while taken(&id) {
+        n += 1;
+        id = format!("ad-hoc-{n}");
+    }
+    let path = Path::new("--claim");
+    let formula = formula::compile(scenario, text).map_err(|e| formula_error(path, text, 0, e))?;
+    let claim = UserClaim::new(
+        id.clone(),
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        None,
+        "--claim".into(),
+        formula,
+    );
+    push_claim(scenario, ClaimDef::User(Arc::new(claim))).map_err(|m| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: m,
+    })?;
+    Ok(id)
+}
+
+fn add_claim_tables(
+    scenario: &mut Scenario,
+    loc: &Locator,
+    tables: &[Spanned<RawClaim>],
+) -> Result<(), ScenarioError> {
+    for t in tables {
+        let c = t.get_ref();
+        let id = c.id.get_ref().trim();
+        if !is_claim_id(id) {
+            return Err(loc.at(
+                &c.id,
+                "key `claim.id`: a claim id is lowercase words and digits joined by `-` (as in \
+                 `log-never-holds-unregistered-targets`)",
+            ));
+        }
+        let texts = [
+            ("statement", Some(&c.statement)),
+            ("source", c.source.as_ref()),
+        ];
+        for (key, v) in texts {
+            if let Some(v) = v {
+                if !is_text(v.get_ref()) || v.get_ref().trim().is_empty() {
+                    return Err(loc.at(
+                        v,
+                        format!("key `claim.{key}`: empty, too long or not printable text"),
+                    ));
+                }
+            }
+        }
+        let text = c.check.get_ref();
+        let formula = formula::compile(scenario, text).map_err(|e| {
+            match formula_start(loc.text, c.check.span(), text) {
+                Some(start) => formula_error(loc.path, loc.text, start, e),
+                // Escapes in the string: offsets into the formula are not offsets into the file,
+                // so the error points at the string and quotes the formula on its own.
+                None => formula_error(loc.path, text, 0, e),
+            }
+        })?;
+        let claim = UserClaim::new(
+            id.to_string(),
+            c.statement.get_ref().trim().to_string(),
+            c.source.as_ref().map(|s| s.get_ref().trim().to_string()),
+            loc.path.display().to_string(),
+            formula,
+        );
+        push_claim(scenario, ClaimDef::User(Arc::new(claim))).map_err(|m| loc.at(&c.id, m))?;
+    }
+    Ok(())
+}
+
+/// Adds a claim: a new id goes after the others; a catalogue id is replaced by the claim written
+/// for it, which must be of the same kind (its expectations keep their meaning).
+fn push_claim(scenario: &mut Scenario, claim: ClaimDef) -> Result<(), String> {
+    if let Some(i) = scenario.claims.iter().position(|c| c.id() == claim.id()) {
+        let old = &scenario.claims[i];
+        if matches!(old, ClaimDef::User(_)) {
+            return Err(format!(
+                "key `claim.id`: the claim `{}` is defined twice",
+                claim.id()
+            ));
+        }
+        if old.kind() != claim.kind() {
+            return Err(format!(
+                "key `claim.id`: `{}` is a catalogue claim of kind {}; a claim written for it \
+                 must be one too (this one is {})",
+                claim.id(),
+                old.kind().name(),
+                claim.kind().name()
+            ));
+        }
+        scenario.claims[i] = claim;
+        return Ok(());
+    }
+    let premises = crate::claims::premises(scenario).count()
+        + usize::from(matches!(&claim, ClaimDef::User(u) if u.premise.is_some()));
+    if scenario.claims.len() + 1 + premises > MAX_CLAIMS {
+        return Err(format!(
+            "key `claim.id`: a scenario checks at most {MAX_CLAIMS} claims (the catalogue's \
+             included, and one more for each `always … implies …`)"
+        ));
+    }
+    scenario.claims.push(claim);
+    Ok(())
+}
+
+fn is_claim_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 80
+        && id.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+/// Where a formula's text begins in the file, when the file's bytes between the quotes are the
+/// formula's (no escapes): then an offset into the formula is one into the file.
+fn formula_start(text: &str, span: Range<usize>, value: &str) -> Option<usize> {
+    let raw = text.get(span.clone())?;
+    let open = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|q| raw.starts_with(q))?;
+    let mut start = span.start + open.len();
+    if open.len() == 3 {
+        // TOML drops a newline right after a multi-line string's opening quotes.
+        if text[start..].starts_with("\r\n") {
+            start += 2;
+        } else if text[start..].starts_with('\n') {
+            start += 1;
+        }
+    }
+    (text.get(start..start + value.len()) == Some(value)).then_some(start)
+}
+
+/// A formula error located in `text` (the file, or the formula alone): the line and column of
+/// its first byte, and the line quoted with the span underlined.
+fn formula_error(path: &Path, text: &str, start: usize, e: FormulaError) -> ScenarioError {
+    use codespan_reporting::diagnostic::{Diagnostic, Label};
+    use codespan_reporting::files::SimpleFile;
+    let at = (start + e.span.start).min(text.len());
+    let end = (start + e.span.end).clamp(at, text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let message = crate::escape::line(&e.message);
+    let file = SimpleFile::new(path.display().to_string(), text);
+    let diagnostic = Diagnostic::error()
+        .with_message(message.clone())
+        .with_label(Label::primary((), at..end));
+    let config = codespan_reporting::term::Config::default();
+    let snippet =
+        codespan_reporting::term::emit_into_string(&config, &file, &diagnostic).unwrap_or_default();
+    ScenarioError::Formula {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet: crate::escape::terminal(&snippet),
+    }
 }
