@@ -107,11 +107,10 @@ impl Exploration<'_> {
 
     /// The position of a catalogue claim among the scenario's claims.
     fn position(&self, claim: &Claim) -> usize {
-        let c = CATALOGUE
+        CATALOGUE
             .iter()
             .position(|k| k == claim)
-            .expect("claims come from the catalogue");
-        c
+            .expect("claims come from the catalogue")
     }
 
     /// The scenario's claims with their positions.

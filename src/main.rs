@@ -420,8 +420,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             claims_files,
             formulas,
         } => {
-            let s =
-                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let s = ExtraClaims::read(&claims_files, &formulas)?.load(&scenario)?;
             let Some(i) = s.claims.iter().position(|c| c.id() == claim) else {
                 bail!(
                     "unknown claim `{claim}` (known claims: {})",
@@ -502,8 +501,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             claims_files,
             formulas,
         } => {
-            let s =
-                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let s = ExtraClaims::read(&claims_files, &formulas)?.load(&scenario)?;
             let model = imessage_model::ProtocolModel::new(s);
             let results: Vec<imessage_model::simulate::Run> = (0..runs)
                 .map(|k| imessage_model::simulate::run(&model, seed.wrapping_add(k), max_steps))
@@ -525,8 +523,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             claims_files,
             formulas,
         } => {
-            let s =
-                ExtraClaims::read(&claims_files, &formulas)?.add_to(Scenario::load(&scenario)?)?;
+            let s = ExtraClaims::read(&claims_files, &formulas)?.load(&scenario)?;
             let model = imessage_model::ProtocolModel::new(s);
             let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             let listener = std::net::TcpListener::bind(address)
@@ -896,6 +893,11 @@ impl<'a> ExtraClaims<'a> {
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(ExtraClaims { files, formulas })
+    }
+
+    /// Loads a scenario file with these claims added.
+    fn load(&self, path: &Path) -> anyhow::Result<Scenario> {
+        Ok(self.add_to(Scenario::load(path)?)?)
     }
 
     fn add_to(&self, mut s: Scenario) -> Result<Scenario, imessage_model::ScenarioError> {

@@ -678,6 +678,21 @@ impl Parser {
         Ok(e)
     }
 
+    /// Expressions separated by `,` up to `close` (the list may be empty), and where it ends.
+    fn items(&mut self, close: Tok, wanted: &str) -> Result<(Vec<Expr>, usize), SyntaxError> {
+        let mut items = Vec::new();
+        if *self.peek() != close {
+            loop {
+                items.push(self.expr()?);
+                if *self.peek() != Tok::Comma {
+                    break;
+                }
+                self.bump();
+            }
+        }
+        Ok((items, self.expect(close, wanted)?.end))
+    }
+
     fn primary(&mut self) -> Result<Expr, SyntaxError> {
         let start = self.span().start;
         match self.peek().clone() {
@@ -686,36 +701,14 @@ impl Parser {
             Tok::Underscore => Ok(Expr::Wildcard(self.bump())),
             Tok::LBrace => {
                 self.bump();
-                let mut items = Vec::new();
-                if *self.peek() != Tok::RBrace {
-                    loop {
-                        items.push(self.expr()?);
-                        if *self.peek() == Tok::Comma {
-                            self.bump();
-                            continue;
-                        }
-                        break;
-                    }
-                }
-                let end = self.expect(Tok::RBrace, "`,` or `}`")?.end;
+                let (items, end) = self.items(Tok::RBrace, "`,` or `}`")?;
                 Ok(Expr::Set(items, start..end))
             }
             Tok::Name(n) if !is_keyword(&n) => {
                 let ns = self.bump();
                 if *self.peek() == Tok::LParen {
                     self.bump();
-                    let mut args = Vec::new();
-                    if *self.peek() != Tok::RParen {
-                        loop {
-                            args.push(self.expr()?);
-                            if *self.peek() == Tok::Comma {
-                                self.bump();
-                                continue;
-                            }
-                            break;
-                        }
-                    }
-                    let end = self.expect(Tok::RParen, "`,` or `)`")?.end;
+                    let (args, end) = self.items(Tok::RParen, "`,` or `)`")?;
                     return Ok(Expr::Call(n, ns, args, start..end));
                 }
                 Ok(Expr::Name(n, ns))
