@@ -615,55 +615,105 @@ impl ProtocolModel {
         };
         let both = |p: P| (p.bit(), p.bit());
         let grows = |p: P| (p.bit(), 0);
-        // Every step consumes or adds messages; whether a device has sent, or may still send,
-        // to a handle only goes from true to false, except on a lossy network, where a send
-        // queued behind a lost lookup is released by a device's next lookup of that handle
-        // (a user action, or another lookup's answer).
-        let mut parts = vec![both(P::Network), (0, P::MaySend.bit())];
+        let shrinks = |p: P| (0, p.bit());
         let dropped = matches!(step, Step::Actor(ActorModelAction::Drop(_)));
+        let restart = matches!(
+            step,
+            Step::Actor(ActorModelAction::Crash(_) | ActorModelAction::Recover(_))
+        );
+        let ckv = self.scenario.variant.key_verification();
+        // Whether a device has sent, or may still send, to a handle only goes from true to
+        // false, except on a lossy network, where a send queued behind a lost lookup is
+        // released by a device's next lookup of that handle (a user action, or another
+        // lookup's answer).
+        let mut parts = vec![shrinks(P::MaySend)];
         match role {
+            Role::Device(_) if dropped => {}
             Role::Device(_) => {
-                if self.scenario.lossy && (timer || matches!(msg, Some(Msg::LookupReply { .. }))) {
+                let lossy_release =
+                    self.scenario.lossy && (timer || matches!(msg, Some(Msg::LookupReply { .. })));
+                if lossy_release {
                     parts.push(grows(P::MaySend));
                 }
-                if !dropped {
-                    parts.extend([
-                        grows(P::Sent),
-                        grows(P::Learned),
-                        grows(P::Accepted),
-                        grows(P::Alerts),
-                        both(P::Answers),
-                    ]);
+                match msg {
+                    // An answer replaces a cached one, may raise an alert (under key
+                    // verification) and releases the sends queued behind it.
+                    Some(Msg::LookupReply { .. }) => {
+                        parts.extend([both(P::Answers), grows(P::Sent)]);
+                        parts.extend(ckv.then(|| grows(P::Alerts)));
+                    }
+                    // A key answer settles the contents waiting for it.
+                    Some(Msg::KeyReply { .. }) => {
+                        parts.extend([both(P::Answers), grows(P::Accepted)]);
+                        parts.extend(ckv.then(|| grows(P::Alerts)));
+                    }
+                    Some(Msg::Deliver { .. }) => {
+                        parts.extend([grows(P::Learned), grows(P::Accepted)])
+                    }
+                    // Nothing else is addressed to a device.
+                    Some(_) => {}
+                    // A user action sends from the cache or queues a lookup; a crash or a
+                    // restart may change anything the device holds.
+                    None if timer => parts.push(grows(P::Sent)),
+                    None => parts.extend(
+                        [P::Sent, P::Learned, P::Accepted, P::Alerts, P::Answers].map(both),
+                    ),
                 }
             }
+            Role::Directory if dropped => {}
             Role::Directory => {
-                if !dropped {
-                    // A lookup answered is a record answered, and one sent to the log.
-                    parts.extend([
-                        grows(P::Knowledge(Server::Directory)),
-                        grows(P::Answered),
-                        grows(P::Logged),
-                    ]);
+                parts.push(grows(P::Knowledge(Server::Directory)));
+                match msg {
+                    // A lookup makes a record, sent to the log (and answered at once unless
+                    // the log must acknowledge it first).
+                    Some(Msg::Lookup(_)) => {
+                        parts.extend([grows(P::Answered), grows(P::InTransit), grows(P::Logged)])
+                    }
+                    // The log's acknowledgement releases the answer it held.
+                    Some(Msg::LogAck(_)) => parts.push(grows(P::Answered)),
+                    // A key query, a delivery to the ghost device, a forgery: what the
+                    // directory learns.
+                    _ => {}
                 }
             }
+            // A record lost on its way never reaches the log.
+            Role::LookupLog if dropped => parts.extend([shrinks(P::InTransit), shrinks(P::Logged)]),
+            // A crash loses what was not persisted, a restart restores what was (and records
+            // received since are on their way again, or lost).
+            Role::LookupLog if restart => parts.extend(
+                [
+                    P::Knowledge(Server::Log),
+                    P::LogRecords,
+                    P::Logged,
+                    P::InTransit,
+                ]
+                .map(both),
+            ),
+            // A record received is no longer on its way; it is kept unless retention has
+            // already passed it. (A legal request is answered from the records; writing them
+            // to stable storage changes nothing a formula reads.)
             Role::LookupLog => {
-                if msg.is_some() {
-                    parts.extend([grows(P::Knowledge(Server::Log)), grows(P::LogRecords)]);
-                } else {
-                    // A crash loses what was not persisted, a restart restores what was; a
-                    // dropped record never reaches the log.
+                if let Some(Msg::LogWrite(_)) = msg {
                     parts.extend([
-                        both(P::Knowledge(Server::Log)),
-                        both(P::LogRecords),
-                        both(P::Logged),
-                    ]);
+                        grows(P::Knowledge(Server::Log)),
+                        grows(P::LogRecords),
+                        shrinks(P::InTransit),
+                        // On a duplicating network a copy of a record lost in a crash is
+                        // still in flight, though no longer on its way: delivered, it is
+                        // logged again.
+                        match self.scenario.order {
+                            Order::Duplicating => both(P::Logged),
+                            _ => shrinks(P::Logged),
+                        },
+                    ])
                 }
             }
-            Role::Relay => parts.push(grows(P::Knowledge(Server::Relay))),
-            Role::Carrier => parts.push(grows(P::Knowledge(Server::Carrier))),
-            Role::Authority => {
+            Role::Relay if !dropped => parts.push(grows(P::Knowledge(Server::Relay))),
+            Role::Carrier if !dropped => parts.push(grows(P::Knowledge(Server::Carrier))),
+            Role::Authority if msg.is_some() && !dropped => {
                 parts.extend([grows(P::Knowledge(Server::Authority)), grows(P::Disclosed)])
             }
+            Role::Relay | Role::Carrier | Role::Authority => {}
         }
         let mut w = crate::claims::Writes::default();
         for (g, s) in parts {

@@ -4,6 +4,7 @@
 
 use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
+use imessage_model::formula::observe::observed_writes;
 use imessage_model::scenario::{add_claims_file, add_formula, parse};
 use imessage_model::{ClaimDef, ProtocolModel, Scenario, CATALOGUE};
 use proptest::prelude::*;
@@ -88,6 +89,40 @@ fn the_library_gives_the_catalogues_verdicts_and_traces_on_every_model() {
     }
 }
 
+/// Every edge of the scenario's full graph changes only the parts its step declares it
+/// writes, in the directions declared: the read sets of every formula rest on this.
+/// Returns the edges checked (0 when the graph is too large).
+fn writes_cover_every_edge(name: &str, s: &Scenario) -> usize {
+    let m = ProtocolModel::new(s.clone()).without_symmetry();
+    let Some(graph) = full_graph_within(&m, GRAPH_LIMIT) else {
+        return 0;
+    };
+    let mut edges = 0;
+    for (st, succ) in &graph {
+        for (a, t) in succ {
+            edges += 1;
+            let Some(declared) = m.writes(a) else {
+                continue;
+            };
+            let seen = observed_writes(&m, st, t);
+            assert!(
+                seen.grow & !declared.grow == 0 && seen.shrink & !declared.shrink == 0,
+                "{name}: {a:?} changes {seen:?}, declares {declared:?}"
+            );
+        }
+    }
+    edges
+}
+
+#[test]
+fn every_step_writes_only_what_it_declares_on_every_model() {
+    let edges: usize = model_files()
+        .iter()
+        .map(|name| writes_cover_every_edge(name, &model(name)))
+        .sum();
+    assert!(edges > 10_000, "{edges} edges checked");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
@@ -101,6 +136,12 @@ proptest! {
         let s = with_library(&parse(Path::new("generated.toml"), &text).unwrap());
         let m = ProtocolModel::new(s).without_symmetry();
         crate::reduction::check_contract("generated", &m);
+    }
+
+    #[test]
+    fn every_step_writes_only_what_it_declares_on_generated_scenarios(text in scenario_text()) {
+        let s = parse(Path::new("generated.toml"), &text).unwrap();
+        writes_cover_every_edge("generated", &s);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! evaluates the tree on a state; [`Formula::reads`] gives what it reads, which is what the
 //! partial-order reduction may not postpone a write to (`footprints.rs`).
 
+pub mod observe;
 pub mod syntax;
 
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, Knowledge, Term, Token};
@@ -334,14 +335,17 @@ pub enum Coll {
     Answered,
     /// The records on their way to the log (in flight, not yet received).
     InTransit,
+    /// The records in the log or on their way there (`r in logged` is `logged(r)`).
+    Logged,
     /// What legal requests disclosed: each record with the day it was disclosed.
     Disclosures,
 }
 
-const COLLECTIONS: [(&str, Coll, Sort); 4] = [
+const COLLECTIONS: [(&str, Coll, Sort); 5] = [
     ("log", Coll::Log, Sort::Record),
     ("answered", Coll::Answered, Sort::Record),
     ("in-transit", Coll::InTransit, Sort::Record),
+    ("logged", Coll::Logged, Sort::Record),
     ("disclosures", Coll::Disclosures, Sort::Disclosure),
 ];
 
@@ -1458,6 +1462,15 @@ impl Ev<'_> {
                 v.dedup();
                 v
             }
+            Coll::Logged => {
+                let mut v = self.collection(Coll::Log);
+                for r in self.collection(Coll::InTransit) {
+                    if !v.contains(&r) {
+                        v.push(r);
+                    }
+                }
+                v
+            }
             Coll::Disclosures => model::authority(s)
                 .disclosed
                 .iter()
@@ -1692,8 +1705,8 @@ pub enum Part {
     Logged,
     /// The authority's disclosures.
     Disclosed,
-    /// The network (messages in flight).
-    Network,
+    /// Records in flight to the log that it has not received (`in-transit`).
+    InTransit,
     /// The day.
     Today,
 }
@@ -1712,7 +1725,7 @@ impl Part {
             Part::Answered => 1 << 12,
             Part::Logged => 1 << 13,
             Part::Disclosed => 1 << 14,
-            Part::Network => 1 << 15,
+            Part::InTransit => 1 << 15,
             Part::Today => 1 << 16,
         }
     }
@@ -1911,7 +1924,8 @@ fn coll_parts(c: Coll) -> Vec<Part> {
     match c {
         Coll::Log => vec![Part::LogRecords],
         Coll::Answered => vec![Part::Answered],
-        Coll::InTransit => vec![Part::Network, Part::Logged],
+        Coll::InTransit => vec![Part::InTransit],
+        Coll::Logged => vec![Part::Logged],
         Coll::Disclosures => vec![Part::Disclosed],
     }
 }

@@ -1,0 +1,131 @@
+//! What a step actually changed in the parts formulas read, for the tests that check every
+//! edge of full state graphs against the step's declared writes (`ProtocolModel::writes`):
+//! a read set is only as sound as those declarations.
+
+use super::{Ev, Part, Server, Val, SERVERS};
+use crate::claims::Writes;
+use crate::knowledge::{AccountId, DeviceId};
+use crate::model::{self, ProtocolModel, State};
+use crate::protocol::wire::Msg;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+
+/// Every part a formula can read.
+pub fn parts() -> Vec<Part> {
+    let mut v: Vec<Part> = SERVERS.iter().map(|(_, s)| Part::Knowledge(*s)).collect();
+    v.extend([
+        Part::Sent,
+        Part::Learned,
+        Part::Accepted,
+        Part::Alerts,
+        Part::Answers,
+        Part::MaySend,
+        Part::LogRecords,
+        Part::Answered,
+        Part::Logged,
+        Part::Disclosed,
+        Part::InTransit,
+        Part::Today,
+    ]);
+    v
+}
+
+fn h<T: Hash>(x: T) -> u64 {
+    let mut s = DefaultHasher::new();
+    x.hash(&mut s);
+    s.finish()
+}
+
+/// The elements of one part in a state, each as a hash; a formula reads the part only through
+/// these elements, so a part grew if an element appeared and shrank if one disappeared.
+pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
+    let devices = || model::devices(s);
+    let accounts = || (0..m.scenario.accounts.len()).map(|a| AccountId(a as u8));
+    let knowledge = |server: Server| match server {
+        Server::Directory => &model::directory(s).knowledge,
+        Server::Log => &model::log(s).knowledge,
+        Server::Relay => &model::relay(s).knowledge,
+        Server::Carrier => &model::carrier(s).knowledge,
+        Server::Authority => &model::authority(s).knowledge,
+    };
+    let mut ev = Ev {
+        m,
+        s,
+        env: Vec::new(),
+    };
+    match part {
+        Part::Knowledge(server) => knowledge(server).terms().map(h).collect(),
+        Part::Sent => devices()
+            .flat_map(|(d, x)| x.sent.iter().map(move |e| h((d, e))))
+            .collect(),
+        Part::Learned => devices()
+            .flat_map(|(d, x)| x.learned.iter().map(move |e| h((d, e))))
+            .collect(),
+        Part::Accepted => devices()
+            .flat_map(|(d, x)| x.accepted.iter().map(move |e| h((d, e))))
+            .collect(),
+        Part::Alerts => devices()
+            .flat_map(|(d, x)| x.alerts.iter().map(move |e| h((d, e))))
+            .collect(),
+        Part::Answers => devices()
+            .flat_map(|(d, x)| {
+                let cache = x.cache.iter().map(move |e| h((d, 0, e)));
+                cache.chain(x.keys.iter().map(move |e| h((d, 1, e))))
+            })
+            .collect(),
+        Part::MaySend => {
+            let mut out = BTreeSet::new();
+            for d in 0..m.scenario.devices.len() {
+                let d = DeviceId(d as u8);
+                for a in accounts() {
+                    if ev.pred(super::Pred::MaySend, &[Val::Device(d), Val::Account(a)]) {
+                        out.insert(h((d, a)));
+                    }
+                }
+            }
+            out
+        }
+        Part::LogRecords => model::log(s).records.iter().map(h).collect(),
+        Part::Answered => model::directory(s).answered.iter().map(h).collect(),
+        Part::Logged => {
+            // A logged record is in the log or in flight to it, so these are every candidate.
+            let log = model::log(s);
+            let flying = model::in_flight(s).filter_map(|x| match x {
+                Msg::LogWrite(r) => Some(r),
+                _ => None,
+            });
+            let candidates: BTreeSet<_> = log.records.iter().chain(flying).cloned().collect();
+            candidates
+                .into_iter()
+                .filter(|r| ev.pred(super::Pred::Logged, &[Val::Record(r.clone())]))
+                .map(h)
+                .collect()
+        }
+        Part::Disclosed => model::authority(s).disclosed.iter().map(h).collect(),
+        Part::InTransit => ev
+            .collection(super::Coll::InTransit)
+            .into_iter()
+            .map(|v| match v {
+                Val::Record(r) => h(r),
+                _ => 0,
+            })
+            .collect(),
+        Part::Today => BTreeSet::from([h(ProtocolModel::today(s))]),
+    }
+}
+
+/// The parts that grew and shrank from `s` to `t`.
+pub fn observed_writes(m: &ProtocolModel, s: &State, t: &State) -> Writes {
+    let mut w = Writes::default();
+    for part in parts() {
+        let (a, b) = (elements(m, s, part), elements(m, t, part));
+        if !b.is_subset(&a) {
+            w.grow |= part.bit();
+        }
+        if !a.is_subset(&b) {
+            w.shrink |= part.bit();
+        }
+    }
+    w
+}
