@@ -209,7 +209,11 @@ impl UserClaim {
 pub fn undoes(reads: Reads, writes: Option<Writes>) -> bool {
     match writes {
         None => true,
-        Some(w) => reads.pos & w.shrink != 0 || reads.neg & w.grow != 0,
+        Some(w) => {
+            reads.pos & w.shrink != 0
+                || reads.neg & w.grow & !w.fresh != 0
+                || reads.enum_neg & w.grow != 0
+        }
     }
 }
 
@@ -219,6 +223,11 @@ pub fn undoes(reads: Reads, writes: Option<Writes>) -> bool {
 pub struct Writes {
     pub grow: u32,
     pub shrink: u32,
+    /// Of `grow`, the parts that grow only by records new to the state: in none of its
+    /// record collections before the step. Such a growth changes no membership a formula can
+    /// test in the state before (its records all come from those collections), only what a
+    /// quantifier over the part ranges over.
+    pub fresh: u32,
 }
 
 /// A claim of a scenario: one of the catalogue, or one written in the claim language.

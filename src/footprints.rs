@@ -627,6 +627,7 @@ impl ProtocolModel {
         // released by a device's next lookup of that handle (a user action, or another
         // lookup's answer).
         let mut parts = vec![shrinks(P::MaySend)];
+        let mut fresh = 0;
         match role {
             Role::Device(_) if dropped => {}
             Role::Device(_) => {
@@ -667,7 +668,13 @@ impl ProtocolModel {
                     // A lookup makes a record, sent to the log (and answered at once unless
                     // the log must acknowledge it first).
                     Some(Msg::Lookup(_)) => {
-                        parts.extend([grows(P::Answered), grows(P::InTransit), grows(P::Logged)])
+                        parts.extend([grows(P::Answered), grows(P::InTransit), grows(P::Logged)]);
+                        // Every lookup has its own record (its `LookupId`), never seen
+                        // before, except on a duplicating network, where a lookup delivered
+                        // again makes a record the log may already have purged.
+                        if self.scenario.order != Order::Duplicating {
+                            fresh = P::Answered.bit() | P::InTransit.bit() | P::Logged.bit();
+                        }
                     }
                     // The log's acknowledgement releases the answer it held.
                     Some(Msg::LogAck(_)) => parts.push(grows(P::Answered)),
@@ -715,7 +722,10 @@ impl ProtocolModel {
             }
             Role::Relay | Role::Carrier | Role::Authority => {}
         }
-        let mut w = crate::claims::Writes::default();
+        let mut w = crate::claims::Writes {
+            fresh,
+            ..Default::default()
+        };
         for (g, s) in parts {
             w.grow |= g;
             w.shrink |= s;

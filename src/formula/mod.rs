@@ -1733,12 +1733,19 @@ impl Part {
 
 /// What a formula reads, split by the direction a change must take to change its value: a
 /// part read where it only makes the formula truer as it grows (`pos`), or falser (`neg`).
+/// A part is also *enumerated* when a quantifier ranges over it (`exists r in log`); a part
+/// read only by membership (`logged(r)`, `r in answered`) is read at values the state
+/// already holds, which an element new to the state cannot change (`Writes::fresh`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reads {
     /// Parts whose growth can only make the formula true (read positively).
     pub pos: u32,
     /// Parts whose growth can only make the formula false (read negatively).
     pub neg: u32,
+    /// Of `pos`, the parts a quantifier ranges over.
+    pub enum_pos: u32,
+    /// Of `neg`, the parts a quantifier ranges over.
+    pub enum_neg: u32,
 }
 
 impl Reads {
@@ -1747,6 +1754,14 @@ impl Reads {
             self.pos |= part.bit();
         } else {
             self.neg |= part.bit();
+        }
+    }
+    fn add_enumerated(&mut self, part: Part, positive: bool) {
+        self.add(part, positive);
+        if positive {
+            self.enum_pos |= part.bit();
+        } else {
+            self.enum_neg |= part.bit();
         }
     }
     /// Every part read, either way.
@@ -1758,6 +1773,8 @@ impl Reads {
         Reads {
             pos: self.neg,
             neg: self.pos,
+            enum_pos: self.enum_neg,
+            enum_neg: self.enum_pos,
         }
     }
 }
@@ -1842,7 +1859,7 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
             if let Domain::Coll(c) = domain {
                 // `exists x in C` grows with C; `forall x in C` shrinks.
                 for p in coll_parts(*c) {
-                    r.add(p, pos == (*q == Quant::Exists));
+                    r.add_enumerated(p, pos == (*q == Quant::Exists));
                 }
             }
             if let Domain::Values(v) = domain {

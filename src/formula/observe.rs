@@ -115,13 +115,42 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
     }
 }
 
-/// The parts that grew and shrank from `s` to `t`.
+/// Every record the state holds in one of its record collections (the log, the answered
+/// lookups, the records on their way or logged, the disclosures), as hashes.
+fn records(s: &State) -> BTreeSet<u64> {
+    let log = model::log(s);
+    let flying = model::in_flight(s).filter_map(|x| match x {
+        Msg::LogWrite(r) => Some(r),
+        _ => None,
+    });
+    let disclosed = model::authority(s).disclosed.iter().map(|(_, r)| r);
+    log.records
+        .iter()
+        .chain(model::directory(s).answered.iter())
+        .chain(flying)
+        .chain(disclosed)
+        .map(h)
+        .collect()
+}
+
+/// The parts that grew and shrank from `s` to `t`, and of those that grew, the record parts
+/// whose new elements are all records `s` did not hold (`fresh`).
 pub fn observed_writes(m: &ProtocolModel, s: &State, t: &State) -> Writes {
     let mut w = Writes::default();
+    let known = records(s);
+    let record_parts = [
+        Part::LogRecords,
+        Part::Answered,
+        Part::Logged,
+        Part::InTransit,
+    ];
     for part in parts() {
         let (a, b) = (elements(m, s, part), elements(m, t, part));
         if !b.is_subset(&a) {
             w.grow |= part.bit();
+            if record_parts.contains(&part) && b.difference(&a).all(|x| !known.contains(x)) {
+                w.fresh |= part.bit();
+            }
         }
         if !a.is_subset(&b) {
             w.shrink |= part.bit();
