@@ -356,6 +356,16 @@ pub fn property_undone_by(s: &Scenario, p: usize, step: &Step, writes: Option<Wr
     }
 }
 
+/// What property `p` of the scenario (a claim, or a premise after them) reads, if it is
+/// written in the claim language (a catalogue condition's reads are not computed).
+pub fn property_reads(s: &Scenario, p: usize) -> Option<Reads> {
+    match s.claims.get(p) {
+        Some(ClaimDef::Catalogue(_)) => None,
+        Some(ClaimDef::User(u)) => Some(u.discovery_reads),
+        None => premises(s).nth(p - s.claims.len()).map(|(_, (_, r))| *r),
+    }
+}
+
 macro_rules! conditions {
     ($($i:literal)*) => {
         [$(claim_at::<$i> as fn(&ProtocolModel, &State) -> bool),*]

@@ -110,6 +110,18 @@ pub trait Footprints:
     fn global_blocked(&self, state: &Self::State, owners: Owners) -> bool;
     /// Whether `action` can undo a discovery of property `p` (an index into `properties()`).
     fn may_undo(&self, p: usize, action: &Self::Action) -> bool;
+    /// What `action` may change, in bits of the model's choosing (`None`: anything). A
+    /// property whose [`reads`](Self::reads) a step does not change has the same value after
+    /// it as before, so the search does not evaluate it on a state reached by that step
+    /// from one where it was not discovered.
+    fn changes(&self, _action: &Self::Action) -> Option<u64> {
+        None
+    }
+    /// What property `p`'s condition reads, in the bits of [`changes`](Self::changes)
+    /// (`None`: anything).
+    fn reads(&self, _p: usize) -> Option<u64> {
+        None
+    }
 
     /// The initial states of the concrete system (before any canonicalisation).
     fn concrete_init_states(&self) -> Vec<Self::State> {
@@ -422,10 +434,10 @@ impl<M: Footprints> Store<M> {
 
 /// What a discovery is for each property kind.
 pub(crate) fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
-    let c = (p.condition)(model, s);
     match p.expectation {
-        Expectation::Always => !c,
-        Expectation::Sometimes => c,
+        Expectation::Always => !(p.condition)(model, s),
+        Expectation::Sometimes => (p.condition)(model, s),
+        // Decided on the whole graph once the search ends (`decide_eventually`).
         Expectation::Eventually => false,
     }
 }
@@ -440,6 +452,8 @@ struct Search<'m, M: Footprints> {
     first: Vec<Option<u32>>,
     /// Properties whose discoveries are looked for (the others are ignored).
     wanted: Vec<bool>,
+    /// Per property: what its condition reads (`Footprints::reads`).
+    reads: Vec<Option<u64>>,
     generated: usize,
     bound: Option<Bound>,
 }
@@ -453,6 +467,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         }
         Search {
             model,
+            reads: (0..props.len()).map(|p| model.reads(p)).collect(),
             first: vec![None; props.len()],
             props,
             store: Store::new(parts.len()),
@@ -466,6 +481,29 @@ impl<'m, M: Footprints> Search<'m, M> {
     fn note_discoveries(&mut self, i: u32, s: &M::State) {
         for (p, prop) in self.props.iter().enumerate() {
             if self.wanted[p] && self.first[p].is_none() && discovered(prop, self.model, s) {
+                self.first[p] = Some(i);
+            }
+        }
+    }
+
+    /// Notes the discoveries in new state `i`, reached by a step that `changes` what it says
+    /// from a state where no undiscovered property was discovered: only the properties that
+    /// read something the step changes can be discovered here, and the state is rebuilt from
+    /// its parts only if there is one.
+    fn note_discoveries_after(&mut self, i: u32, changes: Option<u64>) {
+        let may_change = |p: usize| match (changes, self.reads[p]) {
+            (Some(c), Some(r)) => c & r != 0,
+            _ => true,
+        };
+        let open: Vec<usize> = (0..self.props.len())
+            .filter(|&p| self.wanted[p] && self.first[p].is_none() && may_change(p))
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let s = self.store.state(self.model, i);
+        for p in open {
+            if discovered(&self.props[p], self.model, &s) {
                 self.first[p] = Some(i);
             }
         }
@@ -600,7 +638,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                 let (to, new) = self.store.insert(&row, (idx, ai));
                 // A new state is rebuilt from its parts only while some discovery is still looked for.
                 if new && !self.all_found() {
-                    self.note_discoveries(to, &self.store.state(model, to));
+                    self.note_discoveries_after(to, model.changes(&actions[ai as usize]));
                 }
                 self.store.edges.push(to);
             }

@@ -516,6 +516,14 @@ impl Footprints for ProtocolModel {
         crate::claims::property_undone_by(&self.scenario, p, step, self.writes(step))
     }
 
+    fn changes(&self, step: &Step) -> Option<u64> {
+        self.writes(step).map(|w| u64::from(w.grow | w.shrink))
+    }
+
+    fn reads(&self, p: usize) -> Option<u64> {
+        crate::claims::property_reads(&self.scenario, p).map(|r| u64::from(r.all()))
+    }
+
     fn concrete_init_states(&self) -> Vec<State> {
         self.raw_init_states()
     }

@@ -11,7 +11,8 @@
 //! the renamed state is exactly the state the system reaches by the renamed
 //! run, so the permutation is an automorphism of the transition system, and
 //! every claim reads accounts, never device numbers, so verdicts are
-//! unchanged.
+//! unchanged (a claim written in the language may name a device, `A/1`: that
+//! device then has a class of its own).
 //!
 //! The representative of a state is the least member of its orbit that
 //! canonical labelling reaches, by (prefix-free hash, then an exact total
@@ -84,10 +85,17 @@ impl Symmetry {
         }
         let mut classes: Vec<Vec<usize>> = Vec::new();
         let mut class_of = Vec::with_capacity(n);
+        // A device a claim names is told apart from every other: it has a class of its own.
+        let named = scenario.devices_named_by_claims();
+        let is_named = |i: usize| i < 64 && named & (1 << i) != 0;
         for (i, d) in scenario.devices.iter().enumerate() {
             let found = classes.iter().position(|c| {
                 let first = &scenario.devices[c[0]];
-                first.account == d.account && first.actions == d.actions && first.ip == d.ip
+                !is_named(i)
+                    && !is_named(c[0])
+                    && first.account == d.account
+                    && first.actions == d.actions
+                    && first.ip == d.ip
             });
             let k = found.unwrap_or_else(|| {
                 classes.push(Vec::new());

@@ -6,6 +6,7 @@ use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
 use imessage_model::formula::observe::observed_writes;
 use imessage_model::scenario::{add_claims_file, add_formula, parse};
+use imessage_model::symmetry::Symmetry;
 use imessage_model::{ClaimDef, ProtocolModel, Scenario, CATALOGUE};
 use proptest::prelude::*;
 use std::path::Path;
@@ -214,4 +215,60 @@ fn a_vacuous_implication_is_reported() {
     assert_eq!(x.verdict_at(i), imessage_model::Verdict::Holds);
     let note = x.caveat_at(i).expect("a vacuity caveat");
     assert!(note.starts_with("holds vacuously"), "{note}");
+}
+
+/// A claim that names one of two interchangeable devices tells them apart: the symmetry
+/// reduction must not merge the states where only one of them has the message.
+#[test]
+fn a_claim_naming_a_device_keeps_it_apart_from_its_twins() {
+    let text = r#"
+name = "twins"
+variant = "imessage-2016"
+threat = "honest"
+logging = "after-reply"
+[network]
+order = "unordered"
+[bounds]
+days = 1
+retention = 30
+[[account]]
+handle = "A"
+[[account]]
+handle = "B"
+devices = 2
+[[action]]
+by = "A/1"
+send = "B"
+"#;
+    let mut s = parse(Path::new("twins.toml"), text).unwrap();
+    add_formula(
+        &mut s,
+        "sometimes learned(B/1, m1) and not learned(B/2, m1)",
+    )
+    .unwrap();
+    add_formula(
+        &mut s,
+        "sometimes learned(B/2, m1) and not learned(B/1, m1)",
+    )
+    .unwrap();
+    // B/1 and B/2 were interchangeable; the claims name them.
+    assert_eq!(Symmetry::of(&s).classes(), [vec![0], vec![1], vec![2]]);
+    let mut quantified = parse(Path::new("twins.toml"), text).unwrap();
+    add_formula(
+        &mut quantified,
+        "sometimes exists d: device. learned(d, m1)",
+    )
+    .unwrap();
+    assert_eq!(Symmetry::of(&quantified).classes(), [vec![0], vec![1, 2]]);
+    let m = ProtocolModel::new(s);
+    let x = imessage_model::check::explore(&m, imessage_model::check::Limits::of(&m.scenario));
+    let n = m.scenario.claims.len();
+    for i in [n - 2, n - 1] {
+        assert_eq!(
+            x.verdict_at(i),
+            imessage_model::Verdict::Reachable,
+            "{}",
+            m.scenario.claims[i].id()
+        );
+    }
 }

@@ -57,6 +57,20 @@ pub fn check_contract(name: &str, m: &ProtocolModel) -> bool {
                     );
                 }
             }
+            // A property that reads nothing a step changes keeps its value across it (the
+            // search does not evaluate it again there).
+            for (p, prop) in m.properties().iter().enumerate() {
+                if let (Some(c), Some(r)) = (m.changes(a), m.reads(p)) {
+                    if c & r == 0 {
+                        assert_eq!(
+                            (prop.condition)(m, s),
+                            (prop.condition)(m, t),
+                            "{name}: {a:?} changes {} though it writes nothing it reads",
+                            prop.name
+                        );
+                    }
+                }
+            }
             // What a step sends is covered by the abstraction of `senders_to`.
             assert!(
                 imessage_model::footprints::effects_cover_sends(m, s, a, t),

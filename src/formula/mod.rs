@@ -1229,6 +1229,18 @@ fn collect_parties(e: &E, bits: &mut u64, stat: &mut bool) {
 // Evaluation.
 
 /// What evaluation reads from: the model (for the scenario) and one state.
+/// The values of a predicate's or a function's arguments (at most four), kept on the stack.
+type Args = smallvec::SmallVec<[Val; 4]>;
+
+/// The records in flight to the log that it has not received yet.
+fn in_transit(s: &State) -> impl Iterator<Item = Val> + '_ {
+    let log = model::log(s);
+    model::in_flight(s).filter_map(move |m| match m {
+        Msg::LogWrite(r) if log.awaits(r) => Some(Val::Record(r.clone())),
+        _ => None,
+    })
+}
+
 struct Ev<'a> {
     m: &'a ProtocolModel,
     s: &'a State,
@@ -1287,7 +1299,7 @@ struct Leaf {
     value: bool,
 }
 
-impl Ev<'_> {
+impl<'a> Ev<'a> {
     fn node(&mut self, n: &Node) -> bool {
         match &n.kind {
             NodeKind::Const(v) => *v,
@@ -1301,17 +1313,7 @@ impl Ev<'_> {
                 domain,
                 body,
                 ..
-            } => {
-                let values = self.domain(domain);
-                let want = *q == Quant::Exists;
-                for v in values {
-                    self.env[*slot] = v;
-                    if self.node(body) == want {
-                        return want;
-                    }
-                }
-                !want
-            }
+            } => self.quantify(*q == Quant::Exists, *slot, domain, body),
             NodeKind::Cmp(op, a, b) => {
                 let (x, y) = (self.expr(a), self.expr(b));
                 compare(*op, &x, &y)
@@ -1321,10 +1323,91 @@ impl Ev<'_> {
                 self.collection(*c).contains(&v)
             }
             NodeKind::Pred(p, args) => {
-                let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
+                // Variables and constants are passed by reference; only computed arguments
+                // (a term, a field) are built.
+                let built: Args = args
+                    .iter()
+                    .filter(|a| !matches!(a, E::Var(_) | E::Const(_)))
+                    .map(|a| self.expr(a))
+                    .collect();
+                let mut next = built.iter();
+                let vals: smallvec::SmallVec<[&Val; 4]> = args
+                    .iter()
+                    .map(|a| match a {
+                        E::Var(i) => &self.env[*i],
+                        E::Const(v) => v,
+                        _ => next.next().expect("one built value per computed argument"),
+                    })
+                    .collect();
                 self.pred(*p, &vals)
             }
         }
+    }
+
+    /// `exists` (`want` true) or `forall` (`want` false) over a domain: the first value
+    /// whose body gives `want` decides. Values are bound one at a time, straight from the
+    /// state's sets, without building the domain first.
+    fn quantify(&mut self, want: bool, slot: usize, domain: &Domain, body: &Node) -> bool {
+        let s: &'a State = self.s;
+        match domain {
+            Domain::Values(v) => {
+                for e in v {
+                    self.env[slot] = self.expr(e);
+                    if self.node(body) == want {
+                        return want;
+                    }
+                }
+                !want
+            }
+            Domain::Coll(Coll::Log) => self.range(
+                model::log(s).records.iter().cloned().map(Val::Record),
+                slot,
+                want,
+                body,
+            ),
+            Domain::Coll(Coll::Answered) => self.range(
+                model::directory(s)
+                    .answered
+                    .iter()
+                    .cloned()
+                    .map(Val::Record),
+                slot,
+                want,
+                body,
+            ),
+            Domain::Coll(Coll::InTransit) => self.range(in_transit(s), slot, want, body),
+            // Records in the log, then those on their way (a record in both is bound twice,
+            // which changes no quantifier's value).
+            Domain::Coll(Coll::Logged) => {
+                let log = model::log(s).records.iter().cloned().map(Val::Record);
+                self.range(log.chain(in_transit(s)), slot, want, body)
+            }
+            Domain::Coll(Coll::Disclosures) => self.range(
+                model::authority(s)
+                    .disclosed
+                    .iter()
+                    .map(|(d, r)| Val::Disclosure(*d, r.clone())),
+                slot,
+                want,
+                body,
+            ),
+        }
+    }
+
+    fn range(
+        &mut self,
+        values: impl Iterator<Item = Val>,
+        slot: usize,
+        want: bool,
+        body: &Node,
+    ) -> bool {
+        for v in values {
+            self.env[slot] = v;
+            if self.node(body) == want {
+                return want;
+            }
+        }
+        !want
     }
 
     /// The node that decided `n`'s value (`value`), recording the quantifier bindings on the
@@ -1452,13 +1535,7 @@ impl Ev<'_> {
                 .map(Val::Record)
                 .collect(),
             Coll::InTransit => {
-                let log = model::log(s);
-                let mut v: Vec<Val> = model::in_flight(s)
-                    .filter_map(|m| match m {
-                        Msg::LogWrite(r) if log.awaits(r) => Some(Val::Record(r.clone())),
-                        _ => None,
-                    })
-                    .collect();
+                let mut v: Vec<Val> = in_transit(s).collect();
                 v.dedup();
                 v
             }
@@ -1479,7 +1556,7 @@ impl Ev<'_> {
         }
     }
 
-    fn expr(&mut self, e: &E) -> Val {
+    fn expr(&self, e: &E) -> Val {
         match e {
             E::Var(i) => self.env[*i].clone(),
             E::Const(v) => v.clone(),
@@ -1518,7 +1595,7 @@ impl Ev<'_> {
                 }
             }
             E::Call(f, args) => {
-                let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
+                let vals: Args = args.iter().map(|a| self.expr(a)).collect();
                 let sc = &self.m.scenario;
                 let atom = |t: Term| Val::Term(Pat::Atom(t));
                 match (f, vals.as_slice()) {
@@ -1570,7 +1647,7 @@ impl Ev<'_> {
             .map(|(_, s)| s)
     }
 
-    fn pred(&mut self, p: Pred, v: &[Val]) -> bool {
+    fn pred(&self, p: Pred, v: &[&Val]) -> bool {
         let s = self.s;
         let sc = &self.m.scenario;
         match (p, v) {
@@ -1831,6 +1908,60 @@ impl Formula {
                 _ => return None,
             }
         }
+    }
+
+    /// The devices the formula names (as constants, `A/1`, or in a coalition or a set), as a
+    /// bit per device. A quantifier over every device names none: it cannot tell devices
+    /// apart, which is what symmetry reduction needs (`symmetry.rs`).
+    pub fn devices_named(&self, devices: usize) -> u64 {
+        let all = if devices >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << devices) - 1
+        };
+        fn expr(e: &E, out: &mut u64) {
+            match e {
+                E::Const(Val::Device(d)) => *out |= 1 << d.0,
+                E::Const(Val::Party(bits)) => *out |= bits >> 5,
+                E::Const(_) | E::Var(_) | E::Today => {}
+                E::Field(x, _) => expr(x, out),
+                E::Call(_, args) | E::Parties(args) => args.iter().for_each(|a| expr(a, out)),
+                E::Add(a, b) | E::Sub(a, b) => {
+                    expr(a, out);
+                    expr(b, out);
+                }
+            }
+        }
+        fn node(n: &Node, all: u64, out: &mut u64) {
+            match &n.kind {
+                NodeKind::Const(_) => {}
+                NodeKind::Not(a) => node(a, all, out),
+                NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
+                    node(a, all, out);
+                    node(b, all, out);
+                }
+                NodeKind::Quant { domain, body, .. } => {
+                    if let Domain::Values(v) = domain {
+                        let mut named = 0;
+                        v.iter().for_each(|e| expr(e, &mut named));
+                        // Every device at once (the sort `device`, or `party`) names none.
+                        if named & all != all {
+                            *out |= named;
+                        }
+                    }
+                    node(body, all, out);
+                }
+                NodeKind::Cmp(_, a, b) => {
+                    expr(a, out);
+                    expr(b, out);
+                }
+                NodeKind::Member(x, _) => expr(x, out),
+                NodeKind::Pred(_, args) => args.iter().for_each(|a| expr(a, out)),
+            }
+        }
+        let mut out = 0;
+        node(&self.root, all, &mut out);
+        out & all
     }
 
     /// What the formula (without its top operator) reads, by direction.

@@ -49,7 +49,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
         Server::Carrier => &model::carrier(s).knowledge,
         Server::Authority => &model::authority(s).knowledge,
     };
-    let mut ev = Ev {
+    let ev = Ev {
         m,
         s,
         env: Vec::new(),
@@ -79,7 +79,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             for d in 0..m.scenario.devices.len() {
                 let d = DeviceId(d as u8);
                 for a in accounts() {
-                    if ev.pred(super::Pred::MaySend, &[Val::Device(d), Val::Account(a)]) {
+                    if ev.pred(super::Pred::MaySend, &[&Val::Device(d), &Val::Account(a)]) {
                         out.insert(h((d, a)));
                     }
                 }
@@ -98,7 +98,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             let candidates: BTreeSet<_> = log.records.iter().chain(flying).cloned().collect();
             candidates
                 .into_iter()
-                .filter(|r| ev.pred(super::Pred::Logged, &[Val::Record(r.clone())]))
+                .filter(|r| ev.pred(super::Pred::Logged, &[&Val::Record(r.clone())]))
                 .map(h)
                 .collect()
         }

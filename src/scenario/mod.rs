@@ -286,6 +286,20 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The devices a claim of the scenario names (`A/1`), a bit per device: symmetry
+    /// reduction never exchanges such a device with another.
+    pub fn devices_named_by_claims(&self) -> u64 {
+        self.claims
+            .iter()
+            .filter_map(|c| match c {
+                crate::claims::ClaimDef::User(u) => {
+                    Some(u.formula.devices_named(self.devices.len()))
+                }
+                crate::claims::ClaimDef::Catalogue(_) => None,
+            })
+            .fold(0, |a, b| a | b)
+    }
+
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let bytes = std::fs::read(path).map_err(|error| ScenarioError::Io {
