@@ -378,7 +378,8 @@ static CONDITIONS: [fn(&ProtocolModel, &State) -> bool; MAX_CLAIMS] = conditions
 );
 
 /// The scenario's claims as stateright properties, in the order of `scenario.claims`, then
-/// the premises of its `always (p implies q)` claims, as `sometimes` properties.
+/// the premises of its `always (p implies q)` claims, as `sometimes` properties named
+/// `ID (premise)`.
 pub fn properties(scenario: &Scenario) -> Vec<Property<ProtocolModel>> {
     let mut out: Vec<Property<ProtocolModel>> = scenario
         .claims
@@ -395,10 +396,9 @@ pub fn properties(scenario: &Scenario) -> Vec<Property<ProtocolModel>> {
         .collect();
     let n = out.len();
     for (j, (i, _)) in premises(scenario).enumerate() {
-        out.push(Property::sometimes(
-            scenario.claims[i].name(),
-            CONDITIONS[n + j],
-        ));
+        // A name of its own: stateright's checkers report discoveries by name.
+        let name = static_name(&format!("{} (premise)", scenario.claims[i].id()));
+        out.push(Property::sometimes(name, CONDITIONS[n + j]));
     }
     out
 }

@@ -35,7 +35,9 @@ fn scenarios() -> Vec<(String, Scenario)> {
             (name.clone(), text.clone()),
             (format!("{name} widened"), widened(&text)),
         ] {
-            let s = parse(Path::new(&label), &text).unwrap_or_else(|e| panic!("{label}: {e}"));
+            // Parsed at the file's own path, so that the claims files it names are found.
+            let path = repo_path(&format!("models/{name}"));
+            let s = parse(&path, &text).unwrap_or_else(|e| panic!("{label}: {e}"));
             out.push((label, s));
         }
     }

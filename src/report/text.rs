@@ -16,8 +16,13 @@ pub fn render(report: &Report, timings: bool) -> String {
 }
 
 fn verdict_text(c: &ClaimReport, s: &ScenarioReport) -> String {
-    if c.note.is_some() {
+    let note = c.note.as_deref().unwrap_or("");
+    if note.starts_with("a cycle") {
         format!("{} on runs that end (a cycle avoids it)", c.verdict.name())
+    } else if note.starts_with("holds vacuously") {
+        "holds vacuously".to_string()
+    } else if !note.is_empty() {
+        format!("{} (see the note below)", c.verdict.name())
     } else if c.bounded {
         format!(
             "{} within {}",
@@ -73,6 +78,14 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
             c.id,
             verdict_text(c, s),
         );
+    }
+    for c in &s.claims {
+        match c.note.as_deref() {
+            Some(n) if !n.starts_with("a cycle") => {
+                let _ = writeln!(out, "\n  note on {}: {n}", c.id);
+            }
+            _ => {}
+        }
     }
     for c in &s.claims {
         let Some(trace) = &c.trace else { continue };
