@@ -1270,7 +1270,7 @@ where
     M::Part: timely::ExchangeData,
 {
     let start = Instant::now();
-    let por = reduction == Reduction::Por && model.reducible();
+    let por = crate::engine::reduces(model, reduction, &limits);
     let props = model.properties();
     let n = props.len();
     let (first, main) = search(

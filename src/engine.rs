@@ -57,6 +57,15 @@ impl Reduction {
     }
 }
 
+/// Whether a search asked for `reduction` reduces: partial-order reduction was asked for, the
+/// model is reducible, and there is no depth bound. A depth bound promises that every run of
+/// the full system of at most that many steps was examined; a reduced search postpones steps
+/// that cannot undo a discovery (a crash, a restart) and may so push a counterexample past the
+/// bound, so a depth-bounded search runs unreduced (ARCHITECTURE.md, "Bounds").
+pub fn reduces<M: Footprints>(model: &M, reduction: Reduction, limits: &Limits) -> bool {
+    reduction == Reduction::Por && model.reducible() && limits.max_depth.is_none()
+}
+
 /// What a model tells the engine beyond stateright's [`Model`].
 ///
 /// The contract, for a model whose [`reducible`](Self::reducible) is true (every method may
@@ -910,7 +919,7 @@ pub fn explore<M: Footprints>(
     progress: Option<&Progress>,
 ) -> Exploration<M> {
     let start = Instant::now();
-    let por = reduction == Reduction::Por && model.reducible();
+    let por = reduces(model, reduction, &limits);
     let n = model.properties().len();
     let mut search = Search::new(model, por, vec![true; n]);
     search.run(limits, false, progress);

@@ -430,3 +430,66 @@ lookup = "B"
         x.unique_states()
     );
 }
+
+/// The verdicts and bounds of one scenario checked under both reductions.
+fn verdicts_under_both(s: &imessage_model::Scenario) -> [(Vec<(Verdict, bool)>, bool); 2] {
+    [Reduction::None, Reduction::Por].map(|reduction| {
+        let r = check(
+            s.clone(),
+            &CheckOptions {
+                reduction,
+                ..CheckOptions::default()
+            },
+        );
+        let verdicts = r.claims.iter().map(|c| (c.verdict, c.bounded)).collect();
+        (
+            verdicts,
+            r.claims.iter().any(|c| c.as_expected == Some(false)),
+        )
+    })
+}
+
+/// A depth bound means every run of the full system of at most that many steps: under either
+/// reduction the log's crash and restart come within six steps, and so does the
+/// counterexample (a reduced search would postpone them past the bound).
+#[test]
+fn a_depth_bound_means_the_same_under_both_reductions() {
+    let text = std::fs::read_to_string(crate::repo_path("models/log-crash.toml"))
+        .unwrap()
+        .replace(
+            "[expect]\nlookup-always-logged = \"violated\"",
+            "[bounds]\nmax-depth = 6\nallow-bounded = true\n\n[expect]\nlookup-always-logged = \"holds\"",
+        );
+    let s = parse(Path::new("log-crash-depth-6.toml"), &text).unwrap();
+    let [none, por] = verdicts_under_both(&s);
+    assert_eq!(none, por);
+    let i = s
+        .claims
+        .iter()
+        .position(|c| c.id() == "lookup-always-logged")
+        .unwrap();
+    assert_eq!(por.0[i].0, Verdict::Violated);
+    assert!(por.1, "the expectation `holds` differs under both");
+    let r = check(s, &CheckOptions::default());
+    assert_eq!(
+        r.reduction,
+        Reduction::None,
+        "a depth-bounded search runs unreduced"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// On generated scenarios with depth bounds from 3 to 10, both reductions give the same
+    /// verdicts and the same bounded flags.
+    #[test]
+    fn depth_bounds_agree_under_both_reductions_on_generated_scenarios(
+        text in crate::support::scenario_text(),
+        depth in 3usize..=10,
+    ) {
+        let text = text.replace("[bounds]\n", &format!("[bounds]\nmax-depth = {depth}\n"));
+        let s = parse(Path::new("generated.toml"), &text).unwrap();
+        let [none, por] = verdicts_under_both(&s);
+        proptest::prop_assert_eq!(none, por);
+    }
+}
