@@ -4,6 +4,7 @@
 
 use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
+use imessage_model::check::{explore_with, Reduction};
 use imessage_model::formula::observe::observed_writes;
 use imessage_model::scenario::{add_claims_file, add_formula, parse};
 use imessage_model::symmetry::Symmetry;
@@ -145,6 +146,26 @@ proptest! {
     fn every_step_writes_only_what_it_declares_on_generated_scenarios(text in scenario_text()) {
         let s = parse(Path::new("generated.toml"), &text).unwrap();
         writes_cover_every_edge("generated", &s);
+    }
+
+    /// Generated well-typed formulas on generated scenarios: the reduction's contract holds
+    /// for them on the full graph (no step said not to undo a discovery undoes it; a step that
+    /// writes nothing a formula reads keeps its value), and the reduced search gives the
+    /// unreduced one's verdict.
+    #[test]
+    fn generated_formulas_keep_the_contract_on_generated_scenarios(
+        text in scenario_text(),
+        formula in crate::support::formula_text(),
+    ) {
+        let mut s = parse(Path::new("generated.toml"), &text).unwrap();
+        add_formula(&mut s, &formula).unwrap_or_else(|e| panic!("{formula}: {e}"));
+        let m = ProtocolModel::new(s).without_symmetry();
+        crate::reduction::check_contract(&formula, &m);
+        let i = m.scenario.claims.len() - 1;
+        let limits = imessage_model::check::Limits::of(&m.scenario);
+        let verdicts = [Reduction::None, Reduction::Por]
+            .map(|r| explore_with(&m, limits, r, None).verdict_at(i));
+        prop_assert_eq!(verdicts[0], verdicts[1], "{}", formula);
     }
 
     #[test]

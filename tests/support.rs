@@ -147,3 +147,61 @@ pub fn widened(text: &str) -> String {
     close(&mut out, in_account, has_devices, unregistered);
     out
 }
+
+/// A well-typed claim over any scenario of `scenario_text` (names only variables, sorts and
+/// collections): `always` or `sometimes`, four quantifiers (a device, a message, two
+/// accounts, then a record of a collection), and a body of up to three levels of `not`,
+/// `and`, `or` and `implies` over atoms of every predicate the language has.
+pub fn formula_text() -> impl Strategy<Value = String> {
+    let party = prop::sample::select(vec![
+        "directory",
+        "log",
+        "relay",
+        "carrier",
+        "authority",
+        "{directory, relay}",
+        "{log, authority}",
+    ]);
+    let atom = (0usize..22, party).prop_map(|(i, p)| match i {
+        0 => format!("knows({p}, content(m))"),
+        1 => format!("knows({p}, handle(a))"),
+        2 => format!("knows({p}, address(d))"),
+        3 => format!("holds({p}, pair(handle(a), pair(handle(b), _)))"),
+        4 => format!("holds({p}, pair(token(d), _))"),
+        5 => "sent(d, m, a)".into(),
+        6 => "sent(d, m, b, sms)".into(),
+        7 => "learned(d, m)".into(),
+        8 => "accepted(d, a, m)".into(),
+        9 => "alerted(d, b)".into(),
+        10 => "told(d, a, registered)".into(),
+        11 => "told(d, b, unregistered)".into(),
+        12 => "registered(a)".into(),
+        13 => "may-send(d, b)".into(),
+        14 => "shows(r, a, b)".into(),
+        15 => "kept(r)".into(),
+        16 => "logged(r)".into(),
+        17 => "r.requester = a".into(),
+        18 => "r.day = day".into(),
+        19 => "(exists x in disclosures. x.day - x.record.day < retention)".into(),
+        20 => "r in log".into(),
+        _ => "d.account = a".into(),
+    });
+    let body = atom.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|a| format!("not ({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} implies {b})")),
+        ]
+    });
+    let q = || prop::sample::select(vec!["forall", "exists"]);
+    let coll = prop::sample::select(vec!["log", "answered", "in-transit", "logged"]);
+    (any::<bool>(), q(), q(), q(), q(), coll, body).prop_map(
+        |(always, q1, q2, q3, q4, c, body)| {
+            format!(
+                "{} {q1} d: device. {q2} m: message. {q3} a: account, b: account. {q4} r in {c}. {body}",
+                if always { "always" } else { "sometimes" }
+            )
+        },
+    )
+}
