@@ -12,10 +12,13 @@
 //!   reduction removes.
 //! * `two-way-three-devices` (reduced only; unreduced it takes minutes): each of A/1, B/1, B/2
 //!   looks up and writes to the other account.
+//! * `claims/ladder-5`: `ladder-5-interchangeable-lookups` checked with the catalogue's built-in
+//!   conditions and with the same claims written in the claim language
+//!   (`claims/catalogue.toml`), which store the same states: the cost of evaluating formulas.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use imessage_model::check::{explore_with, Limits, Reduction};
-use imessage_model::scenario::parse;
+use imessage_model::scenario::{add_claims_file, parse};
 use imessage_model::ProtocolModel;
 use std::path::Path;
 use std::time::Duration;
@@ -65,5 +68,30 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn claims(c: &mut Criterion) {
+    let mut group = c.benchmark_group("claims");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    let rel = "benches/scenarios/ladder-5-interchangeable-lookups.toml";
+    let library_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("claims/catalogue.toml");
+    let library = std::fs::read_to_string(library_path).expect("the library exists");
+    for label in ["built-in", "library"] {
+        let mut model = load(rel);
+        if label == "library" {
+            let mut s = (*model.scenario).clone();
+            add_claims_file(&mut s, Path::new("claims/catalogue.toml"), &library)
+                .expect("the library compiles");
+            model = ProtocolModel::new(s);
+        }
+        let limits = Limits::of(&model.scenario);
+        let unique = explore_with(&model, limits, Reduction::Por, None).unique_states();
+        group.throughput(Throughput::Elements(unique as u64));
+        group.bench_function(format!("ladder-5/{label}"), |b| {
+            b.iter(|| explore_with(&model, limits, Reduction::Por, None).unique_states())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, claims);
 criterion_main!(benches);
