@@ -400,7 +400,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 Format::Text => out!("{}", imessage_model::report::text::render(&report, true)),
                 Format::Json => outln!(
                     "{}",
-                    serde_json::to_string_pretty(&report).context("serialising the report")?
+                    serde_json::to_string_pretty(&report.json())
+                        .context("serialising the report")?
                 ),
                 Format::Junit => out!("{}", imessage_model::report::junit::render(&report)),
             }

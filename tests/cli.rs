@@ -572,3 +572,61 @@ fn a_process_that_stops_mid_search_is_an_error_for_the_others() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A leak claim found `reachable` where the file expects `unreachable` shows its witness, in
+/// the text report and in the JUnit failure, as a differing `always` claim shows its
+/// counterexample.
+#[test]
+fn a_differing_leak_claim_shows_its_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/baseline.toml"))
+        .unwrap()
+        .replace(
+            "relay-learns-contact = \"reachable\"",
+            "relay-learns-contact = \"unreachable\"",
+        );
+    let f = write(&dir, "leak.toml", &text);
+    let out = run(&["check", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("DIFF relay-learns-contact"), "{stdout}");
+    assert!(
+        stdout.contains("witness for relay-learns-contact"),
+        "{stdout}"
+    );
+    let junit = String::from_utf8(run(&["check", &f, "--format", "junit"]).stdout).unwrap();
+    let case = junit
+        .split("<testcase")
+        .find(|c| c.contains("name=\"relay-learns-contact\""))
+        .expect("a test case for the claim");
+    assert!(
+        case.contains("<failure") && case.contains("-&gt; relay: push"),
+        "{case}"
+    );
+}
+
+/// The JSON report opens with a summary whose counts are those of its scenarios.
+#[test]
+fn the_json_report_has_a_summary_of_its_scenarios() {
+    let out = run(&["check", "models/", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scenarios = v["scenarios"].as_array().unwrap();
+    let claims: Vec<&serde_json::Value> = scenarios
+        .iter()
+        .flat_map(|s| s["claims"].as_array().unwrap())
+        .collect();
+    let with = |e: serde_json::Value| claims.iter().filter(|c| c["as_expected"] == e).count();
+    let s = &v["summary"];
+    assert_eq!(s["files"], scenarios.len());
+    assert_eq!(s["as_expected"], with(true.into()));
+    assert_eq!(s["differ"], 0);
+    assert_eq!(s["without_expectation"], with(serde_json::Value::Null));
+    assert_eq!(s["complete"], true);
+    let unique: u64 = scenarios
+        .iter()
+        .map(|x| x["unique_states"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["unique_states"], unique);
+    assert!(with(true.into()) >= 112, "{s}");
+}

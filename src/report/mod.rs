@@ -24,7 +24,56 @@ pub struct Report {
     pub scenarios: Vec<ScenarioReport>,
 }
 
+/// Counts over a whole report: the top of the JSON output, and the text report's last line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Scenario files checked.
+    pub files: usize,
+    /// Verdicts that meet their expectation.
+    pub as_expected: usize,
+    /// Verdicts that differ from their expectation.
+    pub differ: usize,
+    /// Verdicts of claims the file expects nothing of.
+    pub without_expectation: usize,
+    /// Scenarios whose search stopped at a bound.
+    pub incomplete: usize,
+    /// Whether every search was complete.
+    pub complete: bool,
+    /// Unique states stored, over every scenario.
+    pub unique_states: usize,
+}
+
+/// The JSON document `check --format json` prints: the summary, then every scenario.
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    pub summary: Summary,
+    pub scenarios: &'a [ScenarioReport],
+}
+
 impl Report {
+    pub fn summary(&self) -> Summary {
+        let claims = || self.scenarios.iter().flat_map(|s| &s.claims);
+        let with = |e: Option<bool>| claims().filter(|c| c.as_expected == e).count();
+        let incomplete = self.scenarios.iter().filter(|s| !s.complete).count();
+        Summary {
+            files: self.scenarios.len(),
+            as_expected: with(Some(true)),
+            differ: with(Some(false)),
+            without_expectation: with(None),
+            incomplete,
+            complete: incomplete == 0,
+            unique_states: self.scenarios.iter().map(|s| s.unique_states).sum(),
+        }
+    }
+
+    /// The report as `check --format json` prints it.
+    pub fn json(&self) -> JsonReport<'_> {
+        JsonReport {
+            summary: self.summary(),
+            scenarios: &self.scenarios,
+        }
+    }
+
     /// Whether every verdict that has an expectation meets it.
     pub fn all_as_expected(&self) -> bool {
         self.scenarios
@@ -96,7 +145,8 @@ pub struct TraceStep {
 }
 
 /// Builds the report of one explored scenario. Counterexamples of violated `always` claims
-/// are always included; witnesses of `sometimes` claims only with `witnesses`.
+/// are always included; witnesses of `sometimes` claims with `witnesses`, or when the claim
+/// was expected `unreachable`.
 pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
     let scenario = &x.model.scenario;
     let complete = x.complete();
@@ -112,9 +162,10 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
                     .as_deref()
                     .is_none_or(|n| n.starts_with("holds vacuously"));
             let as_expected = expected.map(|e| e == verdict && (proven || scenario.allow_bounded));
+            // A witness that differs from its expectation is evidence, like a counterexample.
             let want_trace = match verdict {
                 Verdict::Violated => true,
-                Verdict::Reachable => witnesses,
+                Verdict::Reachable => witnesses || as_expected == Some(false),
                 _ => false,
             };
             let path = want_trace.then(|| x.trace_at(i)).flatten();

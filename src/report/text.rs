@@ -1,6 +1,6 @@
 //! The text report: one block per scenario, then a summary line.
 
-use super::{count, group, ClaimReport, Report, ScenarioReport};
+use super::{count, group, ClaimReport, Report, ScenarioReport, Summary};
 use crate::claims::ClaimKind;
 use std::fmt::Write;
 
@@ -111,24 +111,21 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
 }
 
 fn summary(out: &mut String, r: &Report, timings: bool) {
-    let claims: Vec<&ClaimReport> = r.scenarios.iter().flat_map(|s| &s.claims).collect();
-    let met = claims
-        .iter()
-        .filter(|c| c.as_expected == Some(true))
-        .count();
-    let differ = claims
-        .iter()
-        .filter(|c| c.as_expected == Some(false))
-        .count();
-    let unexpected = claims.iter().filter(|c| c.as_expected.is_none()).count();
-    let incomplete = r.scenarios.iter().filter(|s| !s.complete).count();
-    let unique: usize = r.scenarios.iter().map(|s| s.unique_states).sum();
+    let Summary {
+        files,
+        as_expected: met,
+        differ,
+        without_expectation: unexpected,
+        incomplete,
+        unique_states: unique,
+        ..
+    } = r.summary();
     let _ = write!(
         out,
         "{} scenario{}: {met} verdicts as expected, {differ} differ, {unexpected} without expectation; \
          {}{}",
-        r.scenarios.len(),
-        if r.scenarios.len() == 1 { "" } else { "s" },
+        files,
+        if files == 1 { "" } else { "s" },
         count(unique, "unique state"),
         if incomplete > 0 {
             format!(", {} NOT complete", count(incomplete, "scenario"))
