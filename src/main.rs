@@ -142,8 +142,8 @@ enum Command {
         #[arg(long, default_value_t = imessage_model::simulate::DEFAULT_MAX_STEPS)]
         max_steps: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
         /// A claims file (`[[claim]]` tables) whose claims are checked too; repeatable.
         #[arg(long = "claims", value_name = "FILE")]
         claims_files: Vec<PathBuf>,
@@ -170,8 +170,8 @@ enum Command {
     /// List the claim catalogue: id, kind, statement and source.
     Claims {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
     },
     /// Check every claim under every variant and threat on the standard population.
     Matrix {
@@ -196,11 +196,18 @@ enum Command {
     },
 }
 
+/// The formats of `simulate` and `claims`, which have no test cases to report.
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum PlainFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Format {
     Text,
     Json,
-    /// JUnit XML (check only): one test suite per scenario, one test case per claim.
+    /// JUnit XML: one test suite per scenario, one test case per claim.
     Junit,
 }
 
@@ -508,13 +515,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .map(|k| imessage_model::simulate::run(&model, seed.wrapping_add(k), max_steps))
                 .collect();
             match format {
-                Format::Text => {
+                PlainFormat::Text => {
                     for r in &results {
                         outln!("{}", imessage_model::simulate::render(&model.scenario, r));
                     }
                 }
-                Format::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
-                Format::Junit => bail!("simulate: --format junit is for `check`; use text or json"),
+                PlainFormat::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
             }
             Ok(true)
         }
@@ -542,12 +548,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Claims { format } => {
             match format {
-                Format::Text => out!("{}", matrix_report::claims_text()),
-                Format::Json => outln!(
+                PlainFormat::Text => out!("{}", matrix_report::claims_text()),
+                PlainFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&matrix_report::claims_json())?
                 ),
-                Format::Junit => bail!("claims: --format junit is for `check`; use text or json"),
             }
             Ok(true)
         }

@@ -630,3 +630,16 @@ fn the_json_report_has_a_summary_of_its_scenarios() {
     assert_eq!(s["unique_states"], unique);
     assert!(with(true.into()) >= 112, "{s}");
 }
+
+/// `simulate` and `claims` offer only the formats they can write: asking for JUnit is an
+/// argument error (exit 2), and their help does not list it.
+#[test]
+fn simulate_and_claims_offer_only_their_formats() {
+    for cmd in [&["simulate", "models/baseline.toml"][..], &["claims"][..]] {
+        let help = run(&[cmd, &["--help"]].concat());
+        let text = String::from_utf8(help.stdout).unwrap();
+        assert!(text.contains("json") && !text.contains("junit"), "{text}");
+        let out = run(&[cmd, &["--format", "junit"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+    }
+}
