@@ -643,3 +643,16 @@ fn simulate_and_claims_offer_only_their_formats() {
         assert_eq!(out.status.code(), Some(2), "{cmd:?}");
     }
 }
+
+/// Under private discovery a lookup's target is sealed to the requesting device: a trace
+/// shows it as `sealed(B)`, not as a target the directory could read.
+#[test]
+fn a_private_lookup_prints_its_target_sealed() {
+    let out = run(&["check", "models/private-discovery.toml", "--witness"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("lookup target=sealed(B) requester=A"),
+        "{text}"
+    );
+    assert!(!text.contains("lookup target=B"), "{text}");
+}

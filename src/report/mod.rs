@@ -364,9 +364,14 @@ pub(crate) fn record(s: &Scenario, r: &Record) -> String {
 pub fn message(s: &Scenario, m: &Msg) -> String {
     match m {
         Msg::Lookup(q) => {
+            // Under private discovery the target is sealed: only the requesting device reads it.
+            let target = if s.variant.private_discovery() {
+                format!("sealed({})", s.handle(q.target))
+            } else {
+                s.handle(q.target).to_string()
+            };
             let mut out = format!(
-                "lookup target={} requester={} ip={} token={}",
-                s.handle(q.target),
+                "lookup target={target} requester={} ip={} token={}",
                 s.handle(q.requester),
                 s.ip(q.ip),
                 token(s, q.token)
