@@ -656,3 +656,26 @@ fn a_private_lookup_prints_its_target_sealed() {
     );
     assert!(!text.contains("lookup target=B"), "{text}");
 }
+
+/// Two lookups that make records reading the same (one account, one handle, one day, one
+/// address) stay two facts in `simulate`'s summary, each named by its lookup.
+#[test]
+fn simulate_keeps_two_records_that_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "dup.toml",
+        "name = \"two lookups\"\nvariant = \"imessage-2016\"\n[[account]]\nhandle = \"A\"\ndevices = 2\n[[account]]\nhandle = \"B\"\n[[action]]\nby = \"A/1\"\nlookup = \"B\"\n[[action]]\nby = \"A/2\"\nlookup = \"B\"\n",
+    );
+    let out = run(&["simulate", &f, "--seed", "1", "--max-steps", "40"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("record: "))
+        .count();
+    assert_eq!(records, 2, "{text}");
+    assert!(
+        text.contains("(action 1 of A/1)") && text.contains("(action 1 of A/2)"),
+        "{text}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::check::Trace;
 use crate::knowledge::{Knowledge, Term};
 use crate::model::{self, ProtocolModel, State};
 use crate::protocol::device::Channel;
-use crate::protocol::wire::Answer;
+use crate::protocol::wire::{Answer, Record};
 use crate::protocol::{role_of, Role};
 use crate::scenario::Scenario;
 use serde::Serialize;
@@ -83,6 +83,29 @@ fn answer(s: &Scenario, a: &Answer) -> String {
     }
 }
 
+/// Records in words; two distinct records that read the same (two lookups of one handle by
+/// one account on one day, from devices at one address) are told apart by the lookup each
+/// belongs to, so that a set of facts keeps both.
+fn labelled<'a>(s: &Scenario, records: impl IntoIterator<Item = &'a Record>) -> Vec<String> {
+    let records: Vec<&Record> = records.into_iter().collect();
+    let texts: Vec<String> = records.iter().map(|r| record(s, r)).collect();
+    texts
+        .iter()
+        .zip(&records)
+        .map(|(text, r)| {
+            if texts.iter().filter(|x| *x == text).count() > 1 {
+                format!(
+                    "{text} (action {} of {})",
+                    r.lookup.action + 1,
+                    s.device_name(r.lookup.device)
+                )
+            } else {
+                text.clone()
+            }
+        })
+        .collect()
+}
+
 /// Every party's facts in a state, plus the messages in flight and the day.
 pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
@@ -99,17 +122,17 @@ pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
                         s.device_name(*dev)
                     ));
                 }
-                for r in &d.answered {
-                    f.insert(format!("answered: {}", record(s, r)));
+                for r in labelled(s, &d.answered) {
+                    f.insert(format!("answered: {r}"));
                 }
             }
             Role::LookupLog => {
                 let l = model::log(st);
-                for r in &l.records {
-                    f.insert(format!("record: {}", record(s, r)));
+                for r in labelled(s, &l.records) {
+                    f.insert(format!("record: {r}"));
                 }
-                for r in &l.persisted {
-                    f.insert(format!("persisted: {}", record(s, r)));
+                for r in labelled(s, &l.persisted) {
+                    f.insert(format!("persisted: {r}"));
                 }
                 if st.crashed[usize::from(crate::protocol::actor_id(role))] {
                     f.insert("crashed".into());
