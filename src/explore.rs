@@ -7,7 +7,8 @@
 //! which ends the server. So the Explorer listens on a second, ephemeral loopback port, and
 //! the port the user opens is this front. For each connection it reads the request head
 //! (at most [`MAX_HEAD`] bytes) and a body of at most [`MAX_BODY`] bytes, within
-//! [`CLIENT_TIMEOUT`]; it refuses anything else with a 4xx reply; it forwards the rest with
+//! [`CLIENT_TIMEOUT`], naming a loopback host and the front's port in `Host` (so a page of
+//! another site cannot reach it by DNS rebinding); it refuses anything else with a 4xx reply; it forwards the rest with
 //! `Connection: close` and an exact `Content-Length`; and it reads the Explorer's whole reply
 //! even when the client has gone, so the Explorer never writes to a closed connection.
 
@@ -43,6 +44,7 @@ pub fn serve(model: crate::ProtocolModel, listener: TcpListener) -> io::Result<(
 
 /// Accepts connections on `listener` for ever, each served on its own thread.
 pub fn front(listener: TcpListener, backend: SocketAddr) {
+    let port = listener.local_addr().map_or(0, |a| a.port());
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(mut client) = stream else { continue };
@@ -61,7 +63,7 @@ pub fn front(listener: TcpListener, backend: SocketAddr) {
         let spawned = std::thread::Builder::new()
             .name("explorer front".into())
             .spawn(move || {
-                connection(client, backend);
+                connection(client, backend, port);
                 done.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -106,9 +108,27 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
+/// Whether a `Host` header names this front: a loopback name (`127.0.0.1`, `localhost`,
+/// `[::1]`), with the front's own `port` if it gives one. A page of another site that reaches
+/// the loopback address through a name of its own (DNS rebinding) sends its own name, and is
+/// refused.
+pub fn host_is_loopback(value: &str, port: u16) -> bool {
+    let value = value.trim();
+    let (name, given) = match value.rsplit_once(':') {
+        Some((n, p)) if !n.is_empty() && !p.contains(']') => (n, Some(p)),
+        _ => (value, None),
+    };
+    let loopback = matches!(
+        name.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "[::1]"
+    );
+    loopback && given.is_none_or(|p| p.parse::<u16>() == Ok(port))
+}
+
 /// Checks a request head (up to, not including, the blank line) and rewrites it for the
-/// Explorer: one request per connection, the body length stated exactly.
-pub fn check_head(head: &[u8]) -> Result<Accepted, Refusal> {
+/// Explorer: one request per connection, for this front's host (`port` is the front's), the
+/// body length stated exactly.
+pub fn check_head(head: &[u8], port: u16) -> Result<Accepted, Refusal> {
     let head = std::str::from_utf8(head)
         .map_err(|_| refuse(400, "Bad Request", "the request head is not UTF-8"))?;
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
@@ -129,6 +149,7 @@ pub fn check_head(head: &[u8]) -> Result<Accepted, Refusal> {
     }
     let mut out = format!("{request_line}\r\n");
     let mut length: Option<u64> = None;
+    let mut hosts = 0;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(refuse(400, "Bad Request", "a header line without `:`"));
@@ -149,6 +170,16 @@ pub fn check_head(head: &[u8]) -> Result<Accepted, Refusal> {
             ));
         }
         let lower = name.to_ascii_lowercase();
+        if lower == "host" {
+            if hosts > 0 || !host_is_loopback(value, port) {
+                return Err(refuse(
+                    421,
+                    "Misdirected Request",
+                    format!("this server answers only for 127.0.0.1:{port} (or localhost)"),
+                ));
+            }
+            hosts += 1;
+        }
         if lower == "transfer-encoding" {
             return Err(refuse(
                 411,
@@ -170,6 +201,13 @@ pub fn check_head(head: &[u8]) -> Result<Accepted, Refusal> {
             out.push_str(line);
             out.push_str("\r\n");
         }
+    }
+    if hosts == 0 {
+        return Err(refuse(
+            400,
+            "Bad Request",
+            format!("a request must name its host (Host: 127.0.0.1:{port})"),
+        ));
     }
     let length = length.unwrap_or(0);
     if length > MAX_BODY as u64 {
@@ -234,7 +272,7 @@ fn refuse_and_close(client: &mut TcpStream, r: &Refusal) {
 }
 
 /// Serves one connection: one request, forwarded or refused.
-fn connection(mut client: TcpStream, backend: SocketAddr) {
+fn connection(mut client: TcpStream, backend: SocketAddr, port: u16) {
     let _ = client.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = client.set_write_timeout(Some(CLIENT_TIMEOUT));
     let deadline = Instant::now() + CLIENT_TIMEOUT;
@@ -279,7 +317,7 @@ fn connection(mut client: TcpStream, backend: SocketAddr) {
         );
         return refuse_and_close(&mut client, &r);
     }
-    let accepted = match check_head(&buf[..head_len]) {
+    let accepted = match check_head(&buf[..head_len], port) {
         Ok(a) => a,
         Err(r) => return refuse_and_close(&mut client, &r),
     };

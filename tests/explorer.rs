@@ -152,7 +152,8 @@ fn send_and_reset(port: u16, request: &[u8]) {
 
 /// No request can bring the Explorer down: a huge declared body is refused with 413 (the
 /// Explorer's HTTP server would allocate it and abort), other framing it cannot handle with a
-/// 4xx, a reset before the reply prints no panic; the page is still served afterwards. With
+/// 4xx, a `Host` that is not this front's with 421 or 400, a reset before the reply prints no
+/// panic; the page is still served afterwards. With
 /// `--port 0` the address printed is the one bound.
 #[test]
 fn explorer_survives_hostile_requests() {
@@ -191,6 +192,31 @@ fn explorer_survives_hostile_requests() {
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
     );
     assert!(chunked.starts_with("HTTP/1.1 411 "), "{chunked}");
+    // A page of another site reaching the loopback address by a name of its own (DNS
+    // rebinding), a wrong port, two hosts, no host: refused.
+    for (request, status) in [
+        (
+            &b"GET /.status HTTP/1.1\r\nHost: attacker.example:3000\r\n\r\n"[..],
+            "421",
+        ),
+        (b"GET /.status HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", "421"),
+        (
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil\r\n\r\n",
+            "421",
+        ),
+        (b"GET / HTTP/1.1\r\n\r\n", "400"),
+    ] {
+        let answer = send(port, request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+    }
+    let named = send(
+        port,
+        format!("GET /.status HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n").as_bytes(),
+    );
+    assert!(named.starts_with("HTTP/1.1 200 "), "{named}");
     let mut long = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ".to_vec();
     long.extend(std::iter::repeat_n(b'a', 20_000));
     long.extend_from_slice(b"\r\n\r\n");
