@@ -58,12 +58,20 @@ impl Reduction {
 }
 
 /// Whether a search asked for `reduction` reduces: partial-order reduction was asked for, the
-/// model is reducible, and there is no depth bound. A depth bound promises that every run of
+/// model is reducible, its full graph is acyclic if it has an `eventually` property
+/// ([`Footprints::acyclic`]), and there is no depth bound. A depth bound promises that every run of
 /// the full system of at most that many steps was examined; a reduced search postpones steps
 /// that cannot undo a discovery (a crash, a restart) and may so push a counterexample past the
 /// bound, so a depth-bounded search runs unreduced (ARCHITECTURE.md, "Bounds").
 pub fn reduces<M: Footprints>(model: &M, reduction: Reduction, limits: &Limits) -> bool {
-    reduction == Reduction::Por && model.reducible() && limits.max_depth.is_none()
+    let eventually = model
+        .properties()
+        .iter()
+        .any(|p| p.expectation == Expectation::Eventually);
+    reduction == Reduction::Por
+        && model.reducible()
+        && limits.max_depth.is_none()
+        && (!eventually || model.acyclic())
 }
 
 /// What a model tells the engine beyond stateright's [`Model`].
@@ -130,6 +138,14 @@ pub trait Footprints:
     /// (`None`: anything).
     fn reads(&self, _p: usize) -> Option<u64> {
         None
+    }
+    /// Whether the full state graph has no cycle (a promise the tests check on full graphs).
+    /// The reduced graph may lose cycles of the full one, and an `eventually` property that
+    /// holds on every run that ends can still be avoided by a cycle: a model that does not
+    /// promise acyclicity is searched unreduced when it has an `eventually` property, so that
+    /// its cycle caveat is computed on the full graph.
+    fn acyclic(&self) -> bool {
+        false
     }
 
     /// The initial states of the concrete system (before any canonicalisation).

@@ -516,6 +516,13 @@ impl Footprints for ProtocolModel {
         crate::claims::property_undone_by(&self.scenario, p, step, self.writes(step))
     }
 
+    /// Every step consumes a message in flight or a one-shot timer, or advances the day, the
+    /// log's crash count or its crash state towards a bound, so no state repeats, except on a
+    /// duplicating network, where a delivered message stays deliverable.
+    fn acyclic(&self) -> bool {
+        self.scenario.order != Order::Duplicating
+    }
+
     fn changes(&self, step: &Step) -> Option<u64> {
         self.writes(step).map(|w| u64::from(w.grow | w.shrink))
     }

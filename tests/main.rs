@@ -2,6 +2,7 @@
 
 mod claims;
 mod cli;
+mod cycles;
 mod distributed;
 mod engine;
 mod escaping;
