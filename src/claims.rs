@@ -1,4 +1,4 @@
-//! The claim catalogue (DESIGN §6): each claim is a stateright property with
+//! The claim catalogue (docs/design.md §7): each claim is a stateright property with
 //! a stable id, a kind, the sentence a researcher would write and where the
 //! claim comes from.
 //!

@@ -1,4 +1,4 @@
-//! Symbolic (Dolev–Yao) terms and the knowledge closure (DESIGN §3).
+//! Symbolic (Dolev–Yao) terms and the knowledge closure (docs/design.md §3).
 //!
 //! Nothing in the model is real cryptography. Messages carry [`Term`]s built
 //! from atoms (handles, IP addresses, days, push tokens, keys, message
@@ -41,7 +41,8 @@ impl ContentId {
     pub const FORGED: ContentId = ContentId(u8::MAX);
 }
 
-/// The requester's IP address, by the index of the account it belongs to.
+/// An IP address, by its index in `Scenario::ips` (one entry per distinct address; devices
+/// behind one address share it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IpId(pub u8);
 

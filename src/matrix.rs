@@ -1,5 +1,5 @@
 //! The results matrix: every claim under every protocol variant and every
-//! threat, checked on one standard population (DESIGN §8).
+//! threat, checked on one standard population (README.md, "The results matrix").
 //!
 //! Each cell is an ordinary scenario, written as the TOML a researcher
 //! would write ([`cell_toml`]) and parsed by the same parser as
@@ -11,7 +11,7 @@ use crate::CheckOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The threat columns: the threats of DESIGN §5, and a lossy network with honest servers.
+/// The threat columns: the threats of docs/design.md §5, and a lossy network with honest servers.
 pub const THREATS: [&str; 6] = [
     "honest",
     "ghost-device",

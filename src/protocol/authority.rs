@@ -1,5 +1,5 @@
 //! The authority: law enforcement serving court orders on the lookup log
-//! (the 2016 law-enforcement FAQ; DESIGN §2).
+//! (the 2016 law-enforcement FAQ; docs/design.md §2).
 //!
 //! Each legal request of the scenario is a timer that may fire at any point
 //! (on its day, if it names one). What the log discloses is kept with the

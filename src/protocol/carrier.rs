@@ -1,6 +1,6 @@
 //! The SMS carrier: the fallback path when a handle is not registered for
 //! iMessage (green bubble). SMS is not end to end encrypted, so the carrier
-//! holds the plaintext (DESIGN §2).
+//! holds the plaintext (docs/design.md §2).
 //!
 //! Unregistered handles have no device in the model, so the carrier keeps
 //! what it carried and forwards nothing.

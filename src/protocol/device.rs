@@ -1,5 +1,5 @@
 //! A device: an iPhone or Mac of an account (Platform Security guide,
-//! "iMessage security overview"; DESIGN §2).
+//! "iMessage security overview"; docs/design.md §2).
 //!
 //! It runs its user's workload (look up a handle, send a content to a
 //! handle), caches directory answers, signs each content with its signing

@@ -1,6 +1,6 @@
 //! The identity directory (IDS): handle -> devices, and the source of the
 //! lookup log (the 2016 law-enforcement FAQ; Platform Security guide,
-//! "iMessage security overview"; DESIGN §2, §5).
+//! "iMessage security overview"; docs/design.md §2, §5).
 //!
 //! It answers each lookup with every registered device of the handle (key,
 //! token and, under CKV, the account's signature over them) or "not

@@ -1,5 +1,5 @@
 //! The lookup log: one record per lookup, kept for the retention window and
-//! disclosed on court order (the 2016 law-enforcement FAQ; DESIGN §2).
+//! disclosed on court order (the 2016 law-enforcement FAQ; docs/design.md §2).
 //!
 //! Records arrive from the directory as messages, so a record can be in
 //! flight, lost or late. The day advances with the scenario's clock (a model

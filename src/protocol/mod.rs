@@ -1,4 +1,4 @@
-//! The parties of the protocol as stateright actors (DESIGN §2), one file each.
+//! The parties of the protocol as stateright actors (docs/design.md §2), one file each.
 //!
 //! Every party is one [`Party`] (stateright wants one actor type per model):
 //! its [`Role`] says which handler runs, and its state is one variant of

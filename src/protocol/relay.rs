@@ -1,6 +1,6 @@
 //! The push relay (APNs): forwards each per-device ciphertext to the device
 //! holding its push token (Platform Security guide, "How iMessage sends and
-//! receives messages"; DESIGN §2).
+//! receives messages"; docs/design.md §2).
 //!
 //! It sees every envelope: sender handle (except under sealed sender),
 //! target handle, token and the ciphertext, and keeps what it can derive

@@ -1,6 +1,6 @@
 //! The messages the parties exchange, and the timers that fire user actions.
 //!
-//! The flow (DESIGN §2): a device sends a [`Msg::Lookup`] to the directory;
+//! The flow (docs/design.md §2): a device sends a [`Msg::Lookup`] to the directory;
 //! the directory answers with a [`Msg::LookupReply`] and sends the record to
 //! the lookup log as a [`Msg::LogWrite`] (acknowledged by [`Msg::LogAck`] when
 //! the directory logs before replying). A send goes as one [`Msg::Push`] to

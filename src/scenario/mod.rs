@@ -1,4 +1,4 @@
-//! Scenario files (`models/*.toml`, DESIGN §7): parsed once, at the edge,
+//! Scenario files (`models/*.toml`, docs/design.md §8): parsed once, at the edge,
 //! into typed configuration.
 //!
 //! [`Scenario::load`] turns a file into a [`Scenario`] or a
@@ -25,7 +25,7 @@ pub const MIB: usize = 1024 * 1024;
 /// The default for `bounds.retention`: the 30 days of the 2016 report.
 pub const DEFAULT_RETENTION: u8 = 30;
 
-/// Protocol variants (DESIGN §4).
+/// Protocol variants (docs/design.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// As reported in 2016: lookups logged with requester, target, day, IP and device count.
@@ -63,7 +63,7 @@ impl Variant {
     }
 }
 
-/// Threat models (DESIGN §5).
+/// Threat models (docs/design.md §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Threat {
     /// Servers follow the protocol but keep and disclose what they see.
