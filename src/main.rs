@@ -325,21 +325,18 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .map(|(_, f)| f)
                 .collect();
             let mut scenarios = Vec::new();
-            let mut errors = Vec::new();
+            // Every file is read; the rejected ones are reported beside the results of the
+            // others (and make the exit code 2).
+            let mut rejected = Vec::new();
             let extra = ExtraClaims::read(&claims_files, &formulas)?;
             for f in &files {
                 match Scenario::load(f).and_then(|s| extra.add_to(s)) {
                     Ok(s) => scenarios.push(s),
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => rejected.push(imessage_model::report::Rejected {
+                        file: f.display().to_string(),
+                        error: e.to_string(),
+                    }),
                 }
-            }
-            if !errors.is_empty() {
-                bail!(
-                    "{} scenario file{} rejected:\n  {}",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    errors.join("\n  ")
-                );
             }
             let cluster = match (processes, process, hostfile) {
                 (Some(p), Some(i), Some(file)) => Some(cluster(p as usize, i, &file, threads)?),
@@ -388,8 +385,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     let reports = workers.reports();
                     match check_together(scenarios, workers, options, show && reports)? {
                         Some(report) => (report, Vec::new()),
-                        // Another process prints the report.
-                        None => return Ok(true),
+                        // Another process prints the report (and names the rejected files).
+                        None if rejected.is_empty() => return Ok(true),
+                        None => bail!("{} scenario file(s) rejected", rejected.len()),
                     }
                 }
                 (None, Some(n)) => {
@@ -404,13 +402,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
             };
             match format {
+                // (A text report of no scenario at all would say nothing the error does not.)
+                Format::Text if report.scenarios.is_empty() && !rejected.is_empty() => {}
                 Format::Text => out!("{}", imessage_model::report::text::render(&report, true)),
                 Format::Json => outln!(
                     "{}",
-                    serde_json::to_string_pretty(&report.json())
+                    serde_json::to_string_pretty(&report.json(&rejected))
                         .context("serialising the report")?
                 ),
-                Format::Junit => out!("{}", imessage_model::report::junit::render(&report)),
+                Format::Junit => out!(
+                    "{}",
+                    imessage_model::report::junit::render_with(&report, &rejected)
+                ),
+            }
+            if !rejected.is_empty() {
+                let errors: Vec<&str> = rejected.iter().map(|x| x.error.as_str()).collect();
+                bail!(
+                    "{} scenario file{} rejected:\n  {}",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors.join("\n  ")
+                );
             }
             if !unchecked.is_empty() {
                 return Err(Interrupted {

@@ -101,7 +101,7 @@ fn an_unknown_key_exits_two_naming_file_and_line() {
     );
     assert!(
         out.stdout.is_empty(),
-        "nothing is checked when a file is rejected"
+        "no text report when every file is rejected"
     );
 }
 
@@ -678,4 +678,46 @@ fn simulate_keeps_two_records_that_read_the_same() {
         text.contains("(action 1 of A/1)") && text.contains("(action 1 of A/2)"),
         "{text}"
     );
+}
+
+/// One bad file does not wipe the CI report: JSON and JUnit carry every good file's results
+/// and an entry per rejected file (with its located error), every rejected file is named in
+/// one run, and the exit code is 2.
+#[test]
+fn reports_keep_the_good_files_beside_the_rejected_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(repo_path("models/baseline.toml")).unwrap();
+    write(&dir, "a-good.toml", &good);
+    write(&dir, "b-bad.toml", "name = \"bad\"\nvariant = \"nope\"\n");
+    write(&dir, "c-bad.toml", "name = \"worse\"\n");
+    let d = dir.path().display().to_string();
+    let out = run(&["check", &d, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["files"], 1);
+    assert_eq!(v["summary"]["rejected"], 2);
+    assert_eq!(v["scenarios"][0]["claims"].as_array().unwrap().len(), 16);
+    let rejected = v["rejected"].as_array().unwrap();
+    assert!(rejected[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("b-bad.toml:2:11: key `variant`"));
+    assert!(rejected[1]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("c-bad.toml"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("2 scenario files rejected"), "{stderr}");
+    let out = run(&["check", &d, "--format", "junit"]);
+    assert_eq!(out.status.code(), Some(2));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.attribute("errors"), Some("2"));
+    let errors = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("error"))
+        .count();
+    assert_eq!(errors, 2);
+    assert!(xml.contains("name=\"lookup-always-logged\""), "{xml}");
 }

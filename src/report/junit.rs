@@ -1,9 +1,10 @@
 //! The check report as JUnit XML, the format CI systems read: one test suite
 //! per scenario, one test case per claim. A verdict that differs from its
 //! expectation is a failure carrying the verdict and the text trace; a claim
-//! the file expects nothing of is reported as skipped.
+//! the file expects nothing of is reported as skipped; a file that was rejected is a test suite
+//! whose one test case is in error.
 
-use super::{Report, ScenarioReport};
+use super::{Rejected, Report, ScenarioReport};
 use crate::escape::{xml_attribute as attr, xml_text};
 use std::fmt::Write;
 
@@ -85,6 +86,12 @@ fn suite(out: &mut String, s: &ScenarioReport) {
 
 /// The whole report as a JUnit XML document.
 pub fn render(r: &Report) -> String {
+    render_with(r, &[])
+}
+
+/// The whole report as a JUnit XML document, with a test suite per rejected file holding one
+/// test case in error: the file's located error.
+pub fn render_with(r: &Report, rejected: &[Rejected]) -> String {
     let tests: usize = r.scenarios.iter().map(|s| s.claims.len()).sum();
     let failures = r
         .scenarios
@@ -97,10 +104,21 @@ pub fn render(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"imessage-model\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.6}\">"
+        "<testsuites name=\"imessage-model\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\" time=\"{time:.6}\">",
+        tests + rejected.len(),
+        rejected.len()
     );
     for s in &r.scenarios {
         suite(&mut out, s);
+    }
+    for x in rejected {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0\">\n    <testcase classname=\"{}\" name=\"scenario file\" time=\"0\">\n      <error type=\"rejected\" message=\"the file was rejected\">{}</error>\n    </testcase>\n  </testsuite>",
+            attr(&x.file),
+            attr(&x.file),
+            xml_text(&x.error)
+        );
     }
     out.push_str("</testsuites>\n");
     out

@@ -41,13 +41,24 @@ pub struct Summary {
     pub complete: bool,
     /// Unique states stored, over every scenario.
     pub unique_states: usize,
+    /// Scenario files rejected (each has an entry in `rejected`).
+    pub rejected: usize,
 }
 
-/// The JSON document `check --format json` prints: the summary, then every scenario.
+/// A scenario file that was not checked: its located error, as the text report prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejected {
+    pub file: String,
+    pub error: String,
+}
+
+/// The JSON document `check --format json` prints: the summary, every scenario checked, and
+/// every file rejected.
 #[derive(Serialize)]
 pub struct JsonReport<'a> {
     pub summary: Summary,
     pub scenarios: &'a [ScenarioReport],
+    pub rejected: &'a [Rejected],
 }
 
 impl Report {
@@ -63,14 +74,19 @@ impl Report {
             incomplete,
             complete: incomplete == 0,
             unique_states: self.scenarios.iter().map(|s| s.unique_states).sum(),
+            rejected: 0,
         }
     }
 
-    /// The report as `check --format json` prints it.
-    pub fn json(&self) -> JsonReport<'_> {
+    /// The report as `check --format json` prints it, with the files that were rejected.
+    pub fn json<'a>(&'a self, rejected: &'a [Rejected]) -> JsonReport<'a> {
         JsonReport {
-            summary: self.summary(),
+            summary: Summary {
+                rejected: rejected.len(),
+                ..self.summary()
+            },
             scenarios: &self.scenarios,
+            rejected,
         }
     }
 
