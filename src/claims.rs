@@ -432,7 +432,7 @@ pub static CATALOGUE: [Claim; 16] = [
     Claim {
         id: "ghost-device-detected",
         kind: ClaimKind::Always,
-        statement: "Whenever content sent over iMessage is derived by anyone but the sender's and the recipient's own devices, some device has raised an alert.",
+        statement: "Whenever content sent over iMessage is derived by anyone but the sender's and the recipient's own devices, a device of the sender's account has raised an alert about the recipient.",
         source: GHOST,
         condition: ghost_device_detected,
         undone_by: undo::by_an_alert,
