@@ -66,6 +66,10 @@ enum Command {
         /// Also print the witness path of every reachable `sometimes` claim.
         #[arg(long)]
         witness: bool,
+        /// With --format junit: every claim is a test case, those without an expectation
+        /// skipped (by default only claims with an expectation are test cases).
+        #[arg(long)]
+        junit_all: bool,
         /// Workers that search each scenario together, on this machine (scenarios are then
         /// checked one after another). Without it, scenarios are checked at the same time, one
         /// per CPU, each by the single-thread search. With --processes: workers per process.
@@ -207,7 +211,7 @@ enum PlainFormat {
 enum Format {
     Text,
     Json,
-    /// JUnit XML: one test suite per scenario, one test case per claim.
+    /// JUnit XML: one test suite per scenario, one test case per expected verdict.
     Junit,
 }
 
@@ -306,6 +310,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             paths,
             format,
             witness,
+            junit_all,
             threads,
             processes,
             process,
@@ -412,7 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 ),
                 Format::Junit => out!(
                     "{}",
-                    imessage_model::report::junit::render_with(&report, &rejected)
+                    imessage_model::report::junit::render_with(&report, &rejected, junit_all)
                 ),
             }
             if !rejected.is_empty() {

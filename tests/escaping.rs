@@ -320,7 +320,7 @@ fn a_report_with_hostile_names_is_valid_junit_and_terminal_text() {
             ..Default::default()
         },
     );
-    let xml = imessage_model::report::junit::render(&report);
+    let xml = imessage_model::report::junit::render_with(&report, &[], true);
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let suite = doc
         .descendants()

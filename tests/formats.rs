@@ -135,6 +135,7 @@ fn junit_xml_parses_and_counts_match() {
             f.to_str().unwrap(),
             "--format",
             "junit",
+            "--junit-all",
         ])
         .output()
         .unwrap();
@@ -167,6 +168,46 @@ fn junit_xml_parses_and_counts_match() {
         failure.parent().unwrap().attribute("name"),
         Some("ghost-device-detected")
     );
+    // By default only the claims with an expectation are test cases: nothing is skipped.
+    let out = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .current_dir(repo_path(""))
+        .args([
+            "check",
+            "models/ghost-device-2016.toml",
+            f.to_str().unwrap(),
+        ])
+        .args(["--format", "junit"])
+        .output()
+        .unwrap();
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let expected: usize = ["models/ghost-device-2016.toml", f.to_str().unwrap()]
+        .iter()
+        .map(|p| {
+            let s = imessage_model::scenario::parse(
+                std::path::Path::new(p),
+                &std::fs::read_to_string(repo_path(p)).unwrap(),
+            )
+            .unwrap();
+            s.claims
+                .iter()
+                .filter(|c| s.expectation(c.id()).is_some())
+                .count()
+        })
+        .sum();
+    let cases = doc
+        .descendants()
+        .filter(|d| d.has_tag_name("testcase"))
+        .count();
+    assert_eq!(cases, expected);
+    assert!(expected < 2 * n);
+    assert_eq!(
+        doc.descendants()
+            .filter(|d| d.has_tag_name("skipped"))
+            .count(),
+        0
+    );
+    assert_eq!(doc.root_element().attribute("failures"), Some("1"));
 }
 
 #[test]

@@ -1,25 +1,33 @@
 //! The check report as JUnit XML, the format CI systems read: one test suite
-//! per scenario, one test case per claim. A verdict that differs from its
+//! per scenario, one test case per claim with an expectation. A verdict that differs from its
 //! expectation is a failure carrying the verdict and the text trace; a claim
-//! the file expects nothing of is reported as skipped; a file that was rejected is a test suite
-//! whose one test case is in error.
+//! the file expects nothing of is no test case (with `--junit-all`, a skipped one); a file that
+//! was rejected is a test suite whose one test case is in error.
 
 use super::{Rejected, Report, ScenarioReport};
 use crate::escape::{xml_attribute as attr, xml_text};
 use std::fmt::Write;
 
-fn suite(out: &mut String, s: &ScenarioReport) {
+/// The claims of a scenario that are test cases: those with an expectation, or every claim
+/// with `all` (claims without one are then skipped cases).
+fn cases(s: &ScenarioReport, all: bool) -> impl Iterator<Item = &super::ClaimReport> {
+    s.claims
+        .iter()
+        .filter(move |c| all || c.as_expected.is_some())
+}
+
+fn suite(out: &mut String, s: &ScenarioReport, all: bool) {
     let failures = s
         .claims
         .iter()
         .filter(|c| c.as_expected == Some(false))
         .count();
-    let skipped = s.claims.iter().filter(|c| c.as_expected.is_none()).count();
+    let skipped = cases(s, all).filter(|c| c.as_expected.is_none()).count();
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.6}\">",
         attr(&format!("{}: {}", s.file, s.name)),
-        s.claims.len(),
+        cases(s, all).count(),
         s.seconds
     );
     let _ = writeln!(out, "    <properties>");
@@ -33,7 +41,7 @@ fn suite(out: &mut String, s: &ScenarioReport) {
         let _ = writeln!(out, "      <property name=\"{k}\" value=\"{}\"/>", attr(&v));
     }
     let _ = writeln!(out, "    </properties>");
-    for c in &s.claims {
+    for c in cases(s, all) {
         let _ = write!(
             out,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
@@ -52,10 +60,7 @@ fn suite(out: &mut String, s: &ScenarioReport) {
             Some(false) => {
                 let expected = c.expected.map_or("nothing", |e| e.name());
                 let message = if let Some(note) = &c.note {
-                    format!(
-                        "{} on runs that end ({note}), expected {expected}",
-                        c.verdict.name()
-                    )
+                    format!("{} ({note}), expected {expected}", c.verdict.name())
                 } else if c.bounded {
                     format!(
                         "{} within {} (not a proof), expected {expected}",
@@ -84,15 +89,16 @@ fn suite(out: &mut String, s: &ScenarioReport) {
     let _ = writeln!(out, "  </testsuite>");
 }
 
-/// The whole report as a JUnit XML document.
+/// The whole report as a JUnit XML document: a test case per claim with an expectation.
 pub fn render(r: &Report) -> String {
-    render_with(r, &[])
+    render_with(r, &[], false)
 }
 
 /// The whole report as a JUnit XML document, with a test suite per rejected file holding one
-/// test case in error: the file's located error.
-pub fn render_with(r: &Report, rejected: &[Rejected]) -> String {
-    let tests: usize = r.scenarios.iter().map(|s| s.claims.len()).sum();
+/// test case in error: the file's located error. With `all`, every claim is a test case
+/// (those without an expectation skipped); otherwise only claims with an expectation are.
+pub fn render_with(r: &Report, rejected: &[Rejected], all: bool) -> String {
+    let tests: usize = r.scenarios.iter().map(|s| cases(s, all).count()).sum();
     let failures = r
         .scenarios
         .iter()
@@ -109,7 +115,7 @@ pub fn render_with(r: &Report, rejected: &[Rejected]) -> String {
         rejected.len()
     );
     for s in &r.scenarios {
-        suite(&mut out, s);
+        suite(&mut out, s, all);
     }
     for x in rejected {
         let _ = writeln!(
