@@ -345,14 +345,20 @@ pub fn premises(s: &Scenario) -> impl Iterator<Item = (usize, &(Formula, Reads))
 }
 
 /// Whether property `p` of the scenario (a claim, or a premise after them) can be undone by a
-/// step with `writes`, or, for a catalogue claim, by `step` itself.
-pub fn property_undone_by(s: &Scenario, p: usize, step: &Step, writes: Option<Writes>) -> bool {
+/// step whose declared writes `writes` gives (asked only for claims written in the language),
+/// or, for a catalogue claim, by `step` itself.
+pub fn property_undone_by(
+    s: &Scenario,
+    p: usize,
+    step: &Step,
+    writes: impl FnOnce() -> Option<Writes>,
+) -> bool {
     match s.claims.get(p) {
         Some(ClaimDef::Catalogue(c)) => (c.undone_by)(s, step),
-        Some(ClaimDef::User(u)) => u.undone_by(writes),
+        Some(ClaimDef::User(u)) => u.undone_by(writes()),
         None => premises(s)
             .nth(p - s.claims.len())
-            .is_none_or(|(_, (_, r))| undoes(*r, writes)),
+            .is_none_or(|(_, (_, r))| undoes(*r, writes())),
     }
 }
 

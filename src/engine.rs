@@ -520,16 +520,13 @@ impl<'m, M: Footprints> Search<'m, M> {
             (Some(c), Some(r)) => c & r != 0,
             _ => true,
         };
-        let open: Vec<usize> = (0..self.props.len())
-            .filter(|&p| self.wanted[p] && self.first[p].is_none() && may_change(p))
-            .collect();
-        if open.is_empty() {
-            return;
-        }
-        let s = self.store.state(self.model, i);
-        for p in open {
-            if discovered(&self.props[p], self.model, &s) {
-                self.first[p] = Some(i);
+        let mut state = None;
+        for p in 0..self.props.len() {
+            if self.wanted[p] && self.first[p].is_none() && may_change(p) {
+                let s = state.get_or_insert_with(|| self.store.state(self.model, i));
+                if discovered(&self.props[p], self.model, s) {
+                    self.first[p] = Some(i);
+                }
             }
         }
     }

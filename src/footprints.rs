@@ -513,7 +513,7 @@ impl Footprints for ProtocolModel {
     }
 
     fn may_undo(&self, p: usize, step: &Step) -> bool {
-        crate::claims::property_undone_by(&self.scenario, p, step, self.writes(step))
+        crate::claims::property_undone_by(&self.scenario, p, step, || self.writes(step))
     }
 
     /// Every step consumes a message in flight or a one-shot timer, or advances the day, the
@@ -641,7 +641,9 @@ impl ProtocolModel {
         // false, except on a lossy network, where a send queued behind a lost lookup is
         // released by a device's next lookup of that handle (a user action, or another
         // lookup's answer).
-        let mut parts = vec![shrinks(P::MaySend)];
+        // At most six entries: on the stack (this runs for every step the reduction weighs).
+        let mut parts: smallvec::SmallVec<[(u32, u32); 8]> =
+            smallvec::smallvec![shrinks(P::MaySend)];
         let mut fresh = 0;
         match role {
             Role::Device(_) if dropped => {}
