@@ -157,6 +157,16 @@ impl Exploration<'_> {
             _ => {}
         }
         let scenario = &self.model.scenario;
+        if let Some(c) = scenario.claims.get(i) {
+            if c.kind() == crate::claims::ClaimKind::LeadsTo
+                && self.verdict_at(i) == Verdict::Holds
+                && !crate::engine::Footprints::acyclic(self.model)
+            {
+                return Some(
+                    "on this network a run can repeat a state and never end; such runs are not counted".into(),
+                );
+            }
+        }
         let n = scenario.claims.len();
         let (j, _) = crate::claims::premises(scenario)
             .enumerate()

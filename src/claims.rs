@@ -31,6 +31,11 @@ pub enum ClaimKind {
     Sometimes,
     /// True at some point of every run that ends; a failure is a run that ends without it.
     Eventually,
+    /// `φ leads-to ψ`: on every run that ends, a state where φ holds is followed (or
+    /// accompanied) by one where ψ holds; a failure is a run that ends while ψ has not held
+    /// since φ did. Checked in every state as `ended implies not pending`.
+    #[serde(rename = "leads-to")]
+    LeadsTo,
 }
 
 impl ClaimKind {
@@ -39,6 +44,7 @@ impl ClaimKind {
             ClaimKind::Always => "always",
             ClaimKind::Sometimes => "sometimes",
             ClaimKind::Eventually => "eventually",
+            ClaimKind::LeadsTo => "leads-to",
         }
     }
 }
@@ -106,7 +112,7 @@ impl Claim {
     /// The claim as a stateright property.
     pub fn property(&self) -> Property<ProtocolModel> {
         match self.kind {
-            ClaimKind::Always => Property::always(self.id, self.condition),
+            ClaimKind::Always | ClaimKind::LeadsTo => Property::always(self.id, self.condition),
             ClaimKind::Sometimes => Property::sometimes(self.id, self.condition),
             ClaimKind::Eventually => Property::eventually(self.id, self.condition),
         }
@@ -114,7 +120,7 @@ impl Claim {
 
     pub fn expectation(&self) -> Expectation {
         match self.kind {
-            ClaimKind::Always => Expectation::Always,
+            ClaimKind::Always | ClaimKind::LeadsTo => Expectation::Always,
             ClaimKind::Sometimes => Expectation::Sometimes,
             ClaimKind::Eventually => Expectation::Eventually,
         }
@@ -126,7 +132,7 @@ impl Claim {
     pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
         let c = (self.condition)(m, state);
         match self.kind {
-            ClaimKind::Always => !c,
+            ClaimKind::Always | ClaimKind::LeadsTo => !c,
             ClaimKind::Sometimes => c,
             ClaimKind::Eventually => false,
         }
@@ -135,8 +141,12 @@ impl Claim {
     /// The verdict when a discovery was (or was not) found.
     pub fn verdict(&self, discovered: bool) -> Verdict {
         match (self.kind, discovered) {
-            (ClaimKind::Always | ClaimKind::Eventually, false) => Verdict::Holds,
-            (ClaimKind::Always | ClaimKind::Eventually, true) => Verdict::Violated,
+            (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, false) => {
+                Verdict::Holds
+            }
+            (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, true) => {
+                Verdict::Violated
+            }
             (ClaimKind::Sometimes, true) => Verdict::Reachable,
             (ClaimKind::Sometimes, false) => Verdict::Unreachable,
         }
@@ -176,7 +186,7 @@ impl UserClaim {
     ) -> Self {
         let reads = formula.reads();
         let discovery_reads = match formula.kind() {
-            ClaimKind::Always => reads.negated(),
+            ClaimKind::Always | ClaimKind::LeadsTo => reads.negated(),
             ClaimKind::Sometimes | ClaimKind::Eventually => reads,
         };
         let premise = formula.premise().map(|p| {
@@ -281,7 +291,7 @@ impl ClaimDef {
     pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
         let c = self.condition(m, state);
         match self.kind() {
-            ClaimKind::Always => !c,
+            ClaimKind::Always | ClaimKind::LeadsTo => !c,
             ClaimKind::Sometimes => c,
             ClaimKind::Eventually => false,
         }
@@ -301,8 +311,8 @@ impl ClaimDef {
 /// The verdict of a claim of `kind` when a discovery was (or was not) found.
 pub fn verdict_of(kind: ClaimKind, discovered: bool) -> Verdict {
     match (kind, discovered) {
-        (ClaimKind::Always | ClaimKind::Eventually, false) => Verdict::Holds,
-        (ClaimKind::Always | ClaimKind::Eventually, true) => Verdict::Violated,
+        (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, false) => Verdict::Holds,
+        (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, true) => Verdict::Violated,
         (ClaimKind::Sometimes, true) => Verdict::Reachable,
         (ClaimKind::Sometimes, false) => Verdict::Unreachable,
     }
@@ -367,6 +377,8 @@ pub fn property_undone_by(
 pub fn property_reads(s: &Scenario, p: usize) -> Option<Reads> {
     match s.claims.get(p) {
         Some(ClaimDef::Catalogue(_)) => None,
+        // Whether a run has ended depends on the whole state.
+        Some(ClaimDef::User(u)) if u.formula.reads_ended() => None,
         Some(ClaimDef::User(u)) => Some(u.discovery_reads),
         None => premises(s).nth(p - s.claims.len()).map(|(_, (_, r))| *r),
     }
@@ -394,7 +406,7 @@ pub fn properties(scenario: &Scenario) -> Vec<Property<ProtocolModel>> {
         .map(|(i, c)| {
             let (name, cond) = (c.name(), CONDITIONS[i]);
             match c.kind() {
-                ClaimKind::Always => Property::always(name, cond),
+                ClaimKind::Always | ClaimKind::LeadsTo => Property::always(name, cond),
                 ClaimKind::Sometimes => Property::sometimes(name, cond),
                 ClaimKind::Eventually => Property::eventually(name, cond),
             }

@@ -10,7 +10,7 @@
 
 use crate::engine::{Footprints, Owners};
 use crate::knowledge::DeviceId;
-use crate::model::{ProtocolModel, State, Step};
+use crate::model::{History, ProtocolModel, State, Step};
 use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{actor_id, role_of, LogStorage, PartyState, Role, SERVERS};
 use crate::scenario::{ActionKind, Logging, Order, Threat};
@@ -34,6 +34,8 @@ pub struct Rest {
     random_choices: Vec<RandomChoices<()>>,
     crashed: Vec<bool>,
     storages: Vec<Option<LogStorage>>,
+    /// The claims' history (`model::History`; empty unless a claim keeps one).
+    history: History,
 }
 
 impl Hash for Rest {
@@ -55,6 +57,7 @@ impl Hash for Rest {
         }
         self.crashed.hash(h);
         self.storages.hash(h);
+        self.history.hash(h);
     }
 }
 
@@ -95,6 +98,7 @@ enum WirePart {
         random: Vec<Vec<(String, usize)>>,
         crashed: Vec<bool>,
         storages: Vec<Option<LogStorage>>,
+        history: History,
     },
 }
 
@@ -136,6 +140,7 @@ impl serde::Serialize for Part {
                     .collect(),
                 crashed: r.crashed.clone(),
                 storages: r.storages.clone(),
+                history: r.history.clone(),
             },
         };
         wire.serialize(s)
@@ -169,6 +174,7 @@ impl<'de> serde::Deserialize<'de> for Part {
                 random,
                 crashed,
                 storages,
+                history,
             } => Part::Rest(Arc::new(Rest {
                 timers_set: timers
                     .into_iter()
@@ -192,6 +198,7 @@ impl<'de> serde::Deserialize<'de> for Part {
                     .collect(),
                 crashed,
                 storages,
+                history,
             })),
         })
     }
@@ -350,6 +357,7 @@ impl Footprints for ProtocolModel {
             random_choices: s.random_choices,
             crashed: s.crashed,
             storages: s.actor_storages,
+            history: s.history,
         })));
     }
 
@@ -371,7 +379,7 @@ impl Footprints for ProtocolModel {
             timers_set: rest.timers_set.clone(),
             random_choices: rest.random_choices.clone(),
             crashed: rest.crashed.clone(),
-            history: (),
+            history: rest.history.clone(),
             actor_storages: rest.storages.clone(),
         }
     }

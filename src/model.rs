@@ -26,7 +26,34 @@ use stateright::{Model, Property};
 use std::sync::Arc;
 
 /// A state of the whole system.
-pub type State = ActorModelState<Party>;
+pub type State = ActorModelState<Party, History>;
+
+/// What the claims' past-time operators (`once`, `historically`, `since`, and the pending
+/// obligations of `leads-to`) remember of the run so far: a bit per operator and combination
+/// of its free variables' values (`formula::Monitor`), written after every step from the new
+/// state and the bits before it. Empty unless a claim of the scenario uses such an operator,
+/// so the states of every other scenario are what they would be without it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct History(Vec<u64>);
+
+impl History {
+    fn with_bits(bits: usize) -> Self {
+        History(vec![0; bits.div_ceil(64)])
+    }
+    pub fn get(&self, bit: usize) -> bool {
+        self.0[bit / 64] & (1 << (bit % 64)) != 0
+    }
+    pub fn set(&mut self, bit: usize, value: bool) {
+        if value {
+            self.0[bit / 64] |= 1 << (bit % 64);
+        } else {
+            self.0[bit / 64] &= !(1 << (bit % 64));
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// One step of the system.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,8 +67,10 @@ pub enum Step {
 /// The model of one scenario.
 pub struct ProtocolModel {
     pub scenario: Arc<Scenario>,
-    actors: ActorModel<Party>,
+    actors: ActorModel<Party, (), History>,
     symmetry: Symmetry,
+    /// Whether a claim keeps history (`History`).
+    history: bool,
 }
 
 impl ProtocolModel {
@@ -62,7 +91,13 @@ impl ProtocolModel {
             Order::Unordered => Network::new_unordered_nonduplicating([]),
             Order::Duplicating => Network::new_unordered_duplicating([]),
         };
-        let actors = ActorModel::new((), ())
+        let bits: usize = scenario
+            .claims
+            .iter()
+            .filter_map(|c| c.formula())
+            .map(crate::formula::Formula::history_bits)
+            .sum();
+        let actors = ActorModel::new((), History::with_bits(bits))
             .actors(roles.into_iter().map(|role| Party {
                 role,
                 scenario: Arc::clone(&scenario),
@@ -79,6 +114,7 @@ impl ProtocolModel {
             scenario,
             actors,
             symmetry,
+            history: bits > 0,
         }
     }
 
@@ -88,8 +124,34 @@ impl ProtocolModel {
         self
     }
 
-    /// The successor of `state` by `action`, as the system reaches it (not its representative).
+    /// The successor of `state` by `action`, as the system reaches it (not its representative),
+    /// with the claims' history updated.
     pub fn raw_next_state(&self, state: &State, action: Step) -> Option<State> {
+        let mut next = self.step(state, action)?;
+        if self.history {
+            self.update_history(Some(&state.history), &mut next);
+        }
+        Some(next)
+    }
+
+    /// Writes the claims' past-time operators' values in `next` into its history.
+    fn update_history(&self, prev: Option<&History>, next: &mut State) {
+        for f in self.scenario.claims.iter().filter_map(|c| c.formula()) {
+            if !f.monitors.is_empty() {
+                f.update_history(self, prev, next);
+            }
+        }
+    }
+
+    /// Whether the run has ended in `state`: no step is enabled.
+    pub fn ended(&self, state: &State) -> bool {
+        let mut steps = Vec::new();
+        self.actions(state, &mut steps);
+        steps.into_iter().all(|a| self.step(state, a).is_none())
+    }
+
+    /// The successor of `state` by `action`, without the history.
+    fn step(&self, state: &State, action: Step) -> Option<State> {
         match action {
             Step::Actor(ActorModelAction::Recover(id)) => {
                 // The restarted log reads the day from the global clock.
@@ -162,7 +224,13 @@ impl ProtocolModel {
 
     /// The raw initial states (before symmetry reduction).
     pub fn raw_init_states(&self) -> Vec<State> {
-        self.actors.init_states()
+        let mut states = self.actors.init_states();
+        if self.history {
+            for s in &mut states {
+                self.update_history(None, s);
+            }
+        }
+        states
     }
 
     /// The day of the scenario's clock in this state.

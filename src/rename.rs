@@ -597,7 +597,10 @@ pub fn slots(s: &State) -> (Vec<Slot<'_>>, &Network<Msg>) {
         timers_set,
         random_choices,
         crashed,
-        history: (),
+        // The claims' history names no device in any renaming symmetry applies: a past-time
+        // operator kept per device (or party) keeps every device out of symmetry
+        // (`Formula::devices_named`); `Perm::state` copies it.
+        history: _,
         actor_storages,
     } = s;
     let slots = (0..actor_states.len())
@@ -735,7 +738,7 @@ impl Perm {
             timers_set: timers_set.into_iter().map(|x| x.expect(all)).collect(),
             random_choices: random_choices.into_iter().map(|x| x.expect(all)).collect(),
             crashed,
-            history: (),
+            history: s.history.clone(),
             actor_storages: actor_storages.into_iter().map(|x| x.expect(all)).collect(),
         }
     }

@@ -202,7 +202,7 @@ fn traces_replay(m: &ProtocolModel, x: &Exploration) -> Result<(), String> {
             states.push(prev.clone());
         }
         let ok = match c.kind {
-            ClaimKind::Always | ClaimKind::Sometimes => c.discovered(m, &prev),
+            ClaimKind::Always | ClaimKind::Sometimes | ClaimKind::LeadsTo => c.discovered(m, &prev),
             ClaimKind::Eventually => {
                 let mut actions = Vec::new();
                 m.actions(&prev, &mut actions);

@@ -8,8 +8,9 @@ use imessage_model::check::{explore_with, Reduction};
 use imessage_model::formula::observe::observed_writes;
 use imessage_model::scenario::{add_claims_file, add_formula, parse};
 use imessage_model::symmetry::Symmetry;
-use imessage_model::{ClaimDef, ProtocolModel, Scenario, CATALOGUE};
+use imessage_model::{ClaimDef, ProtocolModel, Scenario, Verdict, CATALOGUE};
 use proptest::prelude::*;
+use stateright::Model;
 use std::path::Path;
 
 const GRAPH_LIMIT: usize = 30_000;
@@ -157,15 +158,8 @@ proptest! {
         text in scenario_text(),
         formula in crate::support::formula_text(),
     ) {
-        let mut s = parse(Path::new("generated.toml"), &text).unwrap();
-        add_formula(&mut s, &formula).unwrap_or_else(|e| panic!("{formula}: {e}"));
-        let m = ProtocolModel::new(s).without_symmetry();
-        crate::reduction::check_contract(&formula, &m);
-        let i = m.scenario.claims.len() - 1;
-        let limits = imessage_model::check::Limits::of(&m.scenario);
-        let verdicts = [Reduction::None, Reduction::Por]
-            .map(|r| explore_with(&m, limits, r, None).verdict_at(i));
-        prop_assert_eq!(verdicts[0], verdicts[1], "{}", formula);
+        let (none, por) = contract_and_verdicts(&text, &formula);
+        prop_assert_eq!(none, por, "{}", formula);
     }
 
     #[test]
@@ -173,6 +167,38 @@ proptest! {
         let mut s = model("baseline.toml");
         let _ = add_formula(&mut s, &text);
     }
+}
+
+proptest! {
+    // Each case walks a full graph evaluating whether every state ends the run: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// The same for formulas with past-time operators and `leads-to` claims, whose history
+    /// is part of the state: the contract (including that a step changing nothing a
+    /// past-time operator reads leaves the history alone, and that only such steps order it
+    /// differently) and the agreement of the reduced and unreduced searches.
+    #[test]
+    fn generated_past_time_formulas_keep_the_contract_on_generated_scenarios(
+        text in scenario_text(),
+        formula in crate::support::past_formula_text(),
+    ) {
+        let (none, por) = contract_and_verdicts(&text, &formula);
+        prop_assert_eq!(none, por, "{}", formula);
+    }
+}
+
+/// `formula` added to the generated scenario `text`: the reduction's contract checked on its
+/// full graph, and the formula's verdicts without and with reduction.
+fn contract_and_verdicts(text: &str, formula: &str) -> (Verdict, Verdict) {
+    let mut s = parse(Path::new("generated.toml"), text).unwrap();
+    add_formula(&mut s, formula).unwrap_or_else(|e| panic!("{formula}: {e}"));
+    let m = ProtocolModel::new(s).without_symmetry();
+    crate::reduction::check_contract(formula, &m);
+    let i = m.scenario.claims.len() - 1;
+    let limits = imessage_model::check::Limits::of(&m.scenario);
+    let [none, por] =
+        [Reduction::None, Reduction::Por].map(|r| explore_with(&m, limits, r, None).verdict_at(i));
+    (none, por)
 }
 
 #[test]
@@ -210,6 +236,108 @@ fn formula_errors_name_the_place_and_underline_it() {
         "device_knowledge",
         error_of("sometimes knows(B/1, handle(A))")
     );
+    insta::assert_snapshot!(
+        "past_time_over_a_collection",
+        error_of("always forall r in answered. once r in log")
+    );
+    insta::assert_snapshot!(
+        "future_inside_past",
+        error_of("always once (eventually knows(log, handle(A)))")
+    );
+    insta::assert_snapshot!(
+        "leads_to_inside_a_formula",
+        error_of("always (registered(A) leads-to registered(B))")
+    );
+    insta::assert_snapshot!("no_kind", error_of("registered(A) and registered(B)"));
+}
+
+/// The verdicts of past-time formulas on the two history scenarios, one claim at a time.
+fn verdict_of(file: &str, formula: &str) -> imessage_model::Verdict {
+    let mut s = model(file);
+    add_formula(&mut s, formula).unwrap_or_else(|e| panic!("{formula}: {e}"));
+    let m = ProtocolModel::new(s);
+    let x = imessage_model::check::explore(&m, imessage_model::check::Limits::of(&m.scenario));
+    x.verdict_at(m.scenario.claims.len() - 1)
+}
+
+#[test]
+fn past_time_operators_look_back_along_the_run() {
+    use imessage_model::Verdict::*;
+    // L: the log holds A's lookup of B. `(not L) since L` holds from a state where L holds
+    // for as long as L has not come back; with `not L` it asks that L held and went away,
+    // which only the crash does.
+    let gone = "sometimes (not exists r in log. shows(r, A, B)) and \
+                ((not exists r in log. shows(r, A, B)) since (exists r in log. shows(r, A, B)))";
+    assert_eq!(verdict_of("history-log-crash.toml", gone), Reachable);
+    assert_eq!(verdict_of("history-after-reply.toml", gone), Unreachable);
+    // `once` remembers what the state forgot; without it the same formula is a contradiction.
+    let forgot =
+        "sometimes (once exists r in log. shows(r, A, B)) and not exists r in log. shows(r, A, B)";
+    assert_eq!(verdict_of("history-log-crash.toml", forgot), Reachable);
+    let no_memory =
+        "sometimes (exists r in log. shows(r, A, B)) and not exists r in log. shows(r, A, B)";
+    assert_eq!(verdict_of("history-log-crash.toml", no_memory), Unreachable);
+    // `historically` holds in the initial state of every run and fails once its operand does.
+    assert_eq!(
+        verdict_of(
+            "history-after-reply.toml",
+            "always historically not knows(relay, handle(A))"
+        ),
+        Holds
+    );
+    assert_eq!(
+        verdict_of(
+            "history-after-reply.toml",
+            "always historically not exists r in log. shows(r, A, B)"
+        ),
+        Violated
+    );
+    // `leads-to` with a premise that never holds holds vacuously; one that holds at once
+    // and is answered at once holds.
+    assert_eq!(
+        verdict_of(
+            "history-after-reply.toml",
+            "registered(A) leads-to registered(A)"
+        ),
+        Holds
+    );
+    assert_eq!(
+        verdict_of(
+            "history-after-reply.toml",
+            "registered(A) leads-to exists r in log. shows(r, A, B)"
+        ),
+        Holds
+    );
+    assert_eq!(
+        verdict_of(
+            "history-after-reply.toml",
+            "registered(A) leads-to knows(relay, handle(B))"
+        ),
+        Violated
+    );
+}
+
+/// A scenario without a past-time operator keeps no history: its states are what they were.
+#[test]
+fn history_is_kept_only_for_past_time_operators() {
+    let m = ProtocolModel::new(model("log-crash.toml"));
+    assert!(m.init_states().iter().all(|s| s.history.is_empty()));
+    let m = ProtocolModel::new(model("history-log-crash.toml"));
+    assert!(m.init_states().iter().all(|s| !s.history.is_empty()));
+}
+
+/// On a network that can repeat a state, a `leads-to` that holds says runs that never end
+/// were not counted.
+#[test]
+fn leads_to_on_a_cyclic_network_carries_a_caveat() {
+    let mut s = model("duplicating-network.toml");
+    add_formula(&mut s, "registered(A) leads-to registered(A)").unwrap();
+    let m = ProtocolModel::new(s);
+    let x = imessage_model::check::explore(&m, imessage_model::check::Limits::of(&m.scenario));
+    let i = m.scenario.claims.len() - 1;
+    assert_eq!(x.verdict_at(i), imessage_model::Verdict::Holds);
+    let note = x.caveat_at(i).expect("a caveat");
+    assert!(note.contains("never end"), "{note}");
 }
 
 #[test]

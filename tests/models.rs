@@ -70,6 +70,11 @@ fn state_counts_are_pinned() {
         ("ghost-device-ckv.toml", 16, 22, 13, 15),
         ("key-swap-2016.toml", 152, 252, 133, 176),
         ("key-swap-ckv.toml", 128, 212, 114, 160),
+        // History kept for past-time operators and `leads-to` (claims/history.toml): the
+        // reduction postpones no step a past-time operator reads, so it stores more than
+        // `log-crash.toml` (18) on the same protocol.
+        ("history-after-reply.toml", 6, 7, 5, 5),
+        ("history-log-crash.toml", 30, 47, 26, 34),
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
         ("log-before-reply-lossy.toml", 10, 10, 10, 10),
         ("log-crash.toml", 30, 47, 18, 21),
@@ -147,7 +152,9 @@ fn every_claim_is_met_somewhere_and_fails_somewhere() {
             })
             .collect();
         let (good, bad) = match kind {
-            ClaimKind::Always | ClaimKind::Eventually => (Verdict::Holds, Verdict::Violated),
+            ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo => {
+                (Verdict::Holds, Verdict::Violated)
+            }
             ClaimKind::Sometimes => (Verdict::Unreachable, Verdict::Reachable),
         };
         assert!(
@@ -191,6 +198,28 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "contact_seen_by_the_directory_not_in_the_log",
         trace_text(&r, "contact-the-directory-sees-is-in-the-log")
+    );
+    let r = checked("history-log-crash.toml");
+    insta::assert_snapshot!(
+        "the_log_forgets_a_record_it_held",
+        trace_text(&r, "log-keeps-what-it-held")
+    );
+    let c = r
+        .claims
+        .iter()
+        .find(|c| c.id == "answered-lookup-leads-to-record");
+    insta::assert_snapshot!(
+        "an_answered_lookup_without_a_record_at_the_end",
+        format!(
+            "{}why: {}\n",
+            trace_text(&r, "answered-lookup-leads-to-record"),
+            c.and_then(|c| c.explanation.clone()).unwrap_or_default()
+        )
+    );
+    let r = checked("history-after-reply.toml");
+    insta::assert_snapshot!(
+        "an_answer_before_any_record",
+        trace_text(&r, "answer-before-any-record")
     );
 }
 

@@ -205,3 +205,43 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         },
     )
 }
+
+/// Well-typed formulas with past-time operators (`once`, `historically`, `since`) over a
+/// generated body, or `leads-to` claims: the free variables of a past-time operator range
+/// over sorts (records only inside, under a quantifier of their own).
+pub fn past_formula_text() -> impl Strategy<Value = String> {
+    let atom = prop::sample::select(vec![
+        "knows(log, handle(a))",
+        "knows(relay, handle(b))",
+        "knows(authority, handle(b))",
+        "sent(d, m, a)",
+        "learned(d, m)",
+        "accepted(d, a, m)",
+        "told(d, b, registered)",
+        "may-send(d, b)",
+        "(exists r in log. shows(r, a, b))",
+        "(exists r in answered. shows(r, a, b))",
+        "(exists r in in-transit. r.requester = a)",
+        "(exists r in logged. kept(r))",
+        "(exists x in disclosures. x.record.requester = b)",
+        "day = 0",
+        "d.account = a",
+    ])
+    .prop_map(String::from);
+    let body = atom.prop_recursive(3, 10, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|a| format!("not ({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} implies {b})")),
+            inner.clone().prop_map(|a| format!("once ({a})")),
+            inner.clone().prop_map(|a| format!("historically ({a})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("(({a}) since ({b}))")),
+        ]
+    });
+    let q = || prop::sample::select(vec!["forall", "exists"]);
+    (0u8..3, q(), q(), q(), body.clone(), body).prop_map(|(top, q1, q2, q3, x, y)| match top {
+        0 => format!("always {q1} d: device. {q2} m: message. {q3} a: account, b: account. {x}"),
+        1 => format!("sometimes {q1} d: device. {q2} m: message. {q3} a: account, b: account. {x}"),
+        _ => format!("forall d: device. forall m: message. forall a, b: account. {x} leads-to {y}"),
+    })
+}

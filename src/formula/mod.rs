@@ -24,7 +24,7 @@ use crate::protocol::wire::{Answer, Msg, Record};
 use crate::protocol::LogState;
 use crate::scenario::{ActionKind, Scenario};
 use std::fmt::Write as _;
-use syntax::{CmpOp, Expr, Quant, Span, Top};
+use syntax::{CmpOp, Expr, PastOp, Quant, Span, Top};
 
 /// What a formula error says and where (byte offsets into the formula text).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -429,7 +429,55 @@ pub enum NodeKind {
     /// `x in C` for a collection.
     Member(E, Coll),
     Pred(Pred, Vec<E>),
+    /// A past-time operator, its value kept in the state's history: one bit per combination of
+    /// the values of its free variables (`free`: slot and domain), from bit `bit` of the
+    /// formula's block. `leads_to` marks the pending obligation of `φ leads-to ψ` (the spans
+    /// of φ and ψ, for explanations).
+    Past {
+        op: PastOp,
+        a: Box<Node>,
+        b: Option<Box<Node>>,
+        bit: usize,
+        free: Vec<(usize, Vec<Val>)>,
+        leads_to: Option<(Span, Span)>,
+    },
+    /// The run has ended here: no step is enabled.
+    Ended,
 }
+
+/// A past-time operator of a formula, in the order its history is updated (inner ones first).
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    pub op: PastOp,
+    pub a: Node,
+    pub b: Option<Node>,
+    /// First bit of the formula's block.
+    pub bit: usize,
+    pub free: Vec<(usize, Vec<Val>)>,
+}
+
+impl Monitor {
+    /// Bits it keeps: one per combination of its free variables' values.
+    pub fn size(&self) -> usize {
+        self.free.iter().map(|(_, d)| d.len()).product()
+    }
+}
+
+/// The bit of a past-time operator for the values its free variables have in `env`.
+fn history_bit(bit: usize, free: &[(usize, Vec<Val>)], env: &[Val]) -> usize {
+    let mut index = 0;
+    for (slot, domain) in free {
+        let pos = domain
+            .iter()
+            .position(|v| *v == env[*slot])
+            .expect("a free variable of a past-time operator takes a value of its domain");
+        index = index * domain.len() + pos;
+    }
+    bit + index
+}
+
+/// The most history bits one past-time operator may keep.
+pub const MAX_HISTORY_BITS: usize = 1 << 12;
 
 /// How a claim's formula is read: its kind, its tree, and the text it was written as.
 #[derive(Clone, Debug)]
@@ -439,6 +487,11 @@ pub struct Formula {
     pub text: String,
     /// Variables in scope at most at once (the evaluation environment's size).
     slots: usize,
+    /// Its past-time operators, inner ones first.
+    pub monitors: Vec<Monitor>,
+    /// Where its block of history bits starts in a state's history (after the blocks of the
+    /// scenario's claims before it).
+    pub history_base: usize,
 }
 
 /// The most values a formula's quantifiers may range over in one evaluation, multiplied: a
@@ -452,6 +505,9 @@ pub fn compile(scenario: &Scenario, text: &str) -> Result<Formula, FormulaError>
         scenario,
         scope: Vec::new(),
         slots: 0,
+        monitors: Vec::new(),
+        leads_to: claim.top == Top::LeadsTo,
+        in_past: None,
     };
     let root = cx.formula(&claim.body)?;
     let product = product(scenario, &root);
@@ -469,6 +525,13 @@ pub fn compile(scenario: &Scenario, text: &str) -> Result<Formula, FormulaError>
         root,
         text: text.to_string(),
         slots: cx.slots,
+        monitors: cx.monitors,
+        history_base: scenario
+            .claims
+            .iter()
+            .filter_map(|c| c.formula())
+            .map(Formula::history_bits)
+            .sum(),
     })
 }
 
@@ -496,15 +559,69 @@ fn product(s: &Scenario, n: &Node) -> u64 {
             };
             size.max(1).saturating_mul(product(s, body))
         }
+        // A past-time operator evaluates its operands once per combination of its free
+        // variables' values when the history is updated.
+        NodeKind::Past { a, b, .. } => product(s, a).max(b.as_ref().map_or(1, |b| product(s, b))),
         _ => 1,
+    }
+}
+
+/// The variables (slots) a node uses.
+fn vars_of_node(n: &Node, out: &mut Vec<usize>) {
+    match &n.kind {
+        NodeKind::Const(_) | NodeKind::Ended => {}
+        NodeKind::Not(a) => vars_of_node(a, out),
+        NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
+            vars_of_node(a, out);
+            vars_of_node(b, out);
+        }
+        NodeKind::Quant { domain, body, .. } => {
+            if let Domain::Values(v) = domain {
+                v.iter().for_each(|e| vars_of_expr(e, out));
+            }
+            vars_of_node(body, out);
+        }
+        NodeKind::Cmp(_, a, b) => {
+            vars_of_expr(a, out);
+            vars_of_expr(b, out);
+        }
+        NodeKind::Member(x, _) => vars_of_expr(x, out),
+        NodeKind::Pred(_, args) => args.iter().for_each(|a| vars_of_expr(a, out)),
+        NodeKind::Past { a, b, free, .. } => {
+            vars_of_node(a, out);
+            if let Some(b) = b {
+                vars_of_node(b, out);
+            }
+            out.extend(free.iter().map(|(slot, _)| *slot));
+        }
+    }
+}
+
+fn vars_of_expr(e: &E, out: &mut Vec<usize>) {
+    match e {
+        E::Var(i) => out.push(*i),
+        E::Const(_) | E::Today => {}
+        E::Field(x, _) => vars_of_expr(x, out),
+        E::Call(_, args) | E::Parties(args) => args.iter().for_each(|a| vars_of_expr(a, out)),
+        E::Add(a, b) | E::Sub(a, b) => {
+            vars_of_expr(a, out);
+            vars_of_expr(b, out);
+        }
     }
 }
 
 struct Checker<'s> {
     scenario: &'s Scenario,
-    /// Variables in scope, innermost last: name, sort, slot.
-    scope: Vec<(String, Sort, usize)>,
+    /// Variables in scope, innermost last: name, sort, slot, and the values it ranges over
+    /// when they are fixed (a sort or a set of constants; not a collection).
+    scope: Vec<(String, Sort, usize, Option<Vec<Val>>)>,
     slots: usize,
+    /// The past-time operators checked so far, inner ones first.
+    monitors: Vec<Monitor>,
+    /// Whether a `leads-to` may stand here (at the top, under `forall`s).
+    leads_to: bool,
+    /// The past-time operator being checked, if any (a future-time one may not stand inside).
+    in_past: Option<PastOp>,
 }
 
 /// The nearest of `known` to `name`, if near enough to be a likely typo.
@@ -528,6 +645,20 @@ impl Checker<'_> {
     fn formula(&mut self, f: &syntax::Formula) -> Result<Node, FormulaError> {
         use syntax::Formula as F;
         let span = f.span();
+        let under = self.leads_to && matches!(f, F::Quant(Quant::Forall, ..));
+        let leads_to = std::mem::replace(&mut self.leads_to, under);
+        let node = self.formula_inner(f, span, leads_to);
+        self.leads_to = leads_to;
+        node
+    }
+
+    fn formula_inner(
+        &mut self,
+        f: &syntax::Formula,
+        span: Span,
+        leads_to: bool,
+    ) -> Result<Node, FormulaError> {
+        use syntax::Formula as F;
         let kind = match f {
             F::Const(v, _) => NodeKind::Const(*v),
             F::Not(a, _) => NodeKind::Not(Box::new(self.formula(a)?)),
@@ -543,7 +674,18 @@ impl Checker<'_> {
                     Top::Always => "always",
                     Top::Sometimes => "sometimes",
                     Top::Eventually => "eventually",
+                    Top::LeadsTo => "leads-to",
                 };
+                if let Some(op) = self.in_past {
+                    return err(
+                        s,
+                        format!(
+                            "`{name}` looks ahead along the run, and `{}` looks back: a \
+                             future-time operator cannot stand inside a past-time one",
+                            op.name()
+                        ),
+                    );
+                }
                 return err(
                     s,
                     format!(
@@ -552,11 +694,145 @@ impl Checker<'_> {
                     ),
                 );
             }
+            F::LeadsTo(_, _, s) if !leads_to => {
+                return err(
+                    s,
+                    "`leads-to` is a claim's kind: `φ leads-to ψ` stands for the whole claim \
+                     (under `forall`s only)",
+                );
+            }
+            F::LeadsTo(a, b, _) => return self.leads_to(a, b, span),
+            F::Past(op, a, b, _) => return self.past(*op, a, b.as_deref(), span, None),
             F::Quant(q, bindings, body, _) => return self.quantified(*q, bindings, body, span),
             F::Cmp(op, a, b, _) => self.comparison(*op, a, b, &span)?,
             F::Atom(e) => self.atom(e)?,
         };
         Ok(Node { kind, span })
+    }
+
+    /// `φ leads-to ψ`: the run may not end while ψ has not held since φ held, that is in a
+    /// state where `(not ψ) since (φ and not ψ)` (the pending obligation, a past-time
+    /// operator): `ended implies not pending`, checked in every state.
+    fn leads_to(
+        &mut self,
+        a: &syntax::Formula,
+        b: &syntax::Formula,
+        span: Span,
+    ) -> Result<Node, FormulaError> {
+        let (sa, sb) = (a.span(), b.span());
+        let not = |n: Node| Node {
+            span: n.span.clone(),
+            kind: NodeKind::Not(Box::new(n)),
+        };
+        let phi = self.formula(a)?;
+        let psi = self.formula(b)?;
+        let waiting = not(psi.clone());
+        let started = Node {
+            span: sa.clone(),
+            kind: NodeKind::And(Box::new(phi), Box::new(not(psi))),
+        };
+        let pending = self.monitor(
+            PastOp::Since,
+            waiting,
+            Some(started),
+            span.clone(),
+            Some((sa, sb)),
+        )?;
+        Ok(Node {
+            kind: NodeKind::Implies(
+                Box::new(Node {
+                    kind: NodeKind::Ended,
+                    span: span.clone(),
+                }),
+                Box::new(not(pending)),
+            ),
+            span,
+        })
+    }
+
+    fn past(
+        &mut self,
+        op: PastOp,
+        a: &syntax::Formula,
+        b: Option<&syntax::Formula>,
+        span: Span,
+        leads_to: Option<(Span, Span)>,
+    ) -> Result<Node, FormulaError> {
+        let outer = self.in_past.replace(op);
+        let operands = self
+            .formula(a)
+            .and_then(|a| Ok((a, b.map(|b| self.formula(b)).transpose()?)));
+        self.in_past = outer;
+        let (a, b) = operands?;
+        self.monitor(op, a, b, span, leads_to)
+    }
+
+    /// A past-time operator over checked operands: its history is kept per value of the
+    /// variables it uses from outside, which must range over fixed values.
+    fn monitor(
+        &mut self,
+        op: PastOp,
+        a: Node,
+        b: Option<Node>,
+        span: Span,
+        leads_to: Option<(Span, Span)>,
+    ) -> Result<Node, FormulaError> {
+        let outer = self.scope.len();
+        let mut used = Vec::new();
+        vars_of_node(&a, &mut used);
+        if let Some(b) = &b {
+            vars_of_node(b, &mut used);
+        }
+        used.retain(|&v| v < outer);
+        used.sort_unstable();
+        used.dedup();
+        let mut free = Vec::new();
+        for slot in used {
+            let (name, _, _, domain) = &self.scope[slot];
+            let Some(domain) = domain else {
+                return err(
+                    &span,
+                    format!(
+                        "`{}` keeps a history per value of `{name}`, but `{name}` ranges over a \
+                         collection, whose members change from state to state; quantify inside \
+                         the operator instead (`once exists {name} in log. …`)",
+                        op.name()
+                    ),
+                );
+            };
+            free.push((slot, domain.clone()));
+        }
+        let bit: usize = self.monitors.iter().map(Monitor::size).sum();
+        let m = Monitor {
+            op,
+            a: a.clone(),
+            b: b.clone(),
+            bit,
+            free: free.clone(),
+        };
+        if m.size() > MAX_HISTORY_BITS {
+            return err(
+                &span,
+                format!(
+                    "this `{}` would keep {} bits of history (one per combination of the values \
+                     of its variables from outside; at most {MAX_HISTORY_BITS})",
+                    op.name(),
+                    m.size()
+                ),
+            );
+        }
+        self.monitors.push(m);
+        Ok(Node {
+            kind: NodeKind::Past {
+                op,
+                a: Box::new(a),
+                b: b.map(Box::new),
+                bit,
+                free,
+                leads_to,
+            },
+            span,
+        })
     }
 
     fn quantified(
@@ -569,7 +845,7 @@ impl Checker<'_> {
         let Some((first, rest)) = bindings.split_first() else {
             return err(&span, "a quantifier binds at least one variable");
         };
-        let (domain, sort) = match &first.range {
+        let (domain, sort): (Domain, Sort) = match &first.range {
             syntax::Range_::Sort(name, s) => {
                 let Some((_, sort)) = QUANTIFIABLE.iter().find(|(n, _)| n == name) else {
                     let known: Vec<String> =
@@ -594,7 +870,7 @@ impl Checker<'_> {
             }
             syntax::Range_::In(e) => self.range_in(e)?,
         };
-        if self.scope.iter().any(|(n, _, _)| *n == first.name) {
+        if self.scope.iter().any(|(n, ..)| *n == first.name) {
             return err(
                 &first.span,
                 format!(
@@ -605,7 +881,17 @@ impl Checker<'_> {
         }
         let slot = self.scope.len();
         self.slots = self.slots.max(slot + 1);
-        self.scope.push((first.name.clone(), sort, slot));
+        let fixed = match &domain {
+            Domain::Values(v) => v
+                .iter()
+                .map(|e| match e {
+                    E::Const(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<Val>>>(),
+            Domain::Coll(_) => None,
+        };
+        self.scope.push((first.name.clone(), sort, slot, fixed));
         let inner = if rest.is_empty() {
             self.formula(body)
         } else {
@@ -691,7 +977,7 @@ impl Checker<'_> {
     }
 
     fn bound(&self, name: &str) -> bool {
-        self.scope.iter().any(|(n, _, _)| n == name)
+        self.scope.iter().any(|(n, ..)| n == name)
     }
 
     fn comparison(
@@ -1127,7 +1413,7 @@ impl Checker<'_> {
 
     fn name(&mut self, n: &str, sp: &Span, want: Option<Sort>) -> Result<(E, Sort), FormulaError> {
         let s = self.scenario;
-        if let Some((_, sort, slot)) = self.scope.iter().rev().find(|(x, _, _)| x == n) {
+        if let Some((_, sort, slot, _)) = self.scope.iter().rev().find(|(x, ..)| x == n) {
             return Ok((E::Var(*slot), *sort));
         }
         if let Some((_, srv)) = SERVERS.iter().find(|(x, _)| *x == n) {
@@ -1180,7 +1466,7 @@ impl Checker<'_> {
                 format!("`{n}` is a collection: range over it (`forall r in {n}. …`) or test membership (`r in {n}`)"),
             );
         }
-        let mut known: Vec<String> = self.scope.iter().map(|(x, _, _)| x.clone()).collect();
+        let mut known: Vec<String> = self.scope.iter().map(|(x, ..)| x.clone()).collect();
         known.extend(SERVERS.iter().map(|(x, _)| x.to_string()));
         known.extend(s.accounts.iter().map(|a| a.handle.clone()));
         known.extend(
@@ -1245,6 +1531,8 @@ struct Ev<'a> {
     m: &'a ProtocolModel,
     s: &'a State,
     env: Vec<Val>,
+    /// The formula's first bit in the state's history.
+    base: usize,
 }
 
 impl Formula {
@@ -1254,8 +1542,69 @@ impl Formula {
             m,
             s: state,
             env: vec![Val::Bool(false); self.slots],
+            base: self.history_base,
         };
         ev.node(&self.root)
+    }
+
+    /// Bits of history its past-time operators keep.
+    pub fn history_bits(&self) -> usize {
+        self.monitors.iter().map(Monitor::size).sum()
+    }
+
+    /// Whether it reads the end of a run (`leads-to`), which any step can change.
+    pub fn reads_ended(&self) -> bool {
+        self.top == Top::LeadsTo
+    }
+
+    /// Writes the values its past-time operators take in `next` into `next`'s history, given
+    /// their values before the step (`prev`, `None` in an initial state). Inner operators are
+    /// updated first, so an outer one reads their new values.
+    pub fn update_history(
+        &self,
+        m: &ProtocolModel,
+        prev: Option<&model::History>,
+        next: &mut State,
+    ) {
+        let mut values = Vec::new();
+        for mon in &self.monitors {
+            values.clear();
+            {
+                let mut ev = Ev {
+                    m,
+                    s: next,
+                    env: vec![Val::Bool(false); self.slots],
+                    base: self.history_base,
+                };
+                let mut at = vec![0usize; mon.free.len()];
+                for i in 0..mon.size() {
+                    // The i-th combination, the last variable varying fastest.
+                    let mut rest = i;
+                    for (k, (_, d)) in mon.free.iter().enumerate().rev() {
+                        at[k] = rest % d.len();
+                        rest /= d.len();
+                    }
+                    for (k, (slot, d)) in mon.free.iter().enumerate() {
+                        ev.env[*slot] = d[at[k]].clone();
+                    }
+                    let bit = self.history_base + mon.bit + i;
+                    let old = prev.map(|h| h.get(bit));
+                    let a = ev.node(&mon.a);
+                    let v = match mon.op {
+                        PastOp::Once => a || old == Some(true),
+                        PastOp::Historically => a && old != Some(false),
+                        PastOp::Since => {
+                            let b = ev.node(mon.b.as_ref().expect("since has two operands"));
+                            b || (a && old == Some(true))
+                        }
+                    };
+                    values.push((bit, v));
+                }
+            }
+            for &(bit, v) in &values {
+                next.history.set(bit, v);
+            }
+        }
     }
 
     pub fn kind(&self) -> crate::claims::ClaimKind {
@@ -1263,6 +1612,7 @@ impl Formula {
             Top::Always => crate::claims::ClaimKind::Always,
             Top::Sometimes => crate::claims::ClaimKind::Sometimes,
             Top::Eventually => crate::claims::ClaimKind::Eventually,
+            Top::LeadsTo => crate::claims::ClaimKind::LeadsTo,
         }
     }
 
@@ -1274,29 +1624,49 @@ impl Formula {
             m,
             s: state,
             env: vec![Val::Bool(false); self.slots],
+            base: self.history_base,
         };
         let value = ev.node(&self.root);
         let mut bindings = Vec::new();
         let leaf = ev.why(&self.root, value, &mut bindings);
-        let part = self.text[leaf.span.clone()].trim();
+        let words = |span: &Span| {
+            self.text[span.clone()]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let mut out = String::new();
         if !bindings.is_empty() {
             let _ = write!(out, "for {}: ", bindings.join(", "));
         }
-        let _ = write!(
-            out,
-            "`{}` is {}",
-            part.split_whitespace().collect::<Vec<_>>().join(" "),
-            if leaf.value { "true" } else { "false" }
-        );
+        match &leaf.leads_to {
+            Some((a, b)) if leaf.value => {
+                let _ = write!(
+                    out,
+                    "the run ends, and `{}` has not held since `{}` held",
+                    words(b),
+                    words(a)
+                );
+            }
+            _ => {
+                let _ = write!(
+                    out,
+                    "`{}` is {}",
+                    words(&leaf.span),
+                    if leaf.value { "true" } else { "false" }
+                );
+            }
+        }
         out
     }
 }
 
-/// The part of a formula that decided its value.
+/// The part of a formula that decided its value (for the pending obligation of a `leads-to`,
+/// the spans of its two sides).
 struct Leaf {
     span: Span,
     value: bool,
+    leads_to: Option<(Span, Span)>,
 }
 
 impl<'a> Ev<'a> {
@@ -1341,6 +1711,12 @@ impl<'a> Ev<'a> {
                     .collect();
                 self.pred(*p, &vals)
             }
+            NodeKind::Past { bit, free, .. } => {
+                let s: &State = self.s;
+                s.history
+                    .get(self.base + history_bit(*bit, free, &self.env))
+            }
+            NodeKind::Ended => self.m.ended(self.s),
         }
     }
 
@@ -1468,6 +1844,10 @@ impl<'a> Ev<'a> {
         Leaf {
             span: n.span.clone(),
             value,
+            leads_to: match &n.kind {
+                NodeKind::Past { leads_to, .. } => leads_to.clone(),
+                _ => None,
+            },
         }
     }
 
@@ -1861,7 +2241,7 @@ impl Formula {
     /// … p` (the same variables, existentially). If no explored state satisfies it, the claim
     /// holds vacuously.
     pub fn premise(&self) -> Option<Formula> {
-        if self.top != Top::Always {
+        if self.top != Top::Always && self.top != Top::LeadsTo {
             return None;
         }
         fn strip(n: &Node) -> Option<Node> {
@@ -1882,6 +2262,23 @@ impl Formula {
                     },
                     span: n.span.clone(),
                 }),
+                // `φ leads-to ψ`: `ended implies not ((not ψ) since (φ and not ψ))`; its
+                // premise is φ.
+                NodeKind::Implies(e, p) if matches!(e.kind, NodeKind::Ended) => {
+                    let NodeKind::Not(p) = &p.kind else {
+                        return None;
+                    };
+                    let NodeKind::Past {
+                        b: Some(started), ..
+                    } = &p.kind
+                    else {
+                        return None;
+                    };
+                    let NodeKind::And(phi, _) = &started.kind else {
+                        return None;
+                    };
+                    Some((**phi).clone())
+                }
                 NodeKind::Implies(p, _) => Some((**p).clone()),
                 _ => None,
             }
@@ -1891,6 +2288,8 @@ impl Formula {
             root: strip(&self.root)?,
             text: self.text.clone(),
             slots: self.slots,
+            monitors: self.monitors.clone(),
+            history_base: self.history_base,
         })
     }
 
@@ -1904,6 +2303,19 @@ impl Formula {
                     body,
                     ..
                 } => n = body,
+                NodeKind::Implies(e, p) if matches!(e.kind, NodeKind::Ended) => {
+                    let NodeKind::Not(p) = &p.kind else {
+                        return None;
+                    };
+                    let NodeKind::Past {
+                        leads_to: Some((a, _)),
+                        ..
+                    } = &p.kind
+                    else {
+                        return None;
+                    };
+                    return Some(self.text[a.clone()].trim());
+                }
                 NodeKind::Implies(p, _) => return Some(self.text[p.span.clone()].trim()),
                 _ => return None,
             }
@@ -1957,6 +2369,21 @@ impl Formula {
                 }
                 NodeKind::Member(x, _) => expr(x, out),
                 NodeKind::Pred(_, args) => args.iter().for_each(|a| expr(a, out)),
+                NodeKind::Past { a, b, free, .. } => {
+                    // A history kept per device (or party) would have to be renamed with the
+                    // devices: every device keeps its own identity instead.
+                    if free.iter().any(|(_, d)| {
+                        d.iter()
+                            .any(|v| matches!(v, Val::Device(_) | Val::Party(_)))
+                    }) {
+                        *out |= all;
+                    }
+                    node(a, all, out);
+                    if let Some(b) = b {
+                        node(b, all, out);
+                    }
+                }
+                NodeKind::Ended => {}
             }
         }
         let mut out = 0;
@@ -2049,6 +2476,25 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 r.add(part, pos);
             }
         }
+        NodeKind::Past { a, b, .. } => {
+            // A past-time operator's value changes only when a step changes its operands
+            // (it is insensitive to steps that change nothing it reads); any such change,
+            // either way, may change it either way.
+            let mut inner = Reads::default();
+            for positive in [true, false] {
+                reads_node(a, positive, &mut inner);
+                if let Some(b) = b {
+                    reads_node(b, positive, &mut inner);
+                }
+            }
+            r.pos |= inner.all();
+            r.neg |= inner.all();
+            r.enum_pos |= inner.enum_pos | inner.enum_neg;
+            r.enum_neg |= inner.enum_pos | inner.enum_neg;
+        }
+        // Whether the run ends depends on every part; a state where it has ended has no step
+        // that could change it (`Formula::reads_ended` makes the search evaluate it always).
+        NodeKind::Ended => {}
     }
 }
 

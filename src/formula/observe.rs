@@ -53,6 +53,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
         m,
         s,
         env: Vec::new(),
+        base: 0,
     };
     match part {
         Part::Knowledge(server) => knowledge(server).terms().map(h).collect(),

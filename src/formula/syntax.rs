@@ -225,6 +225,30 @@ pub enum Top {
     Always,
     Sometimes,
     Eventually,
+    /// `φ leads-to ψ` (under any `forall`s): on every run that ends, each state where φ holds
+    /// is followed (or accompanied) by one where ψ holds.
+    LeadsTo,
+}
+
+/// A past-time operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PastOp {
+    /// `once φ`: φ held in some state of the run so far (this one included).
+    Once,
+    /// `historically φ`: φ held in every state of the run so far.
+    Historically,
+    /// `φ since ψ`: ψ held at some state so far, and φ in every state after it.
+    Since,
+}
+
+impl PastOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            PastOp::Once => "once",
+            PastOp::Historically => "historically",
+            PastOp::Since => "since",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,6 +310,10 @@ pub enum Formula {
     Atom(Expr),
     /// A temporal operator inside a formula (only allowed at the top: the checker says so).
     Nested(Top, Box<Formula>, Span),
+    /// `once φ`, `historically φ` (second operand `None`) or `φ since ψ`.
+    Past(PastOp, Box<Formula>, Option<Box<Formula>>, Span),
+    /// `φ leads-to ψ` (only allowed at the top, under `forall`s: the checker says so).
+    LeadsTo(Box<Formula>, Box<Formula>, Span),
 }
 
 impl Formula {
@@ -298,7 +326,9 @@ impl Formula {
             | Formula::Implies(_, _, s)
             | Formula::Quant(_, _, _, s)
             | Formula::Cmp(_, _, _, s)
-            | Formula::Nested(_, _, s) => s.clone(),
+            | Formula::Nested(_, _, s)
+            | Formula::Past(_, _, _, s)
+            | Formula::LeadsTo(_, _, s) => s.clone(),
             Formula::Atom(e) => e.span(),
         }
     }
@@ -345,10 +375,14 @@ pub struct Claim {
     pub body: Formula,
 }
 
-const KEYWORDS: [&str; 12] = [
+const KEYWORDS: [&str; 16] = [
     "always",
     "sometimes",
     "eventually",
+    "leads-to",
+    "once",
+    "historically",
+    "since",
     "forall",
     "exists",
     "and",
@@ -376,31 +410,45 @@ pub fn parse(text: &str) -> Result<Claim, SyntaxError> {
         at: 0,
         depth: 0,
     };
-    let (top, top_span) = match p.peek() {
+    let top = match p.peek() {
         Tok::Name(n) if top_of(n).is_some() => {
             let t = top_of(n).expect("checked");
             let s = p.bump();
-            (t, s)
+            Some((t, s))
         }
-        _ => {
-            let span = p.span();
-            return Err(SyntaxError {
-                span,
-                message: "a claim begins with its kind: `always`, `sometimes` or `eventually` \
-                          (as in `always forall m: message. not knows(log, content(m))`)"
-                    .into(),
-            });
-        }
+        _ => None,
     };
     let body = p.formula()?;
     if *p.peek() != Tok::End {
         return Err(p.unexpected("`and`, `or`, `implies` or the end of the formula"));
     }
+    let (top, top_span) = match top {
+        Some(t) => t,
+        None if leads_to_under_foralls(&body) => (Top::LeadsTo, body.span()),
+        None => {
+            return Err(SyntaxError {
+                span: body.span(),
+                message: "a claim begins with its kind: `always`, `sometimes` or `eventually` \
+                          (as in `always forall m: message. not knows(log, content(m))`), or \
+                          is `φ leads-to ψ`"
+                    .into(),
+            });
+        }
+    };
     Ok(Claim {
         top,
         top_span,
         body,
     })
+}
+
+/// Whether a formula is `φ leads-to ψ` under any number of `forall`s.
+fn leads_to_under_foralls(f: &Formula) -> bool {
+    match f {
+        Formula::LeadsTo(..) => true,
+        Formula::Quant(Quant::Forall, _, body, _) => leads_to_under_foralls(body),
+        _ => false,
+    }
 }
 
 fn top_of(name: &str) -> Option<Top> {
@@ -458,18 +506,53 @@ impl Parser {
         let f = if self.is_name("forall") || self.is_name("exists") {
             self.quantified()?
         } else {
-            let lhs = self.disjunction()?;
-            if self.is_name("implies") || *self.peek() == Tok::Arrow {
+            let lhs = self.implication()?;
+            if self.is_name("leads-to") {
                 self.bump();
-                let rhs = self.formula()?;
+                let rhs = self.implication()?;
                 let span = lhs.span().start..rhs.span().end;
-                Formula::Implies(Box::new(lhs), Box::new(rhs), span)
+                Formula::LeadsTo(Box::new(lhs), Box::new(rhs), span)
             } else {
                 lhs
             }
         };
         self.depth -= 1;
         Ok(f)
+    }
+
+    /// `φ implies ψ` (right-associative), or `φ since ψ`, or less.
+    fn implication(&mut self) -> Result<Formula, SyntaxError> {
+        if self.is_name("forall") || self.is_name("exists") {
+            return self.quantified();
+        }
+        let lhs = self.since()?;
+        if self.is_name("implies") || *self.peek() == Tok::Arrow {
+            self.bump();
+            self.enter()?;
+            let rhs = self.implication();
+            self.depth -= 1;
+            let rhs = rhs?;
+            let span = lhs.span().start..rhs.span().end;
+            return Ok(Formula::Implies(Box::new(lhs), Box::new(rhs), span));
+        }
+        Ok(lhs)
+    }
+
+    /// `φ since ψ` (not associative: nest it in parentheses), or a disjunction.
+    fn since(&mut self) -> Result<Formula, SyntaxError> {
+        let lhs = self.disjunction()?;
+        if self.is_name("since") {
+            self.bump();
+            let rhs = self.disjunction()?;
+            let span = lhs.span().start..rhs.span().end;
+            return Ok(Formula::Past(
+                PastOp::Since,
+                Box::new(lhs),
+                Some(Box::new(rhs)),
+                span,
+            ));
+        }
+        Ok(lhs)
     }
 
     fn quantified(&mut self) -> Result<Formula, SyntaxError> {
@@ -570,6 +653,14 @@ impl Parser {
         }
         if self.is_name("forall") || self.is_name("exists") {
             return self.quantified();
+        }
+        for op in [PastOp::Once, PastOp::Historically] {
+            if self.is_name(op.name()) {
+                self.bump();
+                let f = self.unary()?;
+                let span = start..f.span().end;
+                return Ok(Formula::Past(op, Box::new(f), None, span));
+            }
         }
         if let Tok::Name(n) = self.peek() {
             if let Some(t) = top_of(n) {
@@ -729,6 +820,8 @@ fn widen(f: Formula, span: Span) -> Formula {
         Formula::Quant(q, b, f, _) => Formula::Quant(q, b, f, span),
         Formula::Cmp(o, a, b, _) => Formula::Cmp(o, a, b, span),
         Formula::Nested(t, f, _) => Formula::Nested(t, f, span),
+        Formula::Past(o, a, b, _) => Formula::Past(o, a, b, span),
+        Formula::LeadsTo(a, b, _) => Formula::LeadsTo(a, b, span),
         Formula::Atom(e) => Formula::Atom(e),
     }
 }

@@ -90,7 +90,7 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
     for c in &s.claims {
         let Some(trace) = &c.trace else { continue };
         let what = match c.kind {
-            ClaimKind::Always | ClaimKind::Eventually => "counterexample to",
+            ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo => "counterexample to",
             ClaimKind::Sometimes => "witness for",
         };
         let _ = writeln!(

@@ -483,7 +483,9 @@ fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError 
 /// Which verdicts a claim of this kind can have.
 pub fn verdicts_for(kind: ClaimKind) -> [Verdict; 2] {
     match kind {
-        ClaimKind::Always | ClaimKind::Eventually => [Verdict::Holds, Verdict::Violated],
+        ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo => {
+            [Verdict::Holds, Verdict::Violated]
+        }
         ClaimKind::Sometimes => [Verdict::Reachable, Verdict::Unreachable],
     }
 }
