@@ -1,49 +1,52 @@
-//! `explore`: stateright's Explorer web UI behind a small loopback front.
+//! `explore`: stateright's Explorer web UI, served by the project's own loopback server.
 //!
-//! The Explorer's HTTP server (the tiny_http crate, 0.12, the latest release) cannot be
-//! exposed as it is: a request declaring `Content-Length: 99999999999` makes it allocate that
-//! many bytes when it drops the unread body, which aborts the process, and a client that
-//! resets its connection before the reply makes the Explorer's `respond(...).unwrap()` panic,
-//! which ends the server. So the Explorer listens on a second, ephemeral loopback port, and
-//! the port the user opens is this front. For each connection it reads the request head
-//! (at most [`MAX_HEAD`] bytes) and a body of at most [`MAX_BODY`] bytes, within
-//! [`CLIENT_TIMEOUT`], naming a loopback host and the front's port in `Host` (so a page of
-//! another site cannot reach it by DNS rebinding); it refuses anything else with a 4xx reply; it forwards the rest with
-//! `Connection: close` and an exact `Content-Length`; and it reads the Explorer's whole reply
-//! even when the client has gone, so the Explorer never writes to a closed connection.
+//! stateright's Explorer brings its own HTTP server (the tiny_http crate, 0.12, the latest
+//! release), which cannot be exposed as it is: a request declaring `Content-Length:
+//! 99999999999` makes it allocate that many bytes when it drops the unread body, which aborts
+//! the process, and a client that resets its connection before the reply makes the Explorer's
+//! `respond(...).unwrap()` panic. So the tool opens one port only, this server's, and answers
+//! the Explorer's API itself: the page and its scripts (stateright's own files, MIT-licensed,
+//! in `assets/explorer/`), `/.status` (the checker's progress and its properties'
+//! discoveries), `/.states/PATH` (the successors of the state a path of action indices
+//! reaches, as the Explorer's UI expects them) and `POST /.runtocompletion`, over stateright's
+//! on-demand checker of the model. For each connection it reads the request head (at most
+//! [`MAX_HEAD`] bytes) and a body of at most [`MAX_BODY`] bytes, within [`CLIENT_TIMEOUT`],
+//! naming a loopback host and the server's port in `Host` (so a page of another site cannot
+//! reach it by DNS rebinding); it refuses anything else with a 4xx reply; and a client that
+//! leaves early costs a failed write, never a panic.
 
+use crate::ProtocolModel;
+use stateright::{Checker, Expectation, Model};
+use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The largest request head (request line and headers) forwarded, in bytes.
+/// The largest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 16 * 1024;
-/// The largest request body forwarded, in bytes (the Explorer's own requests have none).
+/// The largest request body accepted, in bytes (the Explorer's own requests have none).
 pub const MAX_BODY: usize = 64 * 1024;
 /// How long a client has to send its request, and each write to it may take.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at the same time; more are answered 503 at once.
 pub const MAX_CONNECTIONS: usize = 32;
-/// How long the front waits for the Explorer to listen when it starts.
-const BACKEND_START: Duration = Duration::from_secs(10);
+/// The most action indices a `/.states` path may hold (each is a step replayed).
+const MAX_PATH: usize = 10_000;
 
-/// Serves the Explorer for `model` behind the front listening on `listener`; does not return
-/// while the Explorer runs.
-pub fn serve(model: crate::ProtocolModel, listener: TcpListener) -> io::Result<()> {
-    // A free port for the Explorer itself, released for it to take. Another process could
-    // take it in between; the front then answers 502 and the Explorer fails to start, which
-    // the user sees and can retry.
-    let backend = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?;
-    std::thread::spawn(move || front(listener, backend));
-    use stateright::Model;
-    model.checker().serve(backend);
+/// What the server answers from: stateright's on-demand checker of the model.
+type App = dyn Checker<ProtocolModel> + Send + Sync;
+
+/// Serves the Explorer for `model` on `listener`; does not return while it runs.
+pub fn serve(model: ProtocolModel, listener: TcpListener) -> io::Result<()> {
+    let app: Arc<App> = Arc::new(model.checker().spawn_on_demand());
+    front(listener, app);
     Ok(())
 }
 
 /// Accepts connections on `listener` for ever, each served on its own thread.
-pub fn front(listener: TcpListener, backend: SocketAddr) {
+fn front(listener: TcpListener, app: Arc<App>) {
     let port = listener.local_addr().map_or(0, |a| a.port());
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -60,10 +63,11 @@ pub fn front(listener: TcpListener, backend: SocketAddr) {
             continue;
         }
         let done = Arc::clone(&active);
+        let app = Arc::clone(&app);
         let spawned = std::thread::Builder::new()
-            .name("explorer front".into())
+            .name("explorer".into())
             .spawn(move || {
-                connection(client, backend, port);
+                connection(client, &*app, port);
                 done.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -94,6 +98,8 @@ fn refuse(status: u16, reason: &'static str, detail: impl Into<String>) -> Refus
 pub struct Accepted {
     pub head: String,
     pub body_length: usize,
+    pub method: String,
+    pub target: String,
 }
 
 /// Headers that describe the connection or the framing of the body: the front sets its own.
@@ -224,6 +230,8 @@ pub fn check_head(head: &[u8], port: u16) -> Result<Accepted, Refusal> {
     Ok(Accepted {
         head: out,
         body_length: length as usize,
+        method: parts[0].to_string(),
+        target: parts[1].to_string(),
     })
 }
 
@@ -272,7 +280,7 @@ fn refuse_and_close(client: &mut TcpStream, r: &Refusal) {
 }
 
 /// Serves one connection: one request, forwarded or refused.
-fn connection(mut client: TcpStream, backend: SocketAddr, port: u16) {
+fn connection(mut client: TcpStream, app: &App, port: u16) {
     let _ = client.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = client.set_write_timeout(Some(CLIENT_TIMEOUT));
     let deadline = Instant::now() + CLIENT_TIMEOUT;
@@ -332,43 +340,182 @@ fn connection(mut client: TcpStream, backend: SocketAddr, port: u16) {
             Ok(n) => body.extend_from_slice(&chunk[..n]),
         }
     }
-    // Bytes past the declared body would be a second request: one per connection.
     body.truncate(accepted.body_length);
-    let Some(mut explorer) = connect(backend) else {
-        let r = refuse(502, "Bad Gateway", "the Explorer is not running");
-        return refuse_and_close(&mut client, &r);
-    };
-    let mut request = accepted.head.into_bytes();
-    request.extend_from_slice(&body);
-    if explorer.write_all(&request).is_err() {
-        let r = refuse(502, "Bad Gateway", "the Explorer closed the connection");
-        return refuse_and_close(&mut client, &r);
-    }
-    // Read the whole reply, whether or not the client is still there to receive it.
-    let mut client_gone = false;
-    loop {
-        match explorer.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if !client_gone && client.write_all(&chunk[..n]).is_err() {
-                    client_gone = true;
-                }
-            }
-        }
-    }
-    let _ = client.flush();
+    let (status, reason, kind, content) = answer(app, &accepted.method, &accepted.target);
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        content.len()
+    );
+    // A client that has gone makes a write fail, which ends the connection and nothing else.
+    let _ = client
+        .write_all(head.as_bytes())
+        .and_then(|()| client.write_all(&content))
+        .and_then(|()| client.flush());
 }
 
-/// Connects to the Explorer, waiting for it to listen when it is starting.
-fn connect(backend: SocketAddr) -> Option<TcpStream> {
-    let start = Instant::now();
-    loop {
-        match TcpStream::connect(backend) {
-            Ok(s) => return Some(s),
-            Err(_) if start.elapsed() < BACKEND_START => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(_) => return None,
+/// The Explorer's page and scripts, as stateright ships them (`assets/explorer/`).
+const UI: [(&str, &str, &[u8]); 4] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/explorer/index.htm"),
+    ),
+    (
+        "/app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/explorer/app.css"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/explorer/app.js"),
+    ),
+    (
+        "/knockout-3.5.0.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/explorer/knockout-3.5.0.js"),
+    ),
+];
+
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The answer to one request of the Explorer's API: status, reason, content type and body.
+fn answer(app: &App, method: &str, target: &str) -> (u16, &'static str, &'static str, Vec<u8>) {
+    // The page's own links carry no query; a fragment never reaches a server.
+    let path = target.split('?').next().unwrap_or(target);
+    match (method, path) {
+        ("GET", p) if UI.iter().any(|(at, _, _)| *at == p) => {
+            let (_, kind, bytes) = UI.iter().find(|(at, _, _)| *at == p).expect("checked");
+            (200, "OK", kind, bytes.to_vec())
         }
+        ("GET", "/.status") => (200, "OK", JSON, json(&status(app))),
+        ("POST", "/.runtocompletion") => {
+            app.run_to_completion();
+            (200, "OK", TEXT, Vec::new())
+        }
+        ("GET", p) if p.starts_with("/.states") => match states(app, &p["/.states".len()..]) {
+            Ok(views) => (200, "OK", JSON, json(&views)),
+            Err(e) => (404, "Not Found", TEXT, e.into_bytes()),
+        },
+        ("GET" | "POST", _) => (404, "Not Found", TEXT, b"no such page".to_vec()),
+        _ => (
+            405,
+            "Method Not Allowed",
+            TEXT,
+            b"the Explorer answers GET (and POST /.runtocompletion)".to_vec(),
+        ),
     }
+}
+
+fn json(v: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).expect("JSON values serialise")
+}
+
+/// The properties as the Explorer lists them: expectation, name, and the path (action indices)
+/// to the discovery, when there is one.
+fn properties(app: &App) -> serde_json::Value {
+    let model = app.model();
+    let list: Vec<serde_json::Value> = model
+        .properties()
+        .into_iter()
+        .map(|p| {
+            let found = app.discovery(p.name).map(|path| path.encode(model));
+            serde_json::json!([expectation(&p.expectation), p.name, found])
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+fn expectation(e: &Expectation) -> &'static str {
+    match e {
+        Expectation::Always => "Always",
+        Expectation::Eventually => "Eventually",
+        Expectation::Sometimes => "Sometimes",
+    }
+}
+
+fn status(app: &App) -> serde_json::Value {
+    serde_json::json!({
+        "done": app.is_done(),
+        "model": "imessage_model::ProtocolModel",
+        "state_count": app.state_count(),
+        "unique_state_count": app.unique_state_count(),
+        "max_depth": app.max_depth(),
+        "properties": properties(app),
+        "recent_path": null,
+    })
+}
+
+/// A state as the Explorer shows it, with a fingerprint of its own.
+fn state_fields(state: &crate::model::State, out: &mut serde_json::Map<String, serde_json::Value>) {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state.hash(&mut h);
+    let text = format!("{state:#?}");
+    // stateright's default outcome of a step is the state it leads to, as text.
+    out.insert("outcome".into(), text.clone().into());
+    out.insert("state".into(), text.into());
+    out.insert("fingerprint".into(), h.finish().to_string().into());
+}
+
+/// The states after `path` (`/0/2/1`: an initial state's index, then action indices): the
+/// initial states for an empty path, else each action of the state the path reaches, with the
+/// state it leads to (or none, for an action that changes nothing).
+fn states(app: &App, path: &str) -> Result<Vec<serde_json::Value>, String> {
+    let model = app.model();
+    let trimmed = path.trim_end_matches('/');
+    let mut indices = Vec::new();
+    for part in trimmed.split('/').skip(1) {
+        let i: usize = part
+            .parse()
+            .map_err(|_| format!("`{part}` in the path is not an action index"))?;
+        indices.push(i);
+    }
+    if !trimmed.is_empty() && !trimmed.starts_with('/') {
+        return Err("a path starts with `/`".into());
+    }
+    if indices.len() > MAX_PATH {
+        return Err(format!("a path holds at most {MAX_PATH} steps"));
+    }
+    let props = properties(app);
+    let view = |action: Option<String>, index: usize, state: Option<&crate::model::State>| {
+        let mut out = serde_json::Map::new();
+        if let Some(a) = action {
+            out.insert("action".into(), a.into());
+        }
+        if let Some(s) = state {
+            state_fields(s, &mut out);
+        }
+        out.insert("properties".into(), props.clone());
+        out.insert("actionIndex".into(), index.into());
+        serde_json::Value::Object(out)
+    };
+    let inits = model.init_states();
+    let Some((&first, rest)) = indices.split_first() else {
+        return Ok(inits
+            .iter()
+            .enumerate()
+            .map(|(i, s)| view(None, i, Some(s)))
+            .collect());
+    };
+    let unreachable = || format!("no state follows the action indices {trimmed}");
+    let mut state = inits.get(first).cloned().ok_or_else(unreachable)?;
+    for &i in rest {
+        let mut actions = Vec::new();
+        model.actions(&state, &mut actions);
+        let action = actions.into_iter().nth(i).ok_or_else(unreachable)?;
+        state = model.next_state(&state, action).ok_or_else(unreachable)?;
+    }
+    let mut actions = Vec::new();
+    model.actions(&state, &mut actions);
+    Ok(actions
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let words = model.format_action(&a);
+            let next = model.next_state(&state, a);
+            view(Some(words), i, next.as_ref())
+        })
+        .collect())
 }

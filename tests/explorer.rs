@@ -257,3 +257,69 @@ fn explorer_survives_hostile_requests() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("memory allocation"), "{stderr}");
 }
+
+/// The listening TCP sockets of process `pid`, by port (Linux: its socket inodes in
+/// `/proc/PID/fd`, matched against the kernel's tables).
+fn listening_ports(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().to_string();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local address, state (0A: listening), inode
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                let port = f[1].rsplit(':').next().unwrap();
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+/// The tool opens one port, the one the user asked for: no second server behind it that a
+/// local process could reach directly.
+#[test]
+fn explorer_listens_on_one_port_only() {
+    let port = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .current_dir(repo_path(""))
+        .args([
+            "explore",
+            "models/ghost-device-2016.toml",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Serve a page and a state first, so that anything started lazily has started.
+    let (head, _) = get(port, "/.states/0");
+    assert!(head.contains(" 200 "), "{head}");
+    assert_eq!(listening_ports(server.0.id()), vec![port]);
+    // A path that leads nowhere is a 404 with a reason, not a crash.
+    let (head, body) = get(port, "/.states/0/999");
+    assert!(head.contains(" 404 "), "{head}");
+    assert!(body.contains("no state follows"), "{body}");
+    let (head, _) = get(port, "/.states/x");
+    assert!(head.contains(" 404 "), "{head}");
+}
