@@ -140,16 +140,7 @@ impl Claim {
 
     /// The verdict when a discovery was (or was not) found.
     pub fn verdict(&self, discovered: bool) -> Verdict {
-        match (self.kind, discovered) {
-            (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, false) => {
-                Verdict::Holds
-            }
-            (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, true) => {
-                Verdict::Violated
-            }
-            (ClaimKind::Sometimes, true) => Verdict::Reachable,
-            (ClaimKind::Sometimes, false) => Verdict::Unreachable,
-        }
+        verdict_of(self.kind, discovered)
     }
 }
 

@@ -30,14 +30,17 @@ fn get(port: u16, path: &str) -> (String, String) {
     (head.to_string(), body.to_string())
 }
 
-#[test]
-fn explorer_serves_the_page_and_the_state_api() {
-    // A free port on loopback, released for the server to take.
-    let port = TcpListener::bind(("127.0.0.1", 0))
+/// A free port on loopback, released for the server to take.
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// `explore` for `models/ghost-device-2016.toml` on `port`.
+fn explore_on(port: u16, stdout: Stdio) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
         .current_dir(repo_path(""))
         .args([
@@ -46,18 +49,14 @@ fn explorer_serves_the_page_and_the_state_api() {
             "--port",
             &port.to_string(),
         ])
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .spawn()
         .unwrap();
-    let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        format!("Explorer for models/ghost-device-2016.toml at http://127.0.0.1:{port}/ (stop with Ctrl-C)")
-    );
+    Server(child)
+}
+
+/// Waits until something listens on `port`.
+fn wait_for(port: u16) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -66,6 +65,21 @@ fn explorer_serves_the_page_and_the_state_api() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn explorer_serves_the_page_and_the_state_api() {
+    let port = free_port();
+    let mut server = explore_on(port, Stdio::piped());
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("Explorer for models/ghost-device-2016.toml at http://127.0.0.1:{port}/ (stop with Ctrl-C)")
+    );
+    wait_for(port);
     let (head, page) = get(port, "/");
     assert!(
         head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
@@ -290,28 +304,9 @@ fn listening_ports(pid: u32) -> Vec<u16> {
 /// local process could reach directly.
 #[test]
 fn explorer_listens_on_one_port_only() {
-    let port = TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
-        .current_dir(repo_path(""))
-        .args([
-            "explore",
-            "models/ghost-device-2016.toml",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = free_port();
+    let server = explore_on(port, Stdio::null());
+    wait_for(port);
     // Serve a page and a state first, so that anything started lazily has started.
     let (head, _) = get(port, "/.states/0");
     assert!(head.contains(" 200 "), "{head}");

@@ -1533,6 +1533,8 @@ struct Ev<'a> {
     env: Vec<Val>,
     /// The formula's first bit in the state's history.
     base: usize,
+    /// Whether the run has ended in this state, once asked (it generates every successor).
+    ended: Option<bool>,
 }
 
 impl Formula {
@@ -1543,6 +1545,7 @@ impl Formula {
             s: state,
             env: vec![Val::Bool(false); self.slots],
             base: self.history_base,
+            ended: None,
         };
         ev.node(&self.root)
     }
@@ -1575,6 +1578,7 @@ impl Formula {
                     s: next,
                     env: vec![Val::Bool(false); self.slots],
                     base: self.history_base,
+                    ended: None,
                 };
                 let mut at = vec![0usize; mon.free.len()];
                 for i in 0..mon.size() {
@@ -1625,6 +1629,7 @@ impl Formula {
             s: state,
             env: vec![Val::Bool(false); self.slots],
             base: self.history_base,
+            ended: None,
         };
         let value = ev.node(&self.root);
         let mut bindings = Vec::new();
@@ -1676,6 +1681,11 @@ impl<'a> Ev<'a> {
             NodeKind::Not(a) => !self.node(a),
             NodeKind::And(a, b) => self.node(a) && self.node(b),
             NodeKind::Or(a, b) => self.node(a) || self.node(b),
+            // `ended implies not pending` (a `leads-to`): the pending bit first, so that the
+            // successors are generated only in a state where an obligation is open.
+            NodeKind::Implies(a, b) if matches!(a.kind, NodeKind::Ended) => {
+                self.node(b) || !self.node(a)
+            }
             NodeKind::Implies(a, b) => !self.node(a) || self.node(b),
             NodeKind::Quant {
                 q,
@@ -1716,7 +1726,7 @@ impl<'a> Ev<'a> {
                 s.history
                     .get(self.base + history_bit(*bit, free, &self.env))
             }
-            NodeKind::Ended => self.m.ended(self.s),
+            NodeKind::Ended => *self.ended.get_or_insert_with(|| self.m.ended(self.s)),
         }
     }
 

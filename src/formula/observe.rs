@@ -54,6 +54,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
         s,
         env: Vec::new(),
         base: 0,
+        ended: None,
     };
     match part {
         Part::Knowledge(server) => knowledge(server).terms().map(h).collect(),
