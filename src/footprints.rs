@@ -649,7 +649,7 @@ impl ProtocolModel {
         // false, except on a lossy network, where a send queued behind a lost lookup is
         // released by a device's next lookup of that handle (a user action, or another
         // lookup's answer).
-        // At most six entries: on the stack (this runs for every step the reduction weighs).
+        // At most seven entries: on the stack (this runs for every step the reduction weighs).
         let mut parts: smallvec::SmallVec<[(u32, u32); 8]> =
             smallvec::smallvec![shrinks(P::MaySend)];
         let mut fresh = 0;
@@ -718,6 +718,7 @@ impl ProtocolModel {
                     P::LogRecords,
                     P::Logged,
                     P::InTransit,
+                    P::Crashes,
                 ]
                 .map(both),
             ),
@@ -729,6 +730,7 @@ impl ProtocolModel {
                     parts.extend([
                         grows(P::Knowledge(Server::Log)),
                         grows(P::LogRecords),
+                        grows(P::Received),
                         shrinks(P::InTransit),
                         // On a duplicating network a copy of a record lost in a crash is
                         // still in flight, though no longer on its way: delivered, it is

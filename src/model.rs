@@ -337,6 +337,10 @@ pub fn directory(s: &State) -> &DirectoryState {
 pub fn log(s: &State) -> &LogState {
     as_log(&s.actor_states[actor_index(Role::LookupLog)])
 }
+/// Whether the lookup log is down (crashed and not yet restarted).
+pub fn log_down(s: &State) -> bool {
+    s.crashed[actor_index(Role::LookupLog)]
+}
 /// The relay's state.
 pub fn relay(s: &State) -> &RelayState {
     as_relay(&s.actor_states[actor_index(Role::Relay)])

@@ -317,6 +317,74 @@ fn past_time_operators_look_back_along_the_run() {
     );
 }
 
+/// Each event atom is reachable in a scenario where its event happens and unreachable in
+/// one where it cannot.
+#[test]
+fn event_atoms_name_what_happened() {
+    use imessage_model::Verdict::*;
+    let cases = [
+        // The log crashes and restarts only under the log-crash threat.
+        ("sometimes crashed(log)", "log-crash.toml", "baseline.toml"),
+        (
+            "sometimes restarted(log)",
+            "log-crash.toml",
+            "baseline.toml",
+        ),
+        // No other party crashes.
+        (
+            "sometimes crashed({relay, directory})",
+            "",
+            "log-crash.toml",
+        ),
+        // A record reaches the log unless it is lost on the way.
+        (
+            "sometimes exists r in answered. received(r)",
+            "baseline.toml",
+            "",
+        ),
+        (
+            "sometimes exists r in answered. not received(r)",
+            "log-after-reply-lossy.toml",
+            "baseline.toml",
+        ),
+        // Retention purges a record the log received, unless the log never purges.
+        (
+            "sometimes exists r in answered. purged(r)",
+            "retention-aged-out.toml",
+            "retention-bug-never-purges.toml",
+        ),
+        // Only logging before the reply has acknowledgements.
+        (
+            "sometimes exists r in answered. acked(r)",
+            "baseline.toml",
+            "history-after-reply.toml",
+        ),
+        // A court order for A is answered; none names B.
+        ("sometimes served(A)", "baseline.toml", ""),
+        ("sometimes served(B)", "", "baseline.toml"),
+    ];
+    for (formula, reachable, unreachable) in cases {
+        if !reachable.is_empty() {
+            assert_eq!(
+                verdict_of(reachable, formula),
+                Reachable,
+                "{formula} in {reachable}"
+            );
+        }
+        if !unreachable.is_empty() {
+            assert_eq!(
+                verdict_of(unreachable, formula),
+                Unreachable,
+                "{formula} in {unreachable}"
+            );
+        }
+    }
+    // An acknowledged record is lost only in a crash.
+    let kept = "always forall r in answered. acked(r) implies r in log or purged(r)";
+    assert_eq!(verdict_of("log-crash.toml", kept), Violated);
+    assert_eq!(verdict_of("baseline.toml", kept), Holds);
+}
+
 /// A scenario without a past-time operator keeps no history: its states are what they were.
 #[test]
 fn history_is_kept_only_for_past_time_operators() {

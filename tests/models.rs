@@ -73,6 +73,10 @@ fn state_counts_are_pinned() {
         // History kept for past-time operators and `leads-to` (claims/history.toml): the
         // reduction postpones no step a past-time operator reads, so it stores more than
         // `log-crash.toml` (18) on the same protocol.
+        // Event atoms (claims/events.toml) keep no history; the log-crash scenario has a court
+        // order that `log-crash.toml` has not.
+        ("events-honest.toml", 6, 6, 6, 6),
+        ("events-log-crash.toml", 162, 351, 53, 68),
         ("history-after-reply.toml", 6, 7, 5, 5),
         ("history-log-crash.toml", 30, 47, 26, 34),
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
@@ -215,6 +219,15 @@ fn counterexamples_to_claims_of_our_own() {
             trace_text(&r, "answered-lookup-leads-to-record"),
             c.and_then(|c| c.explanation.clone()).unwrap_or_default()
         )
+    );
+    let r = checked("events-log-crash.toml");
+    insta::assert_snapshot!(
+        "an_acknowledged_record_lost_in_a_crash",
+        trace_text(&r, "acked-record-kept")
+    );
+    insta::assert_snapshot!(
+        "a_court_order_that_finds_nothing",
+        trace_text(&r, "order-finds-nothing")
     );
     let r = checked("history-after-reply.toml");
     insta::assert_snapshot!(

@@ -162,7 +162,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..22, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..28, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -184,6 +184,12 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         18 => "r.day = day".into(),
         19 => "(exists x in disclosures. x.day - x.record.day < retention)".into(),
         20 => "r in log".into(),
+        21 => "received(r)".into(),
+        22 => "purged(r)".into(),
+        23 => "acked(r)".into(),
+        24 => "served(b)".into(),
+        25 => format!("crashed({p})"),
+        26 => format!("restarted({p})"),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -224,6 +230,11 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in in-transit. r.requester = a)",
         "(exists r in logged. kept(r))",
         "(exists x in disclosures. x.record.requester = b)",
+        "(exists r in answered. received(r) and not acked(r))",
+        "(exists r in answered. purged(r))",
+        "served(b)",
+        "crashed(log)",
+        "restarted(log)",
         "day = 0",
         "d.account = a",
     ])

@@ -22,7 +22,7 @@ use crate::model::{self, ProtocolModel, State};
 use crate::protocol::device::Channel;
 use crate::protocol::wire::{Answer, Msg, Record};
 use crate::protocol::LogState;
-use crate::scenario::{ActionKind, Scenario};
+use crate::scenario::{ActionKind, Logging, Scenario};
 use std::fmt::Write as _;
 use syntax::{CmpOp, Expr, PastOp, Quant, Span, Top};
 
@@ -186,6 +186,12 @@ pub enum Pred {
     Shows,
     Kept,
     Logged,
+    Received,
+    Purged,
+    Acked,
+    Served,
+    Crashed,
+    Restarted,
 }
 
 struct PredInfo {
@@ -195,7 +201,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 13] = [
+const PREDICATES: [PredInfo; 19] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -273,6 +279,42 @@ const PREDICATES: [PredInfo; 13] = [
         pred: Pred::Logged,
         args: &[Sort::Record],
         doc: "logged(r): the log holds record r, or r is on its way there",
+    },
+    PredInfo {
+        name: "received",
+        pred: Pred::Received,
+        args: &[Sort::Record],
+        doc: "received(r): record r has reached the log (it was written there, whatever became of it since)",
+    },
+    PredInfo {
+        name: "purged",
+        pred: Pred::Purged,
+        args: &[Sort::Record],
+        doc: "purged(r): record r reached the log and retention no longer keeps it",
+    },
+    PredInfo {
+        name: "acked",
+        pred: Pred::Acked,
+        args: &[Sort::Record],
+        doc: "acked(r): the directory has the log's acknowledgement of record r (logging before the reply only)",
+    },
+    PredInfo {
+        name: "served",
+        pred: Pred::Served,
+        args: &[Sort::Account],
+        doc: "served(a): a court order naming account a's handle has been answered, whatever it disclosed",
+    },
+    PredInfo {
+        name: "crashed",
+        pred: Pred::Crashed,
+        args: &[Sort::Party],
+        doc: "crashed(P): P (or a member of coalition P) is down; only the log crashes, under the log-crash threat",
+    },
+    PredInfo {
+        name: "restarted",
+        pred: Pred::Restarted,
+        args: &[Sort::Party],
+        doc: "restarted(P): P (or a member of P) has crashed and restarted at least once",
     },
 ];
 
@@ -2105,6 +2147,25 @@ impl<'a> Ev<'a> {
                 r.requester == *a && r.target == Some(*b)
             }
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, ProtocolModel::today(s)),
+            (Pred::Received, [Val::Record(r)]) => model::log(s).received.contains(&r.lookup),
+            (Pred::Purged, [Val::Record(r)]) => {
+                model::log(s).received.contains(&r.lookup)
+                    && !LogState::keeps(sc, r, ProtocolModel::today(s))
+            }
+            // Before the reply, the directory answers a lookup once the log has acknowledged
+            // its record, and only then: an answered record is an acknowledged one.
+            (Pred::Acked, [Val::Record(r)]) => {
+                sc.logging == Logging::BeforeReply && model::directory(s).answered.contains(r)
+            }
+            (Pred::Served, [Val::Account(a)]) => {
+                model::authority(s).served.iter().any(|(_, x)| x == a)
+            }
+            (Pred::Crashed, [Val::Party(bits)]) => {
+                bits & (1 << Server::Log as u64) != 0 && model::log_down(s)
+            }
+            (Pred::Restarted, [Val::Party(bits)]) => {
+                bits & (1 << Server::Log as u64) != 0 && model::log(s).crashes > 0
+            }
             (Pred::Logged, [Val::Record(r)]) => {
                 let log = model::log(s);
                 log.records.contains(r)
@@ -2176,6 +2237,10 @@ pub enum Part {
     InTransit,
     /// The day.
     Today,
+    /// Whether the log is down, and whether it has restarted.
+    Crashes,
+    /// The records that have reached the log.
+    Received,
 }
 
 impl Part {
@@ -2194,6 +2259,8 @@ impl Part {
             Part::Disclosed => 1 << 14,
             Part::InTransit => 1 << 15,
             Part::Today => 1 << 16,
+            Part::Crashes => 1 << 17,
+            Part::Received => 1 << 18,
         }
     }
 }
@@ -2481,6 +2548,15 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 Pred::Shows => vec![],
                 Pred::Kept => vec![Part::Today],
                 Pred::Logged => vec![Part::Logged],
+                Pred::Received => vec![Part::Received],
+                Pred::Acked => vec![Part::Answered],
+                Pred::Purged => vec![Part::Received, Part::Today],
+                Pred::Served => vec![Part::Disclosed],
+                // A crash and a restart each change both atoms: read both ways.
+                Pred::Crashed | Pred::Restarted => {
+                    r.add(Part::Crashes, !pos);
+                    vec![Part::Crashes]
+                }
             };
             for part in parts {
                 r.add(part, pos);

@@ -27,6 +27,8 @@ pub fn parts() -> Vec<Part> {
         Part::Disclosed,
         Part::InTransit,
         Part::Today,
+        Part::Crashes,
+        Part::Received,
     ]);
     v
 }
@@ -104,7 +106,23 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
                 .map(h)
                 .collect()
         }
-        Part::Disclosed => model::authority(s).disclosed.iter().map(h).collect(),
+        Part::Disclosed => {
+            let a = model::authority(s);
+            let served = a.served.iter().map(|x| h((0, x)));
+            a.disclosed
+                .iter()
+                .map(|x| h((1, x)))
+                .chain(served)
+                .collect()
+        }
+        Part::Crashes => {
+            let log = model::log(s);
+            let down = model::log_down(s).then_some(h(0));
+            down.into_iter()
+                .chain((log.crashes > 0).then_some(h(1)))
+                .collect()
+        }
+        Part::Received => model::log(s).received.iter().map(h).collect(),
         Part::InTransit => ev
             .collection(super::Coll::InTransit)
             .into_iter()
