@@ -216,6 +216,8 @@ enum Input {
     LegalRequest,
     /// A push, with the owners its payloads go to.
     Push(Owners),
+    /// A delivery receipt, with the owners it goes to.
+    Receipt(Owners),
     /// Anything a party receives that makes it send nothing.
     Inert,
     LookupReply,
@@ -248,18 +250,26 @@ impl ProtocolModel {
             ),
             Msg::LookupReply { .. } => Input::LookupReply,
             Msg::Deliver { .. } => Input::Deliver,
-            Msg::KeyReply { .. } | Msg::Sms { .. } | Msg::Disclosure { .. } => Input::Inert,
+            Msg::Receipt { to, .. } => Input::Receipt(self.devices_of(*to)),
+            Msg::KeyReply { .. }
+            | Msg::Sms { .. }
+            | Msg::Disclosure { .. }
+            | Msg::DeliverReceipt { .. } => Input::Inert,
         }
+    }
+
+    /// The owners that are devices of account `to`.
+    fn devices_of(&self, to: crate::knowledge::AccountId) -> Owners {
+        self.scenario
+            .account(to)
+            .devices
+            .iter()
+            .fold(0, |a, d| a | bit(actor_id(Role::Device(*d))))
     }
 
     /// The owners a push to account `to` may reach.
     fn push_targets(&self, to: crate::knowledge::AccountId) -> Owners {
-        let mut t = self
-            .scenario
-            .account(to)
-            .devices
-            .iter()
-            .fold(0, |a, d| a | bit(actor_id(Role::Device(*d))));
+        let mut t = self.devices_of(to);
         if self.scenario.threat == Threat::GhostDevice {
             t |= bit(actor_id(Role::Directory));
         }
@@ -293,7 +303,14 @@ impl ProtocolModel {
                     }
                 }
             }
-            (Role::Device(d), Input::Deliver) => out.push((directory, Input::KeyQuery(d))),
+            (Role::Device(d), Input::Deliver) => {
+                out.push((directory, Input::KeyQuery(d)));
+                // A receipt to whichever account the message claims to come from.
+                if s.delivery_receipts {
+                    let every = all_devices().fold(0, |a, e| a | bit(e));
+                    out.push((relay, Input::Receipt(every)));
+                }
+            }
             (Role::Directory, Input::Lookup(d)) => {
                 out.push((log, Input::LogWrite));
                 out.push((actor_id(Role::Device(d)), Input::LookupReply));
@@ -312,6 +329,13 @@ impl ProtocolModel {
             }
             (Role::LookupLog, Input::LegalRequest) => {
                 out.push((actor_id(Role::Authority), Input::Inert));
+            }
+            (Role::Relay, Input::Receipt(targets)) => {
+                for i in 0..64 {
+                    if targets & (1u64 << i) != 0 {
+                        out.push((Id::from(i), Input::Inert));
+                    }
+                }
             }
             (Role::Relay, Input::Push(targets)) => {
                 for i in 0..64 {
@@ -582,7 +606,8 @@ pub fn effects_cover_sends(
                 && effects.iter().any(|&(to, what)| {
                     to == dst
                         && match (what, produced) {
-                            (Input::Push(all), Input::Push(some)) => some & !all == 0,
+                            (Input::Push(all), Input::Push(some))
+                            | (Input::Receipt(all), Input::Receipt(some)) => some & !all == 0,
                             // A key reply, an SMS, a disclosure: inert whatever its abstraction.
                             (Input::Inert, p) => p == Input::Inert,
                             (w, p) => w == p,
@@ -676,13 +701,22 @@ impl ProtocolModel {
                     Some(Msg::Deliver { .. }) => {
                         parts.extend([grows(P::Learned), grows(P::Accepted)])
                     }
+                    Some(Msg::DeliverReceipt { .. }) => parts.push(grows(P::Receipts)),
                     // Nothing else is addressed to a device.
                     Some(_) => {}
                     // A user action sends from the cache or queues a lookup; a crash or a
                     // restart may change anything the device holds.
                     None if timer => parts.push(grows(P::Sent)),
                     None => parts.extend(
-                        [P::Sent, P::Learned, P::Accepted, P::Alerts, P::Answers].map(both),
+                        [
+                            P::Sent,
+                            P::Learned,
+                            P::Accepted,
+                            P::Alerts,
+                            P::Answers,
+                            P::Receipts,
+                        ]
+                        .map(both),
                     ),
                 }
             }

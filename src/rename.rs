@@ -315,6 +315,22 @@ impl Rename for Msg {
                 token: token.rename(r),
                 payload: payload.rename(r),
             },
+            Msg::Receipt { from, to, content } => Msg::Receipt {
+                from: from.rename(r),
+                to: to.rename(r),
+                content: content.rename(r),
+            },
+            Msg::DeliverReceipt {
+                from,
+                to,
+                token,
+                content,
+            } => Msg::DeliverReceipt {
+                from: from.rename(r),
+                to: to.rename(r),
+                token: token.rename(r),
+                content: content.rename(r),
+            },
             Msg::Sms { from, to, body } => Msg::Sms {
                 from: from.rename(r),
                 to: to.rename(r),
@@ -387,6 +403,7 @@ impl Rename for DeviceState {
             accepted,
             unverified,
             alerts,
+            receipts,
         } = self;
         DeviceState {
             cache: cache.rename(r),
@@ -397,6 +414,7 @@ impl Rename for DeviceState {
             accepted: accepted.rename(r),
             unverified: unverified.rename(r),
             alerts: alerts.rename(r),
+            receipts: receipts.rename(r),
         }
     }
 }

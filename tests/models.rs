@@ -99,6 +99,11 @@ fn state_counts_are_pinned() {
         ("questions-ghost-device.toml", 17, 20, 16, 17),
         ("questions-shared-address.toml", 202, 498, 123, 226),
         ("questions-unregistered-lookup.toml", 488, 1361, 174, 242),
+        // Delivery receipts (claims/receipts.toml): a receipt and its delivery to each of
+        // the sender's devices follow every message.
+        ("receipts-off-sealed-sender.toml", 8, 8, 8, 8),
+        ("receipts-phone-and-laptop.toml", 22, 33, 13, 13),
+        ("receipts-sealed-sender.toml", 10, 10, 10, 10),
         ("retention-aged-out.toml", 11, 11, 11, 11),
         ("retention-bug-never-purges.toml", 11, 11, 11, 11),
         ("sealed-sender.toml", 8, 8, 8, 8),
@@ -228,6 +233,16 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "a_court_order_that_finds_nothing",
         trace_text(&r, "order-finds-nothing")
+    );
+    let r = checked("receipts-phone-and-laptop.toml");
+    insta::assert_snapshot!(
+        "a_receipt_reaches_the_senders_laptop",
+        trace_text(&r, "receipt-only-to-sending-device")
+    );
+    let r = checked("receipts-sealed-sender.toml");
+    insta::assert_snapshot!(
+        "the_relay_links_a_sealed_sender_through_a_receipt",
+        trace_text(&r, "relay-links-sealed-sender")
     );
     let r = checked("history-after-reply.toml");
     insta::assert_snapshot!(

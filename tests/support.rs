@@ -42,28 +42,29 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 }
 
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions, optional court
-/// order, every variant, threat, network, logging mode and cache setting.
+/// order, every variant, threat, network, logging mode, cache and delivery-receipt setting.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>()), 2..=3);
     (
         accounts,
         prop::collection::vec((0usize..8, any::<bool>(), 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, any::<bool>()),
         prop::option::of(0usize..3),
     )
-        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention), order)| {
+        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, receipts), order)| {
             let handles = ["A", "B", "C"];
             let variants = ["imessage-2016", "imessage-ckv", "private-discovery", "sealed-sender"];
             let threats = ["honest", "ghost-device", "empty-answer", "key-swap", "log-crash"];
             let orders = ["ordered", "unordered", "duplicating"];
             let days = if o == 2 { 1 } else { days };
             let mut text = format!(
-                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
+                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\ndelivery-receipts = {}\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
                 variants[v],
                 threats[t],
                 if before { "before-reply" } else { "after-reply" },
                 cache,
+                receipts,
                 orders[o],
                 lossy,
                 days,
@@ -162,7 +163,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..28, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..29, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -190,6 +191,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         24 => "served(b)".into(),
         25 => format!("crashed({p})"),
         26 => format!("restarted({p})"),
+        27 => "receipt(d, m)".into(),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -233,6 +235,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in answered. received(r) and not acked(r))",
         "(exists r in answered. purged(r))",
         "served(b)",
+        "receipt(d, m)",
         "crashed(log)",
         "restarted(log)",
         "day = 0",

@@ -192,6 +192,7 @@ pub enum Pred {
     Served,
     Crashed,
     Restarted,
+    Receipt,
 }
 
 struct PredInfo {
@@ -201,7 +202,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 19] = [
+const PREDICATES: [PredInfo; 20] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -315,6 +316,12 @@ const PREDICATES: [PredInfo; 19] = [
         pred: Pred::Restarted,
         args: &[Sort::Party],
         doc: "restarted(P): P (or a member of P) has crashed and restarted at least once",
+    },
+    PredInfo {
+        name: "receipt",
+        pred: Pred::Receipt,
+        args: &[Sort::Device, Sort::Message],
+        doc: "receipt(d, m): device d holds a delivery receipt for message m",
     },
 ];
 
@@ -2147,6 +2154,9 @@ impl<'a> Ev<'a> {
                 r.requester == *a && r.target == Some(*b)
             }
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, ProtocolModel::today(s)),
+            (Pred::Receipt, [Val::Device(d), Val::Message(c)]) => {
+                model::device(s, *d).receipts.contains(c)
+            }
             (Pred::Received, [Val::Record(r)]) => model::log(s).received.contains(&r.lookup),
             (Pred::Purged, [Val::Record(r)]) => {
                 model::log(s).received.contains(&r.lookup)
@@ -2241,6 +2251,8 @@ pub enum Part {
     Crashes,
     /// The records that have reached the log.
     Received,
+    /// Devices' delivery receipts.
+    Receipts,
 }
 
 impl Part {
@@ -2261,6 +2273,7 @@ impl Part {
             Part::Today => 1 << 16,
             Part::Crashes => 1 << 17,
             Part::Received => 1 << 18,
+            Part::Receipts => 1 << 19,
         }
     }
 }
@@ -2549,6 +2562,7 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 Pred::Kept => vec![Part::Today],
                 Pred::Logged => vec![Part::Logged],
                 Pred::Received => vec![Part::Received],
+                Pred::Receipt => vec![Part::Receipts],
                 Pred::Acked => vec![Part::Answered],
                 Pred::Purged => vec![Part::Received, Part::Today],
                 Pred::Served => vec![Part::Disclosed],

@@ -29,6 +29,7 @@ pub fn parts() -> Vec<Part> {
         Part::Today,
         Part::Crashes,
         Part::Received,
+        Part::Receipts,
     ]);
     v
 }
@@ -123,6 +124,9 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
                 .collect()
         }
         Part::Received => model::log(s).received.iter().map(h).collect(),
+        Part::Receipts => devices()
+            .flat_map(|(d, x)| x.receipts.iter().map(move |e| h((d, e))))
+            .collect(),
         Part::InTransit => ev
             .collection(super::Coll::InTransit)
             .into_iter()

@@ -57,6 +57,8 @@ pub struct DeviceState {
     pub unverified: BTreeSet<(AccountId, KeyId, ContentId)>,
     /// Handles for which an answer carried a key that failed verification.
     pub alerts: BTreeSet<AccountId>,
+    /// Messages this device holds a delivery receipt for.
+    pub receipts: BTreeSet<ContentId>,
 }
 
 impl DeviceState {
@@ -160,6 +162,9 @@ impl DeviceState {
                 // Decrypt with this device's own private key: whatever analysis yields is learnt.
                 let k = Knowledge::from_terms([Term::Sk(KeyId::Device(d)), payload]);
                 let mut next = self.clone();
+                if scenario.delivery_receipts {
+                    next.send_receipts(scenario, d, &k, o);
+                }
                 next.learned.extend(k.contents());
                 // Every signed (sender, content) now readable is accepted at once if a sender
                 // certificate in the envelope vouches for its key (sealed sender), and otherwise
@@ -187,8 +192,38 @@ impl DeviceState {
                 }
                 (next != *self).then_some(next)
             }
+            Msg::DeliverReceipt { content, .. } => {
+                let mut next = self.clone();
+                next.receipts.insert(content);
+                (next != *self).then_some(next)
+            }
             // Devices only receive answers and deliveries; nothing else is addressed to them.
             _ => None,
+        }
+    }
+
+    /// Answers each signed content newly readable in `k` with a delivery receipt to the account
+    /// it claims to come from, through the relay. A receipt carries no payload (command 101 of
+    /// the push protocol, as reverse-engineered clients show); under sealed sender it is sealed
+    /// like a message, so its envelope names only the account it goes to (Signal seals its
+    /// receipts; Martiny et al., "Improving Signal's Sealed Sender", NDSS 2021, §3). The
+    /// connection it is pushed on still names this device.
+    fn send_receipts(&self, scenario: &Scenario, d: DeviceId, k: &Knowledge, o: &mut Out<Party>) {
+        let from = (!scenario.variant.sealed_sender()).then_some(scenario.device(d).account);
+        let mut due = BTreeSet::new();
+        for t in k.terms() {
+            if let Term::Sign(_, body) = t {
+                if let Term::Pair(h, c) = &**body {
+                    if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
+                        if !self.learned.contains(c) {
+                            due.insert((*a, *c));
+                        }
+                    }
+                }
+            }
+        }
+        for (to, content) in due {
+            o.send(actor_id(Role::Relay), Msg::Receipt { from, to, content });
         }
     }
 

@@ -170,7 +170,7 @@ impl Actor for Party {
                 st.on_msg(s, src, msg, o)
             }),
             Role::Relay => update(state, as_relay, PartyState::Relay, |st| {
-                st.on_msg(src, msg, o)
+                st.on_msg(s, src, msg, o)
             }),
             Role::Carrier => update(state, as_carrier, PartyState::Carrier, |st| st.on_msg(msg)),
             Role::Authority => update(state, as_authority, PartyState::Authority, |st| {

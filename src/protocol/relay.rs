@@ -13,7 +13,8 @@
 
 use super::wire::Msg;
 use super::{role_of, token_holder, Party, Role};
-use crate::knowledge::{Knowledge, Term, Token};
+use crate::knowledge::{AccountId, ContentId, Knowledge, Term, Token};
+use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 
@@ -23,9 +24,18 @@ pub struct RelayState {
 }
 
 impl RelayState {
-    pub fn on_msg(&self, src: Id, msg: Msg, o: &mut Out<Party>) -> Option<Self> {
+    pub fn on_msg(
+        &self,
+        scenario: &Scenario,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<Party>,
+    ) -> Option<Self> {
+        if let Msg::Receipt { from, to, content } = msg {
+            return Some(self.on_receipt(scenario, src, from, to, content, o));
+        }
         let Msg::Push { from, to, payloads } = msg else {
-            return None; // The relay only receives pushes from devices.
+            return None; // The relay only receives pushes and receipts from devices.
         };
         let mut next = self.clone();
         // The pushing connection: a device's token (the directory's own forgery comes over a
@@ -50,5 +60,40 @@ impl RelayState {
             );
         }
         Some(next)
+    }
+
+    /// A delivery receipt goes to every device of the account it is addressed to (the sender's
+    /// other devices too). The relay sees the connection it came on and, per device, an
+    /// envelope of sender (absent under sealed sender), target and token, without payload.
+    fn on_receipt(
+        &self,
+        scenario: &Scenario,
+        src: Id,
+        from: Option<AccountId>,
+        to: AccountId,
+        content: ContentId,
+        o: &mut Out<Party>,
+    ) -> Self {
+        let mut next = self.clone();
+        if let Role::Device(d) = role_of(src) {
+            next.knowledge
+                .learn(Term::pair(Term::Token(Token::Device(d)), Term::Handle(to)));
+        }
+        for &e in &scenario.account(to).devices {
+            let token = Token::Device(e);
+            let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();
+            envelope.extend([Term::Handle(to), Term::Token(token)]);
+            next.knowledge.learn(Term::tuple(envelope));
+            o.send(
+                token_holder(token),
+                Msg::DeliverReceipt {
+                    from,
+                    to,
+                    token,
+                    content,
+                },
+            );
+        }
+        next
     }
 }

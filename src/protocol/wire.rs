@@ -6,6 +6,9 @@
 //! the directory logs before replying). A send goes as one [`Msg::Push`] to
 //! the relay, which fans it out as one [`Msg::Deliver`] per target device, or
 //! as an [`Msg::Sms`] through the carrier when the handle is not registered.
+//! With delivery receipts on, a device that decrypts a message answers its
+//! sender with a [`Msg::Receipt`], which the relay hands each of the sender's
+//! devices as a [`Msg::DeliverReceipt`].
 //! The authority serves a [`Msg::LegalRequest`] on the log and receives a
 //! [`Msg::Disclosure`].
 
@@ -160,6 +163,20 @@ pub enum Msg {
         to: AccountId,
         token: Token,
         payload: Term,
+    },
+    /// device -> relay: a delivery receipt for message `content`, to the account it came from
+    /// (no payload; no sender under sealed sender)
+    Receipt {
+        from: Option<AccountId>,
+        to: AccountId,
+        content: ContentId,
+    },
+    /// relay -> the device holding `token`, one of the devices of `to`
+    DeliverReceipt {
+        from: Option<AccountId>,
+        to: AccountId,
+        token: Token,
+        content: ContentId,
     },
     /// device -> carrier: SMS fallback, in plaintext
     Sms {

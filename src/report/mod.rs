@@ -459,6 +459,24 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             s.handle(*to),
             token(s, *t)
         ),
+        Msg::Receipt { from, to, content } => format!(
+            "delivery receipt from {} to {} for {}",
+            sender(s, *from),
+            s.handle(*to),
+            Scenario::content_name(*content)
+        ),
+        Msg::DeliverReceipt {
+            from,
+            to,
+            token: t,
+            content,
+        } => format!(
+            "delivery receipt from {} to {} for {}, to {}",
+            sender(s, *from),
+            s.handle(*to),
+            Scenario::content_name(*content),
+            token(s, *t)
+        ),
         Msg::Sms { from, to, body } => format!(
             "SMS from {} to {} in plaintext: {}",
             s.handle(*from),

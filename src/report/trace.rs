@@ -65,11 +65,26 @@ fn derived(s: &Scenario, k: &Knowledge) -> Vec<String> {
                 (Term::Token(t), Term::Handle(h)) => {
                     Some(format!("links {} to {}", super::token(s, *t), s.handle(*h)))
                 }
+                // An envelope to a handle for a token (with a payload, or a receipt without):
+                // the relay learns which devices are the handle's.
+                (Term::Handle(h), Term::Token(t)) => Some(token_of(s, *t, *h)),
+                (Term::Handle(h), Term::Pair(x, _)) => match &**x {
+                    Term::Token(t) => Some(token_of(s, *t, *h)),
+                    _ => None,
+                },
                 _ => None,
             },
             _ => None,
         })
         .collect()
+}
+
+fn token_of(s: &Scenario, t: crate::knowledge::Token, h: crate::knowledge::AccountId) -> String {
+    format!(
+        "sees that {} is a device of {}",
+        super::token(s, t),
+        s.handle(h)
+    )
 }
 
 fn answer(s: &Scenario, a: &Answer) -> String {

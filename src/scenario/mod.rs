@@ -256,6 +256,9 @@ pub struct Scenario {
     pub order: Order,
     pub lossy: bool,
     pub lookup_cache: LookupCache,
+    /// Whether a device that receives a message sends its sender a delivery receipt through
+    /// the relay (`delivery-receipts`; off unless a scenario turns it on).
+    pub delivery_receipts: bool,
     pub preservation: Preservation,
     pub bugs: BTreeSet<Bug>,
     /// Under key-swap: which pairs the adversary may impersonate.
@@ -402,6 +405,9 @@ impl Scenario {
         );
         if self.lookup_cache == LookupCache::Off {
             s.push_str(", no lookup cache");
+        }
+        if self.delivery_receipts {
+            s.push_str(", delivery receipts");
         }
         if self.preservation == Preservation::RequestedHandles {
             s.push_str(", preservation order");

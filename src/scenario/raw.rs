@@ -21,6 +21,7 @@ struct RawScenario {
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
+    delivery_receipts: Option<bool>,
     preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
@@ -770,6 +771,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         order,
         lossy,
         lookup_cache,
+        delivery_receipts: raw.delivery_receipts.unwrap_or(false),
         preservation,
         bugs,
         key_swap,
