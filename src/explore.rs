@@ -448,11 +448,25 @@ fn status(app: &App) -> serde_json::Value {
     })
 }
 
-/// A state as the Explorer shows it, with a fingerprint of its own.
-fn state_fields(state: &crate::model::State, out: &mut serde_json::Map<String, serde_json::Value>) {
+/// A state as the Explorer shows it, with a fingerprint of its own: each party's facts in
+/// the words of a trace (handles, device names, message names), then the network and the day.
+fn state_fields(
+    scenario: &crate::scenario::Scenario,
+    state: &crate::model::State,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     state.hash(&mut h);
-    let text = format!("{state:#?}");
+    let mut text = String::new();
+    for (party, facts) in crate::report::trace::facts(scenario, state) {
+        text.push_str(&party);
+        text.push_str(if facts.is_empty() { ": nothing\n" } else { ":\n" });
+        for f in facts {
+            text.push_str("  ");
+            text.push_str(&f);
+            text.push('\n');
+        }
+    }
     // stateright's default outcome of a step is the state it leads to, as text.
     out.insert("outcome".into(), text.clone().into());
     out.insert("state".into(), text.into());
@@ -485,7 +499,7 @@ fn states(app: &App, path: &str) -> Result<Vec<serde_json::Value>, String> {
             out.insert("action".into(), a.into());
         }
         if let Some(s) = state {
-            state_fields(s, &mut out);
+            state_fields(&model.scenario, s, &mut out);
         }
         out.insert("properties".into(), props.clone());
         out.insert("actionIndex".into(), index.into());

@@ -218,6 +218,8 @@ enum Input {
     Push(Owners),
     /// A delivery receipt, with the owners it goes to.
     Receipt(Owners),
+    /// A typing indicator, with the owners it goes to.
+    Typing(Owners),
     /// Anything a party receives that makes it send nothing.
     Inert,
     LookupReply,
@@ -251,10 +253,17 @@ impl ProtocolModel {
             Msg::LookupReply { .. } => Input::LookupReply,
             Msg::Deliver { .. } => Input::Deliver,
             Msg::Receipt { to, .. } => Input::Receipt(self.devices_of(*to)),
+            Msg::Typing { tokens, .. } => Input::Typing(
+                tokens
+                    .iter()
+                    .map(|t| bit(crate::protocol::token_holder(*t)))
+                    .fold(0, |a, b| a | b),
+            ),
             Msg::KeyReply { .. }
             | Msg::Sms { .. }
             | Msg::Disclosure { .. }
-            | Msg::DeliverReceipt { .. } => Input::Inert,
+            | Msg::DeliverReceipt { .. }
+            | Msg::DeliverTyping { .. } => Input::Inert,
         }
     }
 
@@ -276,6 +285,20 @@ impl ProtocolModel {
         t
     }
 
+    /// What a device may send for workload action `a` once it has an answer: a push (or an
+    /// SMS) for a send, a typing indicator for a `type`.
+    fn dispatch_effects(&self, a: crate::scenario::UserAction, out: &mut Vec<(Id, Input)>) {
+        let relay = actor_id(Role::Relay);
+        match a.kind {
+            ActionKind::Send(_) => {
+                out.push((relay, Input::Push(self.push_targets(a.target))));
+                out.push((actor_id(Role::Carrier), Input::Inert));
+            }
+            ActionKind::Type => out.push((relay, Input::Typing(self.push_targets(a.target)))),
+            ActionKind::Lookup => {}
+        }
+    }
+
     /// What `owner` may send when it handles `input`: (recipient, what the recipient gets).
     /// An over-approximation of the handlers of `protocol/`.
     fn effects(&self, owner: Id, input: Input, out: &mut Vec<(Id, Input)>) {
@@ -287,20 +310,14 @@ impl ProtocolModel {
             || (0..s.devices.len()).map(|d| actor_id(Role::Device(DeviceId(d as u8))));
         match (role_of(owner), input) {
             (Role::Device(d), Input::Timer(Timer::UserAction(n))) => {
-                let a = s.device(d).actions[n as usize];
                 out.push((directory, Input::Lookup(d)));
-                if let ActionKind::Send(_) = a.kind {
-                    out.push((relay, Input::Push(self.push_targets(a.target))));
-                    out.push((actor_id(Role::Carrier), Input::Inert));
-                }
+                self.dispatch_effects(s.device(d).actions[n as usize], out);
             }
+            // Dispatches what waited for the answer: to any account the device's workload
+            // writes or types to.
             (Role::Device(d), Input::LookupReply) => {
-                // Dispatches queued sends: to any account the device's workload writes to.
                 for a in &s.device(d).actions {
-                    if let ActionKind::Send(_) = a.kind {
-                        out.push((relay, Input::Push(self.push_targets(a.target))));
-                        out.push((actor_id(Role::Carrier), Input::Inert));
-                    }
+                    self.dispatch_effects(*a, out);
                 }
             }
             (Role::Device(d), Input::Deliver) => {
@@ -330,7 +347,7 @@ impl ProtocolModel {
             (Role::LookupLog, Input::LegalRequest) => {
                 out.push((actor_id(Role::Authority), Input::Inert));
             }
-            (Role::Relay, Input::Receipt(targets)) => {
+            (Role::Relay, Input::Receipt(targets) | Input::Typing(targets)) => {
                 for i in 0..64 {
                     if targets & (1u64 << i) != 0 {
                         out.push((Id::from(i), Input::Inert));
@@ -607,7 +624,8 @@ pub fn effects_cover_sends(
                     to == dst
                         && match (what, produced) {
                             (Input::Push(all), Input::Push(some))
-                            | (Input::Receipt(all), Input::Receipt(some)) => some & !all == 0,
+                            | (Input::Receipt(all), Input::Receipt(some))
+                            | (Input::Typing(all), Input::Typing(some)) => some & !all == 0,
                             // A key reply, an SMS, a disclosure: inert whatever its abstraction.
                             (Input::Inert, p) => p == Input::Inert,
                             (w, p) => w == p,
@@ -702,6 +720,7 @@ impl ProtocolModel {
                         parts.extend([grows(P::Learned), grows(P::Accepted)])
                     }
                     Some(Msg::DeliverReceipt { .. }) => parts.push(grows(P::Receipts)),
+                    Some(Msg::DeliverTyping { .. }) => parts.push(grows(P::Typing)),
                     // Nothing else is addressed to a device.
                     Some(_) => {}
                     // A user action sends from the cache or queues a lookup; a crash or a
@@ -715,6 +734,7 @@ impl ProtocolModel {
                             P::Alerts,
                             P::Answers,
                             P::Receipts,
+                            P::Typing,
                         ]
                         .map(both),
                     ),

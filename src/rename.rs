@@ -331,6 +331,33 @@ impl Rename for Msg {
                 token: token.rename(r),
                 content: content.rename(r),
             },
+            Msg::Typing {
+                from,
+                sender,
+                to,
+                tokens,
+            } => {
+                // A device lists the tokens in the order of the answer's entries.
+                let mut t = tokens.rename(r);
+                t.sort();
+                Msg::Typing {
+                    from: from.rename(r),
+                    sender: sender.rename(r),
+                    to: to.rename(r),
+                    tokens: t,
+                }
+            }
+            Msg::DeliverTyping {
+                from,
+                sender,
+                to,
+                token,
+            } => Msg::DeliverTyping {
+                from: from.rename(r),
+                sender: sender.rename(r),
+                to: to.rename(r),
+                token: token.rename(r),
+            },
             Msg::Sms { from, to, body } => Msg::Sms {
                 from: from.rename(r),
                 to: to.rename(r),
@@ -404,6 +431,8 @@ impl Rename for DeviceState {
             unverified,
             alerts,
             receipts,
+            composing,
+            typing,
         } = self;
         DeviceState {
             cache: cache.rename(r),
@@ -415,6 +444,8 @@ impl Rename for DeviceState {
             unverified: unverified.rename(r),
             alerts: alerts.rename(r),
             receipts: receipts.rename(r),
+            composing: composing.rename(r),
+            typing: typing.rename(r),
         }
     }
 }

@@ -105,6 +105,12 @@ fn explorer_serves_the_page_and_the_state_api() {
     // the initial state's) carry the model's own words for the user action.
     let (_, next) = get(port, "/.states/0");
     assert!(next.contains("device A/1: user sends m1 to B"), "{next}");
+    // States are shown in the words of a trace: handles and device names, never raw ids.
+    let state = &serde_json::from_str::<serde_json::Value>(&next).unwrap()[0]["state"];
+    let state = state.as_str().unwrap();
+    assert!(state.contains("m1 to B waits for an answer"), "{state}");
+    assert!(state.contains("network:\n  device A/1 -> directory: lookup"), "{state}");
+    assert!(!state.contains("AccountId") && !state.contains("DeviceId"), "{state}");
 }
 
 #[test]

@@ -108,6 +108,10 @@ fn state_counts_are_pinned() {
         ("retention-bug-never-purges.toml", 11, 11, 11, 11),
         ("sealed-sender.toml", 8, 8, 8, 8),
         ("sms-fallback.toml", 7, 7, 7, 7),
+        // Typing indicators (claims/typing.toml).
+        ("typing-ghost-device.toml", 10, 11, 9, 9),
+        ("typing-only.toml", 8, 8, 8, 8),
+        ("typing-sealed-sender.toml", 40, 55, 39, 51),
     ];
     let names: Vec<&str> = pinned.iter().map(|p| p.0).collect();
     let files = model_files();
@@ -243,6 +247,16 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "the_relay_links_a_sealed_sender_through_a_receipt",
         trace_text(&r, "relay-links-sealed-sender")
+    );
+    let r = checked("typing-only.toml");
+    insta::assert_snapshot!(
+        "the_relay_sees_typing_before_any_message",
+        trace_text(&r, "typing-reveals-conversation")
+    );
+    let r = checked("typing-ghost-device.toml");
+    insta::assert_snapshot!(
+        "the_ghost_device_sees_who_is_typing",
+        trace_text(&r, "operator-never-sees-typing")
     );
     let r = checked("history-after-reply.toml");
     insta::assert_snapshot!(

@@ -144,7 +144,7 @@ fn an_action_needs_exactly_one_of_lookup_or_send() {
     let text = MINIMAL.replace("send = \"B\"", "send = \"B\"\nlookup = \"B\"");
     let (_, msg) = rejected(&text);
     assert!(
-        msg.contains("exactly one of the keys `lookup` or `send`"),
+        msg.contains("exactly one of the keys `lookup`, `send` or `type`"),
         "{msg}"
     );
 }

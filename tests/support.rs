@@ -41,13 +41,14 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
     Some(out)
 }
 
-/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions, optional court
+/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
+/// start typing), optional court
 /// order, every variant, threat, network, logging mode, cache and delivery-receipt setting.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>()), 2..=3);
     (
         accounts,
-        prop::collection::vec((0usize..8, any::<bool>(), 0usize..3), 1..=3),
+        prop::collection::vec((0usize..8, 0u8..5, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, any::<bool>()),
         prop::option::of(0usize..3),
@@ -86,11 +87,15 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
             if devices.is_empty() {
                 return text;
             }
-            for (by, send, target) in actions {
+            for (by, kind, target) in actions {
                 let (account, by) = &devices[by % devices.len()];
                 // Anyone but the device's own account.
                 let target = handles[(account + 1 + target % (accounts.len() - 1)) % accounts.len()];
-                let verb = if send { "send" } else { "lookup" };
+                let verb = match kind {
+                    0 | 1 => "send",
+                    2 | 3 => "lookup",
+                    _ => "type",
+                };
                 text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
             }
             if let Some(h) = order {
@@ -163,7 +168,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..29, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..30, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -192,6 +197,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         25 => format!("crashed({p})"),
         26 => format!("restarted({p})"),
         27 => "receipt(d, m)".into(),
+        28 => "typing(d, a)".into(),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -236,6 +242,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in answered. purged(r))",
         "served(b)",
         "receipt(d, m)",
+        "typing(d, b)",
         "crashed(log)",
         "restarted(log)",
         "day = 0",

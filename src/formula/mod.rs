@@ -193,6 +193,7 @@ pub enum Pred {
     Crashed,
     Restarted,
     Receipt,
+    Typing,
 }
 
 struct PredInfo {
@@ -202,7 +203,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 20] = [
+const PREDICATES: [PredInfo; 21] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -322,6 +323,12 @@ const PREDICATES: [PredInfo; 20] = [
         pred: Pred::Receipt,
         args: &[Sort::Device, Sort::Message],
         doc: "receipt(d, m): device d holds a delivery receipt for message m",
+    },
+    PredInfo {
+        name: "typing",
+        pred: Pred::Typing,
+        args: &[Sort::Device, Sort::Account],
+        doc: "typing(d, a): device d has shown a typing indicator from account a",
     },
 ];
 
@@ -2154,6 +2161,9 @@ impl<'a> Ev<'a> {
                 r.requester == *a && r.target == Some(*b)
             }
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, ProtocolModel::today(s)),
+            (Pred::Typing, [Val::Device(d), Val::Account(a)]) => {
+                model::device(s, *d).typing.contains(a)
+            }
             (Pred::Receipt, [Val::Device(d), Val::Message(c)]) => {
                 model::device(s, *d).receipts.contains(c)
             }
@@ -2253,6 +2263,8 @@ pub enum Part {
     Received,
     /// Devices' delivery receipts.
     Receipts,
+    /// The typing indicators devices have shown.
+    Typing,
 }
 
 impl Part {
@@ -2274,6 +2286,7 @@ impl Part {
             Part::Crashes => 1 << 17,
             Part::Received => 1 << 18,
             Part::Receipts => 1 << 19,
+            Part::Typing => 1 << 20,
         }
     }
 }
@@ -2563,6 +2576,7 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 Pred::Logged => vec![Part::Logged],
                 Pred::Received => vec![Part::Received],
                 Pred::Receipt => vec![Part::Receipts],
+                Pred::Typing => vec![Part::Typing],
                 Pred::Acked => vec![Part::Answered],
                 Pred::Purged => vec![Part::Received, Part::Today],
                 Pred::Served => vec![Part::Disclosed],

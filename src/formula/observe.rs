@@ -30,6 +30,7 @@ pub fn parts() -> Vec<Part> {
         Part::Crashes,
         Part::Received,
         Part::Receipts,
+        Part::Typing,
     ]);
     v
 }
@@ -124,6 +125,9 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
                 .collect()
         }
         Part::Received => model::log(s).received.iter().map(h).collect(),
+        Part::Typing => devices()
+            .flat_map(|(d, x)| x.typing.iter().map(move |e| h((d, e))))
+            .collect(),
         Part::Receipts => devices()
             .flat_map(|(d, x)| x.receipts.iter().map(move |e| h((d, e))))
             .collect(),

@@ -59,6 +59,11 @@ pub struct DeviceState {
     pub alerts: BTreeSet<AccountId>,
     /// Messages this device holds a delivery receipt for.
     pub receipts: BTreeSet<ContentId>,
+    /// Handles this device's user is composing to, waiting for a directory answer before the
+    /// typing indicator can go out.
+    pub composing: BTreeSet<AccountId>,
+    /// Accounts this device has shown as typing to it.
+    pub typing: BTreeSet<AccountId>,
 }
 
 impl DeviceState {
@@ -103,6 +108,23 @@ impl DeviceState {
                 o.send(directory, Self::lookup(scenario, d, n, action.target, None));
                 None
             }
+            ActionKind::Type => {
+                let cached = match scenario.lookup_cache {
+                    LookupCache::On => self.cache.get(&action.target),
+                    LookupCache::Off => None,
+                };
+                if let Some(answer) = cached {
+                    Self::indicate_typing(scenario, d, action.target, answer, o);
+                    return None;
+                }
+                let mut next = self.clone();
+                let waiting = self.waits_for(action.target);
+                next.composing.insert(action.target);
+                if !waiting {
+                    o.send(directory, Self::lookup(scenario, d, n, action.target, None));
+                }
+                Some(next)
+            }
             ActionKind::Send(c) => {
                 let mut next = self.clone();
                 let cached = match scenario.lookup_cache {
@@ -113,7 +135,7 @@ impl DeviceState {
                     next.dispatch(scenario, d, action.target, c, &answer.clone(), o);
                 } else {
                     // One lookup serves every send queued for the same handle.
-                    let waiting = self.queued.iter().any(|(t, _)| *t == action.target);
+                    let waiting = self.waits_for(action.target);
                     next.queued.insert((action.target, c));
                     if !waiting {
                         o.send(
@@ -139,6 +161,10 @@ impl DeviceState {
                 let mut next = self.clone();
                 let answer = next.verify(scenario, target, answer);
                 next.cache.insert(target, answer.clone());
+                // The indicator goes out before the messages composed meanwhile.
+                if next.composing.remove(&target) {
+                    Self::indicate_typing(scenario, d, target, &answer, o);
+                }
                 let due: Vec<_> = next
                     .queued
                     .iter()
@@ -192,6 +218,11 @@ impl DeviceState {
                 }
                 (next != *self).then_some(next)
             }
+            Msg::DeliverTyping { sender, .. } => {
+                let mut next = self.clone();
+                next.typing.insert(sender);
+                (next != *self).then_some(next)
+            }
             Msg::DeliverReceipt { content, .. } => {
                 let mut next = self.clone();
                 next.receipts.insert(content);
@@ -200,6 +231,40 @@ impl DeviceState {
             // Devices only receive answers and deliveries; nothing else is addressed to them.
             _ => None,
         }
+    }
+
+    /// Whether a lookup of `target` is on its way: a send or a typing indicator waits for it.
+    fn waits_for(&self, target: AccountId) -> bool {
+        self.queued.iter().any(|(t, _)| *t == target) || self.composing.contains(&target)
+    }
+
+    /// A typing indicator to every device an answer lists (none to a handle that is not
+    /// registered: there is no SMS counterpart). It carries no payload: the relay sees the
+    /// connection, the target and the tokens, and the sender's handle unless sealed (Signal
+    /// sends typing indicators as sealed-sender messages).
+    fn indicate_typing(
+        scenario: &Scenario,
+        d: DeviceId,
+        to: AccountId,
+        answer: &Answer,
+        o: &mut Out<Party>,
+    ) {
+        let Answer::Devices(entries) = answer else {
+            return;
+        };
+        if entries.is_empty() {
+            return;
+        }
+        let sender = scenario.device(d).account;
+        o.send(
+            actor_id(Role::Relay),
+            Msg::Typing {
+                from: (!scenario.variant.sealed_sender()).then_some(sender),
+                sender,
+                to,
+                tokens: entries.iter().map(|e| e.token).collect(),
+            },
+        );
     }
 
     /// Answers each signed content newly readable in `k` with a delivery receipt to the account

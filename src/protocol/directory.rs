@@ -287,6 +287,14 @@ impl DirectoryState {
                 next.knowledge.learn(Term::tuple(parts));
                 (next != *self).then_some(next)
             }
+            // A typing indicator to the ghost device: the operator, as its recipient, learns
+            // who is typing to whom, sealed sender or not.
+            Msg::DeliverTyping { sender, to, .. } => {
+                let mut next = self.clone();
+                next.knowledge
+                    .learn(Term::pair(Term::Handle(sender), Term::Handle(to)));
+                (next != *self).then_some(next)
+            }
             // The directory receives nothing else.
             _ => None,
         }

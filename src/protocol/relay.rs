@@ -13,7 +13,7 @@
 
 use super::wire::Msg;
 use super::{role_of, token_holder, Party, Role};
-use crate::knowledge::{AccountId, ContentId, Knowledge, Term, Token};
+use crate::knowledge::{AccountId, Knowledge, Term, Token};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
@@ -24,6 +24,9 @@ pub struct RelayState {
 }
 
 impl RelayState {
+    /// A push, a delivery receipt or a typing indicator from a device: the relay learns the
+    /// connection it came on and, per device it goes to, the envelope (sender, absent under
+    /// sealed sender; target; token; the ciphertext, for a push), and forwards each leg.
     pub fn on_msg(
         &self,
         scenario: &Scenario,
@@ -31,11 +34,65 @@ impl RelayState {
         msg: Msg,
         o: &mut Out<Party>,
     ) -> Option<Self> {
-        if let Msg::Receipt { from, to, content } = msg {
-            return Some(self.on_receipt(scenario, src, from, to, content, o));
-        }
-        let Msg::Push { from, to, payloads } = msg else {
-            return None; // The relay only receives pushes and receipts from devices.
+        // (sender on the envelope, target, per device: token, payload, what goes on to it)
+        type Legs = Vec<(Token, Option<Term>, Msg)>;
+        let (from, to, legs): (Option<AccountId>, AccountId, Legs) = match msg {
+            Msg::Push { from, to, payloads } => {
+                let legs = payloads
+                    .into_iter()
+                    .map(|(token, payload)| {
+                        let forward = Msg::Deliver {
+                            from,
+                            to,
+                            token,
+                            payload: payload.clone(),
+                        };
+                        (token, Some(payload), forward)
+                    })
+                    .collect();
+                (from, to, legs)
+            }
+            // A receipt goes to every device of the account it is addressed to (the sender's
+            // other devices too).
+            Msg::Receipt { from, to, content } => {
+                let legs = scenario
+                    .account(to)
+                    .devices
+                    .iter()
+                    .map(|&e| {
+                        let token = Token::Device(e);
+                        let forward = Msg::DeliverReceipt {
+                            from,
+                            to,
+                            token,
+                            content,
+                        };
+                        (token, None, forward)
+                    })
+                    .collect();
+                (from, to, legs)
+            }
+            Msg::Typing {
+                from,
+                sender,
+                to,
+                tokens,
+            } => {
+                let legs = tokens
+                    .into_iter()
+                    .map(|token| {
+                        let forward = Msg::DeliverTyping {
+                            from,
+                            sender,
+                            to,
+                            token,
+                        };
+                        (token, None, forward)
+                    })
+                    .collect();
+                (from, to, legs)
+            }
+            _ => return None, // The relay receives only what devices push.
         };
         let mut next = self.clone();
         // The pushing connection: a device's token (the directory's own forgery comes over a
@@ -44,56 +101,13 @@ impl RelayState {
             next.knowledge
                 .learn(Term::pair(Term::Token(Token::Device(d)), Term::Handle(to)));
         }
-        for (token, payload) in payloads {
-            // The envelope: sender (absent under sealed sender), target, token, ciphertext.
-            let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();
-            envelope.extend([Term::Handle(to), Term::Token(token), payload.clone()]);
-            next.knowledge.learn(Term::tuple(envelope));
-            o.send(
-                token_holder(token),
-                Msg::Deliver {
-                    from,
-                    to,
-                    token,
-                    payload,
-                },
-            );
-        }
-        Some(next)
-    }
-
-    /// A delivery receipt goes to every device of the account it is addressed to (the sender's
-    /// other devices too). The relay sees the connection it came on and, per device, an
-    /// envelope of sender (absent under sealed sender), target and token, without payload.
-    fn on_receipt(
-        &self,
-        scenario: &Scenario,
-        src: Id,
-        from: Option<AccountId>,
-        to: AccountId,
-        content: ContentId,
-        o: &mut Out<Party>,
-    ) -> Self {
-        let mut next = self.clone();
-        if let Role::Device(d) = role_of(src) {
-            next.knowledge
-                .learn(Term::pair(Term::Token(Token::Device(d)), Term::Handle(to)));
-        }
-        for &e in &scenario.account(to).devices {
-            let token = Token::Device(e);
+        for (token, payload, forward) in legs {
             let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();
             envelope.extend([Term::Handle(to), Term::Token(token)]);
+            envelope.extend(payload);
             next.knowledge.learn(Term::tuple(envelope));
-            o.send(
-                token_holder(token),
-                Msg::DeliverReceipt {
-                    from,
-                    to,
-                    token,
-                    content,
-                },
-            );
+            o.send(token_holder(token), forward);
         }
-        next
+        Some(next)
     }
 }

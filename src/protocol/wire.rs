@@ -178,6 +178,21 @@ pub enum Msg {
         token: Token,
         content: ContentId,
     },
+    /// device -> relay: a typing indicator from `sender` to `to`'s devices (no payload; no
+    /// sender on the envelope under sealed sender)
+    Typing {
+        from: Option<AccountId>,
+        sender: AccountId,
+        to: AccountId,
+        tokens: Vec<Token>,
+    },
+    /// relay -> the device holding `token`
+    DeliverTyping {
+        from: Option<AccountId>,
+        sender: AccountId,
+        to: AccountId,
+        token: Token,
+    },
     /// device -> carrier: SMS fallback, in plaintext
     Sms {
         from: AccountId,

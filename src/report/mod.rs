@@ -267,6 +267,7 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                 let a = s.device(d).actions[*n as usize];
                 let what = match a.kind {
                     ActionKind::Lookup => format!("user looks up {}", s.handle(a.target)),
+                    ActionKind::Type => format!("user starts typing to {}", s.handle(a.target)),
                     ActionKind::Send(c) => format!(
                         "user sends {} to {}",
                         Scenario::content_name(c),
@@ -475,6 +476,26 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             sender(s, *from),
             s.handle(*to),
             Scenario::content_name(*content),
+            token(s, *t)
+        ),
+        Msg::Typing {
+            from, to, tokens, ..
+        } => format!(
+            "typing indicator from {} to {} for {}",
+            sender(s, *from),
+            s.handle(*to),
+            tokens
+                .iter()
+                .map(|t| token(s, *t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Msg::DeliverTyping {
+            from, to, token: t, ..
+        } => format!(
+            "typing indicator from {} to {} for {}",
+            sender(s, *from),
+            s.handle(*to),
             token(s, *t)
         ),
         Msg::Sms { from, to, body } => format!(

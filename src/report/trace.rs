@@ -219,6 +219,21 @@ pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
                         s.handle(*a)
                     ));
                 }
+                for c in &dev.receipts {
+                    f.insert(format!(
+                        "holds a delivery receipt for {}",
+                        Scenario::content_name(*c)
+                    ));
+                }
+                for h in &dev.composing {
+                    f.insert(format!(
+                        "typing to {}: the indicator waits for an answer",
+                        s.handle(*h)
+                    ));
+                }
+                for a in &dev.typing {
+                    f.insert(format!("shows {} typing", s.handle(*a)));
+                }
             }
         }
         out.insert(var, f);

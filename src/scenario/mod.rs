@@ -197,6 +197,9 @@ pub enum ActionKind {
     Lookup,
     /// Send the content to the handle, looking it up first unless the answer is cached.
     Send(ContentId),
+    /// Start composing to the handle: a typing indicator to its devices, looking it up first
+    /// unless the answer is cached; no message follows unless the workload sends one.
+    Type,
 }
 
 /// One user action of a device's workload.

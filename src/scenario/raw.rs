@@ -131,6 +131,8 @@ struct RawAction {
     by: Spanned<String>,
     lookup: Option<Spanned<String>>,
     send: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    typing: Option<Spanned<String>>,
     day: Option<Spanned<i64>>,
 }
 
@@ -588,9 +590,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 ),
             ));
         };
-        let (kind, target) = match (&a.lookup, &a.send) {
-            (Some(t), None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
-            (None, Some(t)) => {
+        let (kind, target) = match (&a.lookup, &a.send, &a.typing) {
+            (Some(t), None, None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
+            (None, None, Some(t)) => (ActionKind::Type, find_account(t, "action.type")?),
+            (None, Some(t), None) => {
                 if contents == u8::MAX - 1 {
                     return Err(loc.at(t, "key `action.send`: too many send actions (at most 254)"));
                 }
@@ -603,13 +606,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             _ => {
                 return Err(loc.at(
                     action,
-                    "an `[[action]]` has exactly one of the keys `lookup` or `send`",
+                    "an `[[action]]` has exactly one of the keys `lookup`, `send` or `type`",
                 ))
             }
         };
         let own = devices[device.0 as usize].account;
         if target == own {
-            let value = a.lookup.as_ref().or(a.send.as_ref()).expect("one is set");
+            let value = a
+                .lookup
+                .as_ref()
+                .or(a.send.as_ref())
+                .or(a.typing.as_ref())
+                .expect("one is set");
             return Err(loc.at(
                 value,
                 format!("key `action`: `{by}` would address its own account"),
