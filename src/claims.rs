@@ -815,7 +815,7 @@ fn all_messages_delivered(m: &ProtocolModel, s: &State) -> bool {
     let carrier = &model::carrier(s).knowledge;
     m.scenario.devices.iter().all(|d| {
         d.actions.iter().all(|a| match a.kind {
-            ActionKind::Lookup | ActionKind::Type => true,
+            ActionKind::Lookup | ActionKind::Type | ActionKind::Read => true,
             ActionKind::Send(c) => {
                 carrier.knows_content(c)
                     || m.scenario
@@ -882,7 +882,7 @@ mod undo {
             None => true,
             Some((Role::LookupLog, _)) => log_forgets(step),
             Some((Role::Device(_), Some(Msg::LookupReply { .. } | Msg::KeyReply { .. }))) => {
-                s.variant.key_verification()
+                s.features.ckv
             }
             _ => false,
         }

@@ -460,7 +460,11 @@ fn state_fields(
     let mut text = String::new();
     for (party, facts) in crate::report::trace::facts(scenario, state) {
         text.push_str(&party);
-        text.push_str(if facts.is_empty() { ": nothing\n" } else { ":\n" });
+        text.push_str(if facts.is_empty() {
+            ": nothing\n"
+        } else {
+            ":\n"
+        });
         for f in facts {
             text.push_str("  ");
             text.push_str(&f);

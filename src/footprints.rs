@@ -295,7 +295,7 @@ impl ProtocolModel {
                 out.push((actor_id(Role::Carrier), Input::Inert));
             }
             ActionKind::Type => out.push((relay, Input::Typing(self.push_targets(a.target)))),
-            ActionKind::Lookup => {}
+            ActionKind::Lookup | ActionKind::Read => {}
         }
     }
 
@@ -311,7 +311,11 @@ impl ProtocolModel {
         match (role_of(owner), input) {
             (Role::Device(d), Input::Timer(Timer::UserAction(n))) => {
                 out.push((directory, Input::Lookup(d)));
-                self.dispatch_effects(s.device(d).actions[n as usize], out);
+                let a = s.device(d).actions[n as usize];
+                if a.kind == ActionKind::Read {
+                    out.push((relay, Input::Receipt(self.devices_of(a.target))));
+                }
+                self.dispatch_effects(a, out);
             }
             // Dispatches what waited for the answer: to any account the device's workload
             // writes or types to.
@@ -323,7 +327,7 @@ impl ProtocolModel {
             (Role::Device(d), Input::Deliver) => {
                 out.push((directory, Input::KeyQuery(d)));
                 // A receipt to whichever account the message claims to come from.
-                if s.delivery_receipts {
+                if s.features.delivery_receipts {
                     let every = all_devices().fold(0, |a, e| a | bit(e));
                     out.push((relay, Input::Receipt(every)));
                 }
@@ -687,7 +691,7 @@ impl ProtocolModel {
             step,
             Step::Actor(ActorModelAction::Crash(_) | ActorModelAction::Recover(_))
         );
-        let ckv = self.scenario.variant.key_verification();
+        let ckv = self.scenario.features.ckv;
         // Whether a device has sent, or may still send, to a handle only goes from true to
         // false, except on a lossy network, where a send queued behind a lost lookup is
         // released by a device's next lookup of that handle (a user action, or another
@@ -725,7 +729,7 @@ impl ProtocolModel {
                     Some(_) => {}
                     // A user action sends from the cache or queues a lookup; a crash or a
                     // restart may change anything the device holds.
-                    None if timer => parts.push(grows(P::Sent)),
+                    None if timer => parts.extend([grows(P::Sent), grows(P::Read)]),
                     None => parts.extend(
                         [
                             P::Sent,
@@ -735,6 +739,7 @@ impl ProtocolModel {
                             P::Answers,
                             P::Receipts,
                             P::Typing,
+                            P::Read,
                         ]
                         .map(both),
                     ),

@@ -92,6 +92,9 @@ pub enum Term {
     Day(Day),
     Token(Token),
     Count(u8),
+    /// The read-receipt command: what a receipt's envelope shows when it says "read" in the
+    /// clear (push command 102) rather than "delivered" (101).
+    Read,
     Content(ContentId),
     /// The public half of a key pair.
     Pk(KeyId),

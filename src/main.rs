@@ -197,6 +197,15 @@ enum Command {
         /// No progress display (it is shown only on a terminal, and never with JSON).
         #[arg(long)]
         quiet: bool,
+        /// Protocol features on in every cell besides its variant's, e.g.
+        /// `--features delivery-receipts` (the literature's findings are then not checked).
+        #[arg(
+            long,
+            value_name = "FEATURE,...",
+            value_delimiter = ',',
+            conflicts_with = "merge"
+        )]
+        features: Vec<String>,
     },
 }
 
@@ -580,7 +589,15 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             shard,
             merge,
             quiet,
+            features,
         } => {
+            let known = imessage_model::scenario::Features::ALL.map(|(n, _)| n);
+            if let Some(f) = features.iter().find(|f| !known.contains(&f.as_str())) {
+                bail!(
+                    "--features: unknown feature `{f}` (features: {})",
+                    known.join(", ")
+                );
+            }
             if let Some(cell) = cell {
                 let (v, t) = cell.split_once('/').unwrap_or((cell.as_str(), ""));
                 let variant = Variant::ALL
@@ -599,7 +616,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                         matrix::THREATS.join(", ")
                     );
                 }
-                out!("{}", matrix::cell_toml(variant, t));
+                out!("{}", matrix::cell_toml(variant, t, &features));
                 return Ok(true);
             }
             let m = if merge.is_empty() {
@@ -608,7 +625,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 let total = matrix::selected(select);
                 let show = !quiet && !matches!(format, MatrixFormat::Json);
                 with_progress(show, total, |p| {
-                    matrix::compute_with_progress(threads, select, p)
+                    matrix::compute_with_progress(threads, select, &features, p)
                 })
             } else {
                 let mut shards = Vec::new();
@@ -632,6 +649,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             if shard.is_some() {
                 // A shard holds some cells only: the findings are checked on the merged matrix.
+                return Ok(true);
+            }
+            if !m.features.is_empty() {
+                // The literature's findings are about the variants as they are.
+                eprintln!(
+                    "with --features the findings from the literature are not checked: they \
+                     are about the variants as published"
+                );
                 return Ok(true);
             }
             let unreproduced = matrix_report::check_findings(&m)

@@ -28,16 +28,28 @@ B/1 looks A up, and an authority serves a court order for B's records; one day, 
 days, ordered network, logging before the reply";
 
 /// The scenario of one cell, as a scenario file.
-pub fn cell_toml(variant: Variant, threat: &str) -> String {
+pub fn cell_toml(variant: Variant, threat: &str, features: &[String]) -> String {
     let (threat, lossy) = match threat {
         "lossy-network" => ("honest", true),
         other => (other, false),
+    };
+    // Features on top of the variant's own (a feature the variant has is already on).
+    let preset = variant.features().names();
+    let extra: Vec<String> = features
+        .iter()
+        .filter(|f| !preset.contains(&f.as_str()))
+        .map(|f| format!("\"{f}\""))
+        .collect();
+    let features_line = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("features = [{}]\n", extra.join(", "))
     };
     format!(
         r#"# A cell of the results matrix: `imessage-model matrix` checks this scenario.
 name = "matrix: {variant} / {threat}{lossy_name}"
 variant = "{variant}"
-threat = "{threat}"
+{features_line}threat = "{threat}"
 logging = "before-reply"
 
 [network]
@@ -77,11 +89,24 @@ handle = "B"
     )
 }
 
-/// The parsed scenario of one cell; its path reads `matrix/VARIANT/THREAT`.
-pub fn cell(variant: Variant, threat: &str) -> Scenario {
+/// The parsed scenario of one cell, with `features` on (names of `Features::ALL`); its path
+/// reads `matrix/VARIANT/THREAT`.
+pub fn cell(variant: Variant, threat: &str, features: &[String]) -> Scenario {
     let path = format!("matrix/{}/{threat}", variant.name());
-    parse(Path::new(&path), &cell_toml(variant, threat))
+    parse(Path::new(&path), &cell_toml(variant, threat, features))
         .expect("the matrix's own scenarios are valid")
+}
+
+/// The population in words, with the features every cell has on besides its variant's.
+pub fn population(features: &[String]) -> String {
+    if features.is_empty() {
+        POPULATION.to_string()
+    } else {
+        format!(
+            "{POPULATION}; in every cell also the features {}",
+            features.join(", ")
+        )
+    }
 }
 
 /// Whether a threat column name is known.
@@ -101,6 +126,9 @@ pub struct Cell {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Matrix {
     pub population: String,
+    /// Features on in every cell besides its variant's (`matrix --features`).
+    #[serde(default)]
+    pub features: Vec<String>,
     pub variants: Vec<String>,
     pub threats: Vec<String>,
     pub cells: Vec<Cell>,
@@ -124,7 +152,7 @@ pub fn cells() -> Vec<(&'static str, &'static str)> {
 
 /// Checks the cells selected by `select` (all, or one shard) on `threads` threads.
 pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
-    compute_with_progress(threads, select, None)
+    compute_with_progress(threads, select, &[], None)
 }
 
 /// The cells `select` picks, by index in [`cells`] order.
@@ -136,6 +164,7 @@ pub fn selected(select: impl Fn(usize) -> bool) -> usize {
 pub fn compute_with_progress(
     threads: usize,
     select: impl Fn(usize) -> bool,
+    features: &[String],
     progress: Option<&crate::check::Progress>,
 ) -> Matrix {
     let chosen: Vec<(usize, (&'static str, &'static str))> = cells()
@@ -151,7 +180,7 @@ pub fn compute_with_progress(
                 .find(|(n, _)| n == v)
                 .map(|(_, x)| *x)
                 .expect("a variant of the table");
-            cell(variant, t)
+            cell(variant, t, features)
         })
         .collect();
     let Report { scenarios: reports } = crate::check_all_with_progress(
@@ -164,7 +193,8 @@ pub fn compute_with_progress(
         progress,
     );
     Matrix {
-        population: POPULATION.to_string(),
+        population: population(features),
+        features: features.to_vec(),
         variants: Variant::ALL.iter().map(|(n, _)| n.to_string()).collect(),
         threats: THREATS.iter().map(|t| t.to_string()).collect(),
         cells: chosen

@@ -174,6 +174,7 @@ impl Rename for Term {
             Term::Day(d) => Term::Day(d.rename(r)),
             Term::Token(t) => Term::Token(t.rename(r)),
             Term::Count(n) => Term::Count(n.rename(r)),
+            Term::Read => Term::Read,
             Term::Content(c) => Term::Content(c.rename(r)),
             Term::Pk(k) => Term::Pk(k.rename(r)),
             Term::Sk(k) => Term::Sk(k.rename(r)),
@@ -315,21 +316,29 @@ impl Rename for Msg {
                 token: token.rename(r),
                 payload: payload.rename(r),
             },
-            Msg::Receipt { from, to, content } => Msg::Receipt {
+            Msg::Receipt {
+                from,
+                to,
+                content,
+                read,
+            } => Msg::Receipt {
                 from: from.rename(r),
                 to: to.rename(r),
                 content: content.rename(r),
+                read: *read,
             },
             Msg::DeliverReceipt {
                 from,
                 to,
                 token,
                 content,
+                read,
             } => Msg::DeliverReceipt {
                 from: from.rename(r),
                 to: to.rename(r),
                 token: token.rename(r),
                 content: content.rename(r),
+                read: *read,
             },
             Msg::Typing {
                 from,
@@ -431,6 +440,8 @@ impl Rename for DeviceState {
             unverified,
             alerts,
             receipts,
+            read_receipts,
+            read,
             composing,
             typing,
         } = self;
@@ -444,6 +455,8 @@ impl Rename for DeviceState {
             unverified: unverified.rename(r),
             alerts: alerts.rename(r),
             receipts: receipts.rename(r),
+            read_receipts: read_receipts.rename(r),
+            read: read.rename(r),
             composing: composing.rename(r),
             typing: typing.rename(r),
         }

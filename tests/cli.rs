@@ -198,6 +198,34 @@ fn a_matrix_cell_is_a_scenario_file_that_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown threat `solar-flare`"));
 }
 
+/// `matrix --features` turns features on in every cell, on top of each variant's own.
+#[test]
+fn matrix_features_add_to_every_cells_variant() {
+    let cell = |c: &str| {
+        let out = run(&[
+            "matrix",
+            "--cell",
+            c,
+            "--features",
+            "private-discovery,delivery-receipts",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(&dir, "cell.toml", &String::from_utf8_lossy(&out.stdout));
+        imessage_model::Scenario::load(std::path::Path::new(&f))
+            .unwrap()
+            .features
+    };
+    let f = cell("imessage-2016/honest");
+    assert!(f.private_discovery && f.delivery_receipts && !f.ckv && !f.sealed_sender);
+    // Private discovery is the sealed-sender variant's already.
+    let f = cell("sealed-sender/honest");
+    assert!(f.private_discovery && f.sealed_sender && f.delivery_receipts && !f.ckv);
+    let out = run(&["matrix", "--features", "read-receipts"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown feature `read-receipts`"));
+}
+
 /// `trace`, `simulate` and `explore` report an unreadable file once, with its reason once.
 #[test]
 fn an_unreadable_scenario_is_reported_once() {

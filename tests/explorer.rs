@@ -109,8 +109,14 @@ fn explorer_serves_the_page_and_the_state_api() {
     let state = &serde_json::from_str::<serde_json::Value>(&next).unwrap()[0]["state"];
     let state = state.as_str().unwrap();
     assert!(state.contains("m1 to B waits for an answer"), "{state}");
-    assert!(state.contains("network:\n  device A/1 -> directory: lookup"), "{state}");
-    assert!(!state.contains("AccountId") && !state.contains("DeviceId"), "{state}");
+    assert!(
+        state.contains("network:\n  device A/1 -> directory: lookup"),
+        "{state}"
+    );
+    assert!(
+        !state.contains("AccountId") && !state.contains("DeviceId"),
+        "{state}"
+    );
 }
 
 #[test]

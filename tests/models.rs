@@ -102,7 +102,9 @@ fn state_counts_are_pinned() {
         // Delivery receipts (claims/receipts.toml): a receipt and its delivery to each of
         // the sender's devices follow every message.
         ("receipts-off-sealed-sender.toml", 8, 8, 8, 8),
-        ("receipts-phone-and-laptop.toml", 22, 33, 13, 13),
+        ("receipts-phone-and-laptop.toml", 49, 92, 46, 64),
+        ("receipts-read.toml", 23, 31, 23, 31),
+        ("receipts-read-sealed.toml", 19, 25, 19, 25),
         ("receipts-sealed-sender.toml", 10, 10, 10, 10),
         ("retention-aged-out.toml", 11, 11, 11, 11),
         ("retention-bug-never-purges.toml", 11, 11, 11, 11),
@@ -242,6 +244,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "a_receipt_reaches_the_senders_laptop",
         trace_text(&r, "receipt-only-to-sending-device")
+    );
+    let r = checked("receipts-read.toml");
+    insta::assert_snapshot!(
+        "the_relay_learns_that_b_read_the_message",
+        trace_text(&r, "relay-learns-read")
     );
     let r = checked("receipts-sealed-sender.toml");
     insta::assert_snapshot!(

@@ -47,6 +47,86 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(s.contents, 1);
 }
 
+/// Each variant is a preset of features; `features` adds to it, in any combination.
+#[test]
+fn variants_are_presets_of_features_and_features_combine() {
+    use imessage_model::scenario::Features;
+    let with = |variant: &str, features: &str| {
+        let text = MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            &format!("variant = \"{variant}\"\nfeatures = [{features}]"),
+        );
+        parse(Path::new("m.toml"), &text).unwrap().features
+    };
+    let none = Features::default();
+    assert_eq!(with("imessage-2016", ""), none);
+    assert_eq!(with("imessage-ckv", ""), Features { ckv: true, ..none });
+    let pd = Features {
+        private_discovery: true,
+        ..none
+    };
+    assert_eq!(with("private-discovery", ""), pd);
+    let sealed = Features {
+        sealed_sender: true,
+        ..pd
+    };
+    assert_eq!(with("sealed-sender", ""), sealed);
+    // The presets are exactly their features.
+    for (name, v) in Variant::ALL {
+        assert_eq!(with(name, ""), v.features(), "{name}");
+    }
+    assert_eq!(
+        with("imessage-2016", "\"ckv\", \"private-discovery\""),
+        Features { ckv: true, ..pd }
+    );
+    assert_eq!(
+        with("sealed-sender", "\"ckv\", \"delivery-receipts\""),
+        Features {
+            ckv: true,
+            delivery_receipts: true,
+            ..sealed
+        }
+    );
+    assert_eq!(
+        with("imessage-2016", "\"sealed-sender\""),
+        Features {
+            sealed_sender: true,
+            ..none
+        }
+    );
+}
+
+#[test]
+fn a_feature_that_is_unknown_or_already_on_is_rejected_where_it_stands() {
+    let text = |features: &str| {
+        MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            &format!("variant = \"sealed-sender\"\nfeatures = [{features}]"),
+        )
+    };
+    let (line, msg) = rejected(&text("\"read-receipts\""));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains("key `features`: unknown value `read-receipts`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("ckv, private-discovery, sealed-sender, delivery-receipts"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&text("\"private-discovery\""));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains("`private-discovery` is already on: it is part of variant `sealed-sender`"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&text("\"ckv\", \"ckv\""));
+    assert!(
+        msg.contains("`ckv` is already on: it is listed twice"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn unknown_key_names_the_line_and_the_key() {
     let text = MINIMAL.replace("[[action]]\nby", "[[action]]\nspeed = 3\nby");
@@ -144,7 +224,7 @@ fn an_action_needs_exactly_one_of_lookup_or_send() {
     let text = MINIMAL.replace("send = \"B\"", "send = \"B\"\nlookup = \"B\"");
     let (_, msg) = rejected(&text);
     assert!(
-        msg.contains("exactly one of the keys `lookup`, `send` or `type`"),
+        msg.contains("exactly one of the keys `lookup`, `send`, `type` or `read`"),
         "{msg}"
     );
 }

@@ -43,38 +43,55 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
 /// start typing), optional court
-/// order, every variant, threat, network, logging mode, cache and delivery-receipt setting.
+/// order, every variant with any further features, threat, network, logging mode and cache
+/// setting.
 pub fn scenario_text() -> impl Strategy<Value = String> {
-    let accounts = prop::collection::vec((0u8..3, any::<bool>()), 2..=3);
+    let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
         accounts,
-        prop::collection::vec((0usize..8, 0u8..5, 0usize..3), 1..=3),
+        prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, any::<bool>()),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..16),
         prop::option::of(0usize..3),
     )
-        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, receipts), order)| {
+        .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
             let handles = ["A", "B", "C"];
             let variants = ["imessage-2016", "imessage-ckv", "private-discovery", "sealed-sender"];
             let threats = ["honest", "ghost-device", "empty-answer", "key-swap", "log-crash"];
             let orders = ["ordered", "unordered", "duplicating"];
             let days = if o == 2 { 1 } else { days };
+            // Features beyond the variant's preset (a feature the preset has is left out).
+            let preset: &[&str] = match v {
+                1 => &["ckv"],
+                2 => &["private-discovery"],
+                3 => &["private-discovery", "sealed-sender"],
+                _ => &[],
+            };
+            let features: Vec<String> = ["ckv", "private-discovery", "sealed-sender", "delivery-receipts"]
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| extra & (1 << i) != 0 && !preset.contains(f))
+                .map(|(_, f)| format!("\"{f}\""))
+                .collect();
             let mut text = format!(
-                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\ndelivery-receipts = {}\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
+                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\nfeatures = [{}]\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
                 variants[v],
                 threats[t],
                 if before { "before-reply" } else { "after-reply" },
                 cache,
-                receipts,
+                features.join(", "),
                 orders[o],
                 lossy,
                 days,
                 retention
             );
             let mut devices: Vec<(usize, String)> = Vec::new();
-            for (i, (n, registered)) in accounts.iter().enumerate() {
+            for (i, (n, registered, reads)) in accounts.iter().enumerate() {
                 let registered = *registered || *n > 0;
                 text.push_str(&format!("[[account]]\nhandle = \"{}\"\n", handles[i]));
+                if *reads {
+                    text.push_str("read-receipts = true\n");
+                }
                 if registered {
                     text.push_str(&format!("devices = {}\n", n.max(&1)));
                     for d in 1..=*n.max(&1) {
@@ -94,7 +111,8 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 let verb = match kind {
                     0 | 1 => "send",
                     2 | 3 => "lookup",
-                    _ => "type",
+                    4 => "type",
+                    _ => "read",
                 };
                 text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
             }
@@ -168,7 +186,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..30, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..33, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -198,6 +216,9 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         26 => format!("restarted({p})"),
         27 => "receipt(d, m)".into(),
         28 => "typing(d, a)".into(),
+        29 => "read(d, m)".into(),
+        30 => "read-receipt(d, m)".into(),
+        31 => format!("holds({p}, pair(handle(a), pair(handle(b), pair(_, read))))"),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -243,6 +264,8 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "served(b)",
         "receipt(d, m)",
         "typing(d, b)",
+        "read(d, m)",
+        "read-receipt(d, m)",
         "crashed(log)",
         "restarted(log)",
         "day = 0",

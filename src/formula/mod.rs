@@ -194,6 +194,8 @@ pub enum Pred {
     Restarted,
     Receipt,
     Typing,
+    Read,
+    ReadReceipt,
 }
 
 struct PredInfo {
@@ -203,7 +205,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 21] = [
+const PREDICATES: [PredInfo; 23] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -329,6 +331,18 @@ const PREDICATES: [PredInfo; 21] = [
         pred: Pred::Typing,
         args: &[Sort::Device, Sort::Account],
         doc: "typing(d, a): device d has shown a typing indicator from account a",
+    },
+    PredInfo {
+        name: "read",
+        pred: Pred::Read,
+        args: &[Sort::Device, Sort::Message],
+        doc: "read(d, m): device d's user has read message m",
+    },
+    PredInfo {
+        name: "read-receipt",
+        pred: Pred::ReadReceipt,
+        args: &[Sort::Device, Sort::Message],
+        doc: "read-receipt(d, m): device d holds a read receipt for message m",
     },
 ];
 
@@ -1391,14 +1405,19 @@ impl Checker<'_> {
                         ),
                     );
                 };
-                if s.variant.private_discovery() && matches!(f, Field::Target | Field::DeviceCount)
-                {
+                if s.features.private_discovery && matches!(f, Field::Target | Field::DeviceCount) {
                     return err(
                         sp,
                         format!(
-                            "under {} the log records no {} (the directory never sees the \
-                             target); `shows(r, a, b)` is false for every record there",
+                            "under private discovery (variant `{}`{}) the log records no {} \
+                             (the directory never sees the target); `shows(r, a, b)` is false \
+                             for every record there",
                             s.variant.name(),
+                            if s.variant.features().private_discovery {
+                                ""
+                            } else {
+                                ", feature `private-discovery`"
+                            },
                             if *f == Field::Target {
                                 "target"
                             } else {
@@ -1484,6 +1503,10 @@ impl Checker<'_> {
                 return Ok((E::Const(Val::Answer(true)), Sort::Answer))
             }
             "unregistered" => return Ok((E::Const(Val::Answer(false)), Sort::Answer)),
+            // The read-receipt command a receipt in the clear shows the relay.
+            "read" if want == Some(Sort::Term) => {
+                return Ok((E::Const(Val::Term(Pat::Atom(Term::Read))), Sort::Term))
+            }
             // The key-swap adversary's own message: no user composed it.
             "forged" => return Ok((E::Const(Val::Message(ContentId::FORGED)), Sort::Message)),
             _ => {}
@@ -2161,6 +2184,12 @@ impl<'a> Ev<'a> {
                 r.requester == *a && r.target == Some(*b)
             }
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, ProtocolModel::today(s)),
+            (Pred::Read, [Val::Device(d), Val::Message(c)]) => {
+                model::device(s, *d).read.contains(c)
+            }
+            (Pred::ReadReceipt, [Val::Device(d), Val::Message(c)]) => {
+                model::device(s, *d).read_receipts.contains(c)
+            }
             (Pred::Typing, [Val::Device(d), Val::Account(a)]) => {
                 model::device(s, *d).typing.contains(a)
             }
@@ -2265,6 +2294,8 @@ pub enum Part {
     Receipts,
     /// The typing indicators devices have shown.
     Typing,
+    /// The messages devices' users have read.
+    Read,
 }
 
 impl Part {
@@ -2287,6 +2318,7 @@ impl Part {
             Part::Received => 1 << 18,
             Part::Receipts => 1 << 19,
             Part::Typing => 1 << 20,
+            Part::Read => 1 << 21,
         }
     }
 }
@@ -2577,6 +2609,8 @@ fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 Pred::Received => vec![Part::Received],
                 Pred::Receipt => vec![Part::Receipts],
                 Pred::Typing => vec![Part::Typing],
+                Pred::Read => vec![Part::Read],
+                Pred::ReadReceipt => vec![Part::Receipts],
                 Pred::Acked => vec![Part::Answered],
                 Pred::Purged => vec![Part::Received, Part::Today],
                 Pred::Served => vec![Part::Disclosed],

@@ -31,6 +31,7 @@ pub fn parts() -> Vec<Part> {
         Part::Received,
         Part::Receipts,
         Part::Typing,
+        Part::Read,
     ]);
     v
 }
@@ -129,7 +130,13 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             .flat_map(|(d, x)| x.typing.iter().map(move |e| h((d, e))))
             .collect(),
         Part::Receipts => devices()
-            .flat_map(|(d, x)| x.receipts.iter().map(move |e| h((d, e))))
+            .flat_map(|(d, x)| {
+                let delivered = x.receipts.iter().map(move |e| h((d, 0, e)));
+                delivered.chain(x.read_receipts.iter().map(move |e| h((d, 1, e))))
+            })
+            .collect(),
+        Part::Read => devices()
+            .flat_map(|(d, x)| x.read.iter().map(move |e| h((d, e))))
             .collect(),
         Part::InTransit => ev
             .collection(super::Coll::InTransit)

@@ -59,6 +59,10 @@ pub struct DeviceState {
     pub alerts: BTreeSet<AccountId>,
     /// Messages this device holds a delivery receipt for.
     pub receipts: BTreeSet<ContentId>,
+    /// Messages this device holds a read receipt for.
+    pub read_receipts: BTreeSet<ContentId>,
+    /// Messages this device's user has read.
+    pub read: BTreeSet<ContentId>,
     /// Handles this device's user is composing to, waiting for a directory answer before the
     /// typing indicator can go out.
     pub composing: BTreeSet<AccountId>,
@@ -107,6 +111,35 @@ impl DeviceState {
                 // Typing a handle into a new conversation always asks the directory.
                 o.send(directory, Self::lookup(scenario, d, n, action.target, None));
                 None
+            }
+            ActionKind::Read => {
+                // What has arrived from the handle, verified as its, and is not read yet.
+                let due: Vec<ContentId> = self
+                    .accepted
+                    .iter()
+                    .filter(|(a, c)| *a == action.target && !self.read.contains(c))
+                    .map(|(_, c)| *c)
+                    .collect();
+                if due.is_empty() {
+                    return None;
+                }
+                let mut next = self.clone();
+                let own = scenario.device(d).account;
+                for content in due {
+                    next.read.insert(content);
+                    if scenario.account(own).read_receipts {
+                        o.send(
+                            actor_id(Role::Relay),
+                            Msg::Receipt {
+                                from: (!scenario.features.sealed_sender).then_some(own),
+                                to: action.target,
+                                content,
+                                read: true,
+                            },
+                        );
+                    }
+                }
+                Some(next)
             }
             ActionKind::Type => {
                 let cached = match scenario.lookup_cache {
@@ -188,7 +221,7 @@ impl DeviceState {
                 // Decrypt with this device's own private key: whatever analysis yields is learnt.
                 let k = Knowledge::from_terms([Term::Sk(KeyId::Device(d)), payload]);
                 let mut next = self.clone();
-                if scenario.delivery_receipts {
+                if scenario.features.delivery_receipts {
                     next.send_receipts(scenario, d, &k, o);
                 }
                 next.learned.extend(k.contents());
@@ -199,7 +232,7 @@ impl DeviceState {
                     if let Term::Sign(key, body) = t {
                         if let Term::Pair(h, c) = &**body {
                             if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
-                                if scenario.variant.sealed_sender()
+                                if scenario.features.sealed_sender
                                     && k.terms().any(|x| *x == sender_certificate(*a, *key))
                                 {
                                     next.accepted.insert((*a, *c));
@@ -223,9 +256,13 @@ impl DeviceState {
                 next.typing.insert(sender);
                 (next != *self).then_some(next)
             }
-            Msg::DeliverReceipt { content, .. } => {
+            Msg::DeliverReceipt { content, read, .. } => {
                 let mut next = self.clone();
-                next.receipts.insert(content);
+                if read {
+                    next.read_receipts.insert(content);
+                } else {
+                    next.receipts.insert(content);
+                }
                 (next != *self).then_some(next)
             }
             // Devices only receive answers and deliveries; nothing else is addressed to them.
@@ -259,7 +296,7 @@ impl DeviceState {
         o.send(
             actor_id(Role::Relay),
             Msg::Typing {
-                from: (!scenario.variant.sealed_sender()).then_some(sender),
+                from: (!scenario.features.sealed_sender).then_some(sender),
                 sender,
                 to,
                 tokens: entries.iter().map(|e| e.token).collect(),
@@ -274,7 +311,7 @@ impl DeviceState {
     /// receipts; Martiny et al., "Improving Signal's Sealed Sender", NDSS 2021, §3). The
     /// connection it is pushed on still names this device.
     fn send_receipts(&self, scenario: &Scenario, d: DeviceId, k: &Knowledge, o: &mut Out<Party>) {
-        let from = (!scenario.variant.sealed_sender()).then_some(scenario.device(d).account);
+        let from = (!scenario.features.sealed_sender).then_some(scenario.device(d).account);
         let mut due = BTreeSet::new();
         for t in k.terms() {
             if let Term::Sign(_, body) = t {
@@ -288,7 +325,16 @@ impl DeviceState {
             }
         }
         for (to, content) in due {
-            o.send(actor_id(Role::Relay), Msg::Receipt { from, to, content });
+            let read = false;
+            o.send(
+                actor_id(Role::Relay),
+                Msg::Receipt {
+                    from,
+                    to,
+                    content,
+                    read,
+                },
+            );
         }
     }
 
@@ -330,7 +376,7 @@ impl DeviceState {
         let Answer::Devices(entries) = answer else {
             return answer;
         };
-        if !scenario.variant.key_verification() {
+        if !scenario.features.ckv {
             return Answer::Devices(entries);
         }
         let (good, bad): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
@@ -373,7 +419,7 @@ impl DeviceState {
                     KeyId::DeviceSig(d),
                     Term::pair(Term::Handle(from), Term::Content(c)),
                 );
-                if scenario.variant.sealed_sender() {
+                if scenario.features.sealed_sender {
                     // The device's certificate, issued at registration, travels sealed with it.
                     signed = Term::pair(signed, sender_certificate(from, KeyId::DeviceSig(d)));
                 }
@@ -381,7 +427,7 @@ impl DeviceState {
                     .iter()
                     .map(|e| (e.token, Term::enc(e.key, signed.clone())))
                     .collect();
-                let envelope_from = (!scenario.variant.sealed_sender()).then_some(from);
+                let envelope_from = (!scenario.features.sealed_sender).then_some(from);
                 o.send(
                     actor_id(Role::Relay),
                     Msg::Push {

@@ -63,7 +63,7 @@ impl DirectoryState {
                 initial.push(Term::pair(Term::Handle(a), Term::Token(Token::Device(d))));
             }
         }
-        if scenario.variant.sealed_sender() {
+        if scenario.features.sealed_sender {
             // The key that signs sender certificates.
             initial.extend([Term::Sk(KeyId::Directory), Term::Pk(KeyId::Directory)]);
         }
@@ -123,7 +123,7 @@ impl DirectoryState {
     /// The account signature over an entry the directory made up: attached only if the
     /// directory can build it from what it knows (it cannot, without the account's private key).
     fn attest(&self, scenario: &Scenario, account: AccountId, e: &Entry) -> Option<Term> {
-        if !scenario.variant.key_verification() {
+        if !scenario.features.ckv {
             return None;
         }
         let forged = Term::sign(KeyId::Account(account), e.attested_body());
@@ -169,7 +169,7 @@ impl DirectoryState {
             KeyId::Ghost,
             Term::pair(Term::Handle(victim), Term::Content(ContentId::FORGED)),
         );
-        if scenario.variant.sealed_sender() {
+        if scenario.features.sealed_sender {
             // A sender certificate for the swapped-in key: the directory issues certificates.
             signed = Term::pair(signed, sender_certificate(victim, KeyId::Ghost));
         }
@@ -188,7 +188,7 @@ impl DirectoryState {
         if payloads.is_empty() {
             return;
         }
-        let from = (!scenario.variant.sealed_sender()).then_some(victim);
+        let from = (!scenario.features.sealed_sender).then_some(victim);
         o.send(
             actor_id(Role::Relay),
             Msg::Push {
@@ -224,7 +224,7 @@ impl DirectoryState {
                 };
                 let mut next = self.clone();
                 next.knowledge
-                    .learn(req.to_term(scenario.variant.private_discovery()));
+                    .learn(req.to_term(scenario.features.private_discovery));
                 let record = self.record(scenario, device, &req);
                 match scenario.logging {
                     Logging::BeforeReply => {
@@ -310,9 +310,9 @@ impl DirectoryState {
             },
             day: self.day,
             requester: req.requester,
-            target: (!scenario.variant.private_discovery()).then_some(req.target),
+            target: (!scenario.features.private_discovery).then_some(req.target),
             ip: req.ip,
-            device_count: (!scenario.variant.private_discovery()).then(|| {
+            device_count: (!scenario.features.private_discovery).then(|| {
                 self.answer(scenario, req.requester, req.target)
                     .device_count()
             }),
@@ -330,7 +330,7 @@ fn device_entry(scenario: &Scenario, account: AccountId, d: DeviceId) -> Entry {
         sig: KeyId::DeviceSig(d),
         attestation: None,
     };
-    if scenario.variant.key_verification() {
+    if scenario.features.ckv {
         e.attestation = Some(Term::sign(KeyId::Account(account), e.attested_body()));
     }
     e

@@ -96,7 +96,10 @@ pub struct Party {
     pub scenario: Arc<Scenario>,
 }
 
-/// The state of one actor.
+/// The state of one actor. A device's is the largest; each party state is held once, behind
+/// the `Arc` of the state vector (and interned in the store), so boxing it would only add an
+/// indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PartyState {
     Directory(DirectoryState),

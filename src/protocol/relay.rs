@@ -54,7 +54,14 @@ impl RelayState {
             }
             // A receipt goes to every device of the account it is addressed to (the sender's
             // other devices too).
-            Msg::Receipt { from, to, content } => {
+            // A read receipt in the clear says so (its push command); a sealed one does not.
+            Msg::Receipt {
+                from,
+                to,
+                content,
+                read,
+            } => {
+                let shown = (read && from.is_some()).then_some(Term::Read);
                 let legs = scenario
                     .account(to)
                     .devices
@@ -66,8 +73,9 @@ impl RelayState {
                             to,
                             token,
                             content,
+                            read,
                         };
-                        (token, None, forward)
+                        (token, shown.clone(), forward)
                     })
                     .collect();
                 (from, to, legs)

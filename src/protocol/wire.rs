@@ -164,12 +164,13 @@ pub enum Msg {
         token: Token,
         payload: Term,
     },
-    /// device -> relay: a delivery receipt for message `content`, to the account it came from
-    /// (no payload; no sender under sealed sender)
+    /// device -> relay: a delivery (or, `read`, a read) receipt for message `content`, to the
+    /// account it came from (no payload; no sender under sealed sender)
     Receipt {
         from: Option<AccountId>,
         to: AccountId,
         content: ContentId,
+        read: bool,
     },
     /// relay -> the device holding `token`, one of the devices of `to`
     DeliverReceipt {
@@ -177,6 +178,7 @@ pub enum Msg {
         to: AccountId,
         token: Token,
         content: ContentId,
+        read: bool,
     },
     /// device -> relay: a typing indicator from `sender` to `to`'s devices (no payload; no
     /// sender on the envelope under sealed sender)

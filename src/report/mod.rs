@@ -105,6 +105,9 @@ pub struct ScenarioReport {
     pub file: String,
     pub name: String,
     pub variant: String,
+    /// Every protocol feature in effect: the variant's and those the scenario lists.
+    #[serde(default)]
+    pub features: Vec<String>,
     pub threat: String,
     /// States generated, duplicates included.
     pub states: usize,
@@ -209,6 +212,12 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         file: scenario.path.display().to_string(),
         name: scenario.name.clone(),
         variant: scenario.variant.name().to_string(),
+        features: scenario
+            .features
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
         threat: scenario.threat.name().to_string(),
         states: x.generated,
         unique_states: x.unique_states(),
@@ -268,6 +277,9 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                 let what = match a.kind {
                     ActionKind::Lookup => format!("user looks up {}", s.handle(a.target)),
                     ActionKind::Type => format!("user starts typing to {}", s.handle(a.target)),
+                    ActionKind::Read => {
+                        format!("user reads the conversation with {}", s.handle(a.target))
+                    }
                     ActionKind::Send(c) => format!(
                         "user sends {} to {}",
                         Scenario::content_name(c),
@@ -382,7 +394,7 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
     match m {
         Msg::Lookup(q) => {
             // Under private discovery the target is sealed: only the requesting device reads it.
-            let target = if s.variant.private_discovery() {
+            let target = if s.features.private_discovery {
                 format!("sealed({})", s.handle(q.target))
             } else {
                 s.handle(q.target).to_string()
@@ -460,8 +472,14 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             s.handle(*to),
             token(s, *t)
         ),
-        Msg::Receipt { from, to, content } => format!(
-            "delivery receipt from {} to {} for {}",
+        Msg::Receipt {
+            from,
+            to,
+            content,
+            read,
+        } => format!(
+            "{} receipt from {} to {} for {}",
+            if *read { "read" } else { "delivery" },
             sender(s, *from),
             s.handle(*to),
             Scenario::content_name(*content)
@@ -471,8 +489,10 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             to,
             token: t,
             content,
+            read,
         } => format!(
-            "delivery receipt from {} to {} for {}, to {}",
+            "{} receipt from {} to {} for {}, to {}",
+            if *read { "read" } else { "delivery" },
             sender(s, *from),
             s.handle(*to),
             Scenario::content_name(*content),

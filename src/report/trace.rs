@@ -225,6 +225,15 @@ pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
                         Scenario::content_name(*c)
                     ));
                 }
+                for c in &dev.read_receipts {
+                    f.insert(format!(
+                        "holds a read receipt for {}",
+                        Scenario::content_name(*c)
+                    ));
+                }
+                for c in &dev.read {
+                    f.insert(format!("has read {}", Scenario::content_name(*c)));
+                }
                 for h in &dev.composing {
                     f.insert(format!(
                         "typing to {}: the indicator waits for an answer",

@@ -49,17 +49,51 @@ impl Variant {
     pub fn name(self) -> &'static str {
         name_of(&Self::ALL, self)
     }
-    /// Whether devices verify keys against account signatures (Contact Key Verification).
-    pub fn key_verification(self) -> bool {
-        self == Variant::ImessageCkv
+    /// The features the preset stands for.
+    pub fn features(self) -> Features {
+        Features {
+            ckv: self == Variant::ImessageCkv,
+            private_discovery: matches!(self, Variant::PrivateDiscovery | Variant::SealedSender),
+            sealed_sender: self == Variant::SealedSender,
+            delivery_receipts: false,
+        }
     }
-    /// Whether lookups hide their target from the directory's operator.
-    pub fn private_discovery(self) -> bool {
-        matches!(self, Variant::PrivateDiscovery | Variant::SealedSender)
-    }
-    /// Whether relay envelopes omit the sender handle.
-    pub fn sealed_sender(self) -> bool {
-        self == Variant::SealedSender
+}
+
+/// The protocol features in effect: a variant's preset and the scenario's `features` list
+/// (docs/design.md §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Features {
+    /// Contact Key Verification: devices verify keys against account signatures.
+    pub ckv: bool,
+    /// Lookups hide their target from the directory's operator.
+    pub private_discovery: bool,
+    /// Relay envelopes omit the sender handle.
+    pub sealed_sender: bool,
+    /// A device that decrypts a message sends its sender a delivery receipt.
+    pub delivery_receipts: bool,
+}
+
+/// Where a feature's switch is in [`Features`].
+pub type FeatureSwitch = fn(&mut Features) -> &mut bool;
+
+impl Features {
+    /// Every feature a scenario can list, with its switch.
+    pub const ALL: [(&'static str, FeatureSwitch); 4] = [
+        ("ckv", |f| &mut f.ckv),
+        ("private-discovery", |f| &mut f.private_discovery),
+        ("sealed-sender", |f| &mut f.sealed_sender),
+        ("delivery-receipts", |f| &mut f.delivery_receipts),
+    ];
+
+    /// The names of the features that are on.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut f = self;
+        Self::ALL
+            .iter()
+            .filter(|(_, get)| *get(&mut f))
+            .map(|(n, _)| *n)
+            .collect()
     }
 }
 
@@ -188,6 +222,8 @@ pub struct Account {
     pub registered: bool,
     /// The account's devices, as global device indices.
     pub devices: Vec<DeviceId>,
+    /// Whether its devices send read receipts (`read-receipts`; off by default, as on iOS).
+    pub read_receipts: bool,
 }
 
 /// What a user action does.
@@ -200,6 +236,9 @@ pub enum ActionKind {
     /// Start composing to the handle: a typing indicator to its devices, looking it up first
     /// unless the answer is cached; no message follows unless the workload sends one.
     Type,
+    /// Open the conversation with the handle and read what has arrived from it: with read
+    /// receipts on, a read receipt for each message read.
+    Read,
 }
 
 /// One user action of a device's workload.
@@ -259,9 +298,8 @@ pub struct Scenario {
     pub order: Order,
     pub lossy: bool,
     pub lookup_cache: LookupCache,
-    /// Whether a device that receives a message sends its sender a delivery receipt through
-    /// the relay (`delivery-receipts`; off unless a scenario turns it on).
-    pub delivery_receipts: bool,
+    /// The features in effect: the variant's, and those the scenario lists.
+    pub features: Features,
     pub preservation: Preservation,
     pub bugs: BTreeSet<Bug>,
     /// Under key-swap: which pairs the adversary may impersonate.
@@ -409,8 +447,16 @@ impl Scenario {
         if self.lookup_cache == LookupCache::Off {
             s.push_str(", no lookup cache");
         }
-        if self.delivery_receipts {
-            s.push_str(", delivery receipts");
+        let extra: Vec<&str> = {
+            let preset = self.variant.features().names();
+            self.features
+                .names()
+                .into_iter()
+                .filter(|n| !preset.contains(n))
+                .collect()
+        };
+        if !extra.is_empty() {
+            s.push_str(&format!(", with {}", extra.join(", ")));
         }
         if self.preservation == Preservation::RequestedHandles {
             s.push_str(", preservation order");

@@ -21,7 +21,8 @@ struct RawScenario {
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
-    delivery_receipts: Option<bool>,
+    #[serde(default)]
+    features: Vec<Spanned<String>>,
     preservation_order: Option<Spanned<bool>>,
     network: Option<RawNetwork>,
     bounds: Option<RawBounds>,
@@ -91,6 +92,7 @@ struct RawAccount {
     devices: Option<Spanned<i64>>,
     ip: Option<Spanned<RawIp>>,
     registered: Option<bool>,
+    read_receipts: Option<bool>,
 }
 
 /// `ip`: one address for every device of the account, or a list with one per device.
@@ -133,6 +135,7 @@ struct RawAction {
     send: Option<Spanned<String>>,
     #[serde(rename = "type")]
     typing: Option<Spanned<String>>,
+    read: Option<Spanned<String>>,
     day: Option<Spanned<i64>>,
 }
 
@@ -361,6 +364,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
     }
     let variant = loc.choice("variant", &raw.variant, &Variant::ALL)?;
+    let mut features = variant.features();
+    for f in &raw.features {
+        let set = loc.choice("features", f, &Features::ALL)?;
+        let on = set(&mut features);
+        if *on {
+            let why = if variant.features().names().contains(&f.get_ref().as_str()) {
+                format!("it is part of variant `{}`", variant.name())
+            } else {
+                "it is listed twice".to_string()
+            };
+            return Err(loc.at(
+                f,
+                format!("key `features`: `{}` is already on: {why}", f.get_ref()),
+            ));
+        }
+        *on = true;
+    }
     let threat = match &raw.threat {
         Some(t) => loc.choice("threat", t, &Threat::ALL)?,
         None => Threat::Honest,
@@ -518,6 +538,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         accounts.push(Account {
             handle,
             registered,
+            read_receipts: acc.read_receipts.unwrap_or(false),
             devices: ids,
         });
         if accounts.len() > 32 {
@@ -590,10 +611,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 ),
             ));
         };
-        let (kind, target) = match (&a.lookup, &a.send, &a.typing) {
-            (Some(t), None, None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
-            (None, None, Some(t)) => (ActionKind::Type, find_account(t, "action.type")?),
-            (None, Some(t), None) => {
+        let (kind, target) = match (&a.lookup, &a.send, &a.typing, &a.read) {
+            (Some(t), None, None, None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
+            (None, None, Some(t), None) => (ActionKind::Type, find_account(t, "action.type")?),
+            (None, None, None, Some(t)) => (ActionKind::Read, find_account(t, "action.read")?),
+            (None, Some(t), None, None) => {
                 if contents == u8::MAX - 1 {
                     return Err(loc.at(t, "key `action.send`: too many send actions (at most 254)"));
                 }
@@ -603,12 +625,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     find_account(t, "action.send")?,
                 )
             }
-            _ => {
-                return Err(loc.at(
-                    action,
-                    "an `[[action]]` has exactly one of the keys `lookup`, `send` or `type`",
-                ))
-            }
+            _ => return Err(loc.at(
+                action,
+                "an `[[action]]` has exactly one of the keys `lookup`, `send`, `type` or `read`",
+            )),
         };
         let own = devices[device.0 as usize].account;
         if target == own {
@@ -617,6 +637,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 .as_ref()
                 .or(a.send.as_ref())
                 .or(a.typing.as_ref())
+                .or(a.read.as_ref())
                 .expect("one is set");
             return Err(loc.at(
                 value,
@@ -779,7 +800,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         order,
         lossy,
         lookup_cache,
-        delivery_receipts: raw.delivery_receipts.unwrap_or(false),
+        features,
         preservation,
         bugs,
         key_swap,
