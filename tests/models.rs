@@ -139,6 +139,44 @@ fn state_counts_are_pinned() {
         })
         .collect();
     assert_eq!(actual, pinned);
+    // The README's table of `models/` (from `benches/models.sh`, partial-order reduction)
+    // shows these counts, and its total their sum.
+    let readme = std::fs::read_to_string(crate::repo_path("README.md")).unwrap();
+    let rows: Vec<(String, usize, usize)> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| scenario | unique states | states | depth"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .map(|l| {
+            let c: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let n = |x: &str| x.replace(',', "").parse::<usize>().unwrap();
+            (c[0].to_string(), n(c[1]), n(c[2]))
+        })
+        .collect();
+    let mut expected: Vec<(String, usize, usize)> = pinned
+        .iter()
+        .map(|(n, _, _, ur, sr)| (n.to_string(), *ur, *sr))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        rows, expected,
+        "README's table of models/ (bash benches/models.sh 5)"
+    );
+    let total: usize = pinned.iter().map(|p| p.3).sum();
+    let sum = format!("In all, {} unique states", with_commas(total));
+    assert!(readme.contains(&sum), "README: `{sum}`");
+}
+
+fn with_commas(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// The rule that keeps checks honest: every claim is met in some scenario and fails in another,
