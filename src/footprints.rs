@@ -696,8 +696,9 @@ impl ProtocolModel {
         // false, except on a lossy network, where a send queued behind a lost lookup is
         // released by a device's next lookup of that handle (a user action, or another
         // lookup's answer).
-        // At most seven entries: on the stack (this runs for every step the reduction weighs).
-        let mut parts: smallvec::SmallVec<[(u32, u32); 8]> =
+        // At most ten entries (a device's crash or restart): on the stack (this runs for every
+        // step the reduction weighs).
+        let mut parts: smallvec::SmallVec<[(u32, u32); 10]> =
             smallvec::smallvec![shrinks(P::MaySend)];
         let mut fresh = 0;
         match role {

@@ -221,32 +221,27 @@ impl DeviceState {
                 // Decrypt with this device's own private key: whatever analysis yields is learnt.
                 let k = Knowledge::from_terms([Term::Sk(KeyId::Device(d)), payload]);
                 let mut next = self.clone();
+                let signed = signed_contents(&k);
                 if scenario.features.delivery_receipts {
-                    next.send_receipts(scenario, d, &k, o);
+                    next.send_receipts(scenario, d, &signed, o);
                 }
                 next.learned.extend(k.contents());
                 // Every signed (sender, content) now readable is accepted at once if a sender
                 // certificate in the envelope vouches for its key (sealed sender), and otherwise
                 // waits for the sender's keys.
-                for t in k.terms() {
-                    if let Term::Sign(key, body) = t {
-                        if let Term::Pair(h, c) = &**body {
-                            if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
-                                if scenario.features.sealed_sender
-                                    && k.terms().any(|x| *x == sender_certificate(*a, *key))
-                                {
-                                    next.accepted.insert((*a, *c));
-                                    continue;
-                                }
-                                let waiting = next.unverified.iter().any(|(x, _, _)| x == a);
-                                next.unverified.insert((*a, *key, *c));
-                                if next.signing_keys(*a).is_some() {
-                                    next.settle(*a);
-                                } else if !waiting {
-                                    o.send(actor_id(Role::Directory), Msg::KeyQuery { handle: *a });
-                                }
-                            }
-                        }
+                for (key, a, c) in signed {
+                    if scenario.features.sealed_sender
+                        && k.terms().any(|x| *x == sender_certificate(a, key))
+                    {
+                        next.accepted.insert((a, c));
+                        continue;
+                    }
+                    let waiting = next.unverified.iter().any(|(x, _, _)| *x == a);
+                    next.unverified.insert((a, key, c));
+                    if next.signing_keys(a).is_some() {
+                        next.settle(a);
+                    } else if !waiting {
+                        o.send(actor_id(Role::Directory), Msg::KeyQuery { handle: a });
                     }
                 }
                 (next != *self).then_some(next)
@@ -304,35 +299,33 @@ impl DeviceState {
         );
     }
 
-    /// Answers each signed content newly readable in `k` with a delivery receipt to the account
-    /// it claims to come from, through the relay. A receipt carries no payload (command 101 of
+    /// Answers each signed content newly readable (`signed`) with a delivery receipt to the
+    /// account it claims to come from, through the relay. A receipt carries no payload (command 101 of
     /// the push protocol, as reverse-engineered clients show); under sealed sender it is sealed
     /// like a message, so its envelope names only the account it goes to (Signal seals its
     /// receipts; Martiny et al., "Improving Signal's Sealed Sender", NDSS 2021, §3). The
     /// connection it is pushed on still names this device.
-    fn send_receipts(&self, scenario: &Scenario, d: DeviceId, k: &Knowledge, o: &mut Out<Party>) {
+    fn send_receipts(
+        &self,
+        scenario: &Scenario,
+        d: DeviceId,
+        signed: &[(KeyId, AccountId, ContentId)],
+        o: &mut Out<Party>,
+    ) {
         let from = (!scenario.features.sealed_sender).then_some(scenario.device(d).account);
-        let mut due = BTreeSet::new();
-        for t in k.terms() {
-            if let Term::Sign(_, body) = t {
-                if let Term::Pair(h, c) = &**body {
-                    if let (Term::Handle(a), Term::Content(c)) = (&**h, &**c) {
-                        if !self.learned.contains(c) {
-                            due.insert((*a, *c));
-                        }
-                    }
-                }
-            }
-        }
+        let due: BTreeSet<(AccountId, ContentId)> = signed
+            .iter()
+            .filter(|(_, _, c)| !self.learned.contains(c))
+            .map(|&(_, a, c)| (a, c))
+            .collect();
         for (to, content) in due {
-            let read = false;
             o.send(
                 actor_id(Role::Relay),
                 Msg::Receipt {
                     from,
                     to,
                     content,
-                    read,
+                    read: false,
                 },
             );
         }
@@ -446,4 +439,22 @@ impl DeviceState {
             Answer::Devices(_) => {}
         }
     }
+}
+
+/// The signed `(sender handle, content)` pairs readable in `k`, with the key that signed each.
+fn signed_contents(k: &Knowledge) -> Vec<(KeyId, AccountId, ContentId)> {
+    k.terms()
+        .filter_map(|t| {
+            let Term::Sign(key, body) = t else {
+                return None;
+            };
+            let Term::Pair(h, c) = &**body else {
+                return None;
+            };
+            match (&**h, &**c) {
+                (Term::Handle(a), Term::Content(c)) => Some((*key, *a, *c)),
+                _ => None,
+            }
+        })
+        .collect()
 }

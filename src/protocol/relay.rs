@@ -53,8 +53,8 @@ impl RelayState {
                 (from, to, legs)
             }
             // A receipt goes to every device of the account it is addressed to (the sender's
-            // other devices too).
-            // A read receipt in the clear says so (its push command); a sealed one does not.
+            // other devices too); a read receipt in the clear says so (its push command), a
+            // sealed one does not.
             Msg::Receipt {
                 from,
                 to,

@@ -7,8 +7,10 @@
 //! the relay, which fans it out as one [`Msg::Deliver`] per target device, or
 //! as an [`Msg::Sms`] through the carrier when the handle is not registered.
 //! With delivery receipts on, a device that decrypts a message answers its
-//! sender with a [`Msg::Receipt`], which the relay hands each of the sender's
-//! devices as a [`Msg::DeliverReceipt`].
+//! sender with a [`Msg::Receipt`] (as it does, for read receipts, when its user
+//! reads), which the relay hands each of the sender's devices as a
+//! [`Msg::DeliverReceipt`]; a typing indicator goes as a [`Msg::Typing`] and
+//! arrives as a [`Msg::DeliverTyping`].
 //! The authority serves a [`Msg::LegalRequest`] on the log and receives a
 //! [`Msg::Disclosure`].
 
