@@ -749,3 +749,36 @@ fn reports_keep_the_good_files_beside_the_rejected_ones() {
     assert_eq!(errors, 2);
     assert!(xml.contains("name=\"lookup-always-logged\""), "{xml}");
 }
+
+#[test]
+fn new_writes_a_scenario_that_checks_as_it_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("start.toml");
+    let file = file.to_str().unwrap();
+    let out = run(&["new", file]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let check = run(&["check", file, "--format", "json"]);
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    let json: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let claims = json["scenarios"][0]["claims"].as_array().unwrap();
+    let expected = claims
+        .iter()
+        .filter(|c| c["as_expected"] == serde_json::json!(true))
+        .count();
+    assert_eq!(expected, 5, "{claims:?}");
+    // Its own claim, written in the claim language, is among them.
+    assert!(claims
+        .iter()
+        .any(|c| c["id"] == "court-learns-whom-a-looked-up" && c["verdict"] == "reachable"));
+    // Standard output gets the same text.
+    let stdout = run(&["new", "-"]);
+    assert_eq!(stdout.status.code(), Some(0));
+    assert_eq!(stdout.stdout, std::fs::read(file).unwrap());
+    // An existing file is left alone: exit 2, and the error names it.
+    std::fs::write(file, "name = \"mine\"\n").unwrap();
+    let again = run(&["new", file]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("start.toml: the file exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "name = \"mine\"\n");
+}
