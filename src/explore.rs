@@ -7,7 +7,7 @@
 //! `respond(...).unwrap()` panic. So the tool opens one port only, this server's, and answers
 //! the Explorer's API itself: the page and its scripts (stateright's own files, MIT-licensed,
 //! in `assets/explorer/`), `/.status` (the checker's progress and its properties'
-//! discoveries), `/.states/PATH` (the successors of the state a path of action indices
+//! discoveries, each the shortest trace the tool's own search finds), `/.states/PATH` (the successors of the state a path of action indices
 //! reaches, as the Explorer's UI expects them) and `POST /.runtocompletion`, over stateright's
 //! on-demand checker of the model. For each connection it reads the request head (at most
 //! [`MAX_HEAD`] bytes) and a body of at most [`MAX_BODY`] bytes, within [`CLIENT_TIMEOUT`],
@@ -40,13 +40,60 @@ type App = dyn Checker<ProtocolModel> + Send + Sync;
 
 /// Serves the Explorer for `model` on `listener`; does not return while it runs.
 pub fn serve(model: ProtocolModel, listener: TcpListener) -> io::Result<()> {
-    let app: Arc<App> = Arc::new(model.checker().spawn_on_demand());
+    let shortest = shortest_paths(&model);
+    let app = Arc::new(Site {
+        checker: Box::new(model.checker().spawn_on_demand()),
+        shortest,
+    });
     front(listener, app);
     Ok(())
 }
 
+/// The checker the Explorer walks, and the discoveries it shows: for each claim with a
+/// counterexample or witness, the path of the shortest one (as `trace` prints it), not the
+/// first path the on-demand checker happens upon.
+struct Site {
+    checker: Box<App>,
+    /// (claim id, encoded path) for every claim with a trace.
+    shortest: Vec<(String, String)>,
+}
+
+impl std::ops::Deref for Site {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &*self.checker
+    }
+}
+
+/// The shortest trace of every claim that has one, encoded as the Explorer's path of action
+/// indices (the initial state's index, then each step's among its state's actions).
+fn shortest_paths(model: &ProtocolModel) -> Vec<(String, String)> {
+    let x = crate::check::explore(model, crate::check::Limits::of(&model.scenario));
+    x.claims()
+        .filter_map(|(i, c)| {
+            let t = x.trace_at(i)?;
+            Some((c.id().to_string(), encode(model, &t)?))
+        })
+        .collect()
+}
+
+/// A trace as a path of action indices; `None` if a step is not among its state's actions
+/// (it always is: the trace is a run of this model).
+fn encode(model: &ProtocolModel, t: &crate::check::Trace) -> Option<String> {
+    let init = model.init_states().iter().position(|s| *s == t.initial)?;
+    let mut out = vec![init.to_string()];
+    let mut state = &t.initial;
+    for (action, next) in &t.steps {
+        let mut actions = Vec::new();
+        model.actions(state, &mut actions);
+        out.push(actions.iter().position(|a| a == action)?.to_string());
+        state = next;
+    }
+    Some(out.join("/"))
+}
+
 /// Accepts connections on `listener` for ever, each served on its own thread.
-fn front(listener: TcpListener, app: Arc<App>) {
+fn front(listener: TcpListener, app: Arc<Site>) {
     let port = listener.local_addr().map_or(0, |a| a.port());
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -67,7 +114,7 @@ fn front(listener: TcpListener, app: Arc<App>) {
         let spawned = std::thread::Builder::new()
             .name("explorer".into())
             .spawn(move || {
-                connection(client, &*app, port);
+                connection(client, &app, port);
                 done.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -280,7 +327,7 @@ fn refuse_and_close(client: &mut TcpStream, r: &Refusal) {
 }
 
 /// Serves one connection: one request, forwarded or refused.
-fn connection(mut client: TcpStream, app: &App, port: u16) {
+fn connection(mut client: TcpStream, app: &Site, port: u16) {
     let _ = client.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = client.set_write_timeout(Some(CLIENT_TIMEOUT));
     let deadline = Instant::now() + CLIENT_TIMEOUT;
@@ -382,7 +429,7 @@ const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The answer to one request of the Explorer's API: status, reason, content type and body.
-fn answer(app: &App, method: &str, target: &str) -> (u16, &'static str, &'static str, Vec<u8>) {
+fn answer(app: &Site, method: &str, target: &str) -> (u16, &'static str, &'static str, Vec<u8>) {
     // The page's own links carry no query; a fragment never reaches a server.
     let path = target.split('?').next().unwrap_or(target);
     match (method, path) {
@@ -414,14 +461,19 @@ fn json(v: &impl serde::Serialize) -> Vec<u8> {
 }
 
 /// The properties as the Explorer lists them: expectation, name, and the path (action indices)
-/// to the discovery, when there is one.
-fn properties(app: &App) -> serde_json::Value {
+/// to the discovery, when there is one: the shortest trace, or else the checker's own.
+fn properties(app: &Site) -> serde_json::Value {
     let model = app.model();
     let list: Vec<serde_json::Value> = model
         .properties()
         .into_iter()
         .map(|p| {
-            let found = app.discovery(p.name).map(|path| path.encode(model));
+            let found = app
+                .shortest
+                .iter()
+                .find(|(id, _)| id == p.name)
+                .map(|(_, path)| path.clone())
+                .or_else(|| app.discovery(p.name).map(|path| path.encode(model)));
             serde_json::json!([expectation(&p.expectation), p.name, found])
         })
         .collect();
@@ -436,7 +488,7 @@ fn expectation(e: &Expectation) -> &'static str {
     }
 }
 
-fn status(app: &App) -> serde_json::Value {
+fn status(app: &Site) -> serde_json::Value {
     serde_json::json!({
         "done": app.is_done(),
         "model": "imessage_model::ProtocolModel",
@@ -480,7 +532,7 @@ fn state_fields(
 /// The states after `path` (`/0/2/1`: an initial state's index, then action indices): the
 /// initial states for an empty path, else each action of the state the path reaches, with the
 /// state it leads to (or none, for an action that changes nothing).
-fn states(app: &App, path: &str) -> Result<Vec<serde_json::Value>, String> {
+fn states(app: &Site, path: &str) -> Result<Vec<serde_json::Value>, String> {
     let model = app.model();
     let trimmed = path.trim_end_matches('/');
     let mut indices = Vec::new();

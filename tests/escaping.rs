@@ -261,14 +261,62 @@ fn a_trace_with_hostile_names_renders_in_every_format() {
         "{text}"
     );
 
-    if let Some(svg) = graphviz(&tr::dot(&m.scenario, c.id, what, &t)) {
+    // An explanation as hostile as the names, hanging from the deciding state.
+    let why = HOSTILE.concat();
+    let decision = tr::Decision {
+        marks_last_step: true,
+        why: Some(&why),
+    };
+    if let Some(svg) = graphviz(&tr::dot(&m.scenario, c.id, what, &t, decision)) {
         let svg = svg.expect("Graphviz renders the trace");
         assert_eq!(
             svg_shape(&svg),
-            (steps + 1, steps),
-            "a node per state, an edge per step"
+            (steps + 2, steps + 1),
+            "a node per state and the explanation, an edge per step and the explanation's"
         );
     }
+
+    // HTML: well-formed (as XML), every name shown as text, never as markup; a list item and
+    // a diagram row per step; no script.
+    let page = imessage_model::report::html_trace::html(&m.scenario, c.id, what, &t, decision);
+    assert_shown(&page, &['\n']);
+    let doc = roxmltree::Document::parse_with_options(
+        &page,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .expect("the page is well-formed");
+    let with_class = |class: &str| {
+        doc.descendants()
+            .filter(|n| {
+                n.attribute("class")
+                    .is_some_and(|c| c.split(' ').any(|w| w == class))
+            })
+            .count()
+    };
+    let items = doc
+        .descendants()
+        .filter(|n| n.attribute("id").is_some_and(|i| i.starts_with("step-")))
+        .count();
+    assert_eq!(items, steps, "a list item per step");
+    assert_eq!(
+        with_class("arrow") + with_class("note"),
+        steps,
+        "a diagram row per step"
+    );
+    assert!(with_class("violation") > 0, "the deciding facts are marked");
+    assert!(!doc.descendants().any(|n| n.has_tag_name("script")
+        || n.has_tag_name("evil")
+        || n.has_tag_name("x")
+        || n.has_tag_name("br")));
+    let shown: String = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("why"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(shown.contains("B\"]; evil [label=\"pwned\"]"), "{shown}");
 
     // Mermaid: the header, the comment, a participant per party and a line per step; the text
     // of every statement decodes back to one line.

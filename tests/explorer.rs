@@ -98,6 +98,28 @@ fn explorer_serves_the_page_and_the_state_api() {
         .map(|p| p[1].as_str().unwrap())
         .collect();
     assert!(properties.contains(&"no-server-learns-content"));
+    // The discovery the Explorer offers is the shortest counterexample, as `trace` prints it
+    // (the initial state's index, then the 7 steps), and it leads where `trace` says.
+    let found = status["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[1] == "no-server-learns-content")
+        .and_then(|p| p[2].as_str())
+        .expect("a discovery for the violated claim")
+        .to_string();
+    assert_eq!(found.split('/').count(), 1 + 7, "{found}");
+    let (before_last, last) = found.rsplit_once('/').unwrap();
+    let (_, options) = get(port, &format!("/.states/{before_last}"));
+    let options: serde_json::Value = serde_json::from_str(&options).unwrap();
+    let last: usize = last.parse().unwrap();
+    let step = options.as_array().unwrap()[last]["action"]
+        .as_str()
+        .unwrap();
+    assert!(
+        step.contains("relay -> directory: ciphertext from A to B for ghost"),
+        "{step}"
+    );
     let (_, states) = get(port, "/.states");
     let states: serde_json::Value = serde_json::from_str(&states).unwrap();
     assert_eq!(states.as_array().unwrap().len(), 1, "one initial state");

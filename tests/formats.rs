@@ -35,6 +35,36 @@ fn itf_text(
     serde_json::to_string_pretty(&tr::itf(s, c, w, t)).unwrap()
 }
 
+fn dot_text(
+    s: &imessage_model::Scenario,
+    c: &str,
+    w: &str,
+    t: &imessage_model::check::Trace,
+) -> String {
+    tr::dot(
+        s,
+        c,
+        w,
+        t,
+        tr::Decision::of(imessage_model::ClaimKind::Always, None),
+    )
+}
+
+fn html_text(
+    s: &imessage_model::Scenario,
+    c: &str,
+    w: &str,
+    t: &imessage_model::check::Trace,
+) -> String {
+    imessage_model::report::html_trace::html(
+        s,
+        c,
+        w,
+        t,
+        tr::Decision::of(imessage_model::ClaimKind::Always, None),
+    )
+}
+
 #[test]
 fn ghost_trace_as_text() {
     insta::assert_snapshot!("trace_ghost_text", ghost(tr::text));
@@ -54,7 +84,12 @@ fn ghost_trace_as_mermaid() {
 
 #[test]
 fn ghost_trace_as_dot() {
-    insta::assert_snapshot!("trace_ghost_dot", ghost(tr::dot));
+    insta::assert_snapshot!("trace_ghost_dot", ghost(dot_text));
+}
+
+#[test]
+fn ghost_trace_as_html() {
+    insta::assert_snapshot!("trace_ghost_html", ghost(html_text));
 }
 
 #[test]
@@ -86,7 +121,7 @@ fn ghost_trace_as_itf() {
 /// Graphviz accepts the DOT output. CI installs Graphviz, so there the check must run.
 #[test]
 fn dot_output_renders_with_graphviz() {
-    let dot = ghost(tr::dot);
+    let dot = ghost(dot_text);
     let Ok(mut child) = Command::new("dot")
         .arg("-Tsvg")
         .stdin(std::process::Stdio::piped())
@@ -377,4 +412,182 @@ fn text_report_counts_and_an_empty_report() {
     assert!(text.ends_with(", 0.00 s of checking\n"), "{text}");
     let xml = imessage_model::report::junit::render(&empty);
     assert!(xml.contains("time=\"0.000000\""), "{xml}");
+}
+
+/// The official SARIF 2.1.0 schema, as the serde-sarif crate ships it (found through
+/// `cargo metadata`, so the test reads the same file offline).
+fn sarif_schema() -> serde_json::Value {
+    // Only this platform's packages: the others' may not have been downloaded.
+    let version = Command::new(env!("CARGO")).arg("-vV").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let host = version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("cargo -vV names the host");
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", host])
+        .current_dir(repo_path(""))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "{out:?}");
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serde-sarif")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("serde-sarif is a dev-dependency");
+    let schema = std::path::Path::new(manifest)
+        .parent()
+        .unwrap()
+        .join("src/schema.json");
+    serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap()
+}
+
+/// The 1-based line of the first line of `text` that starts with `prefix`.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines().position(|l| l.starts_with(prefix)).unwrap() + 1
+}
+
+#[test]
+fn sarif_output_is_valid_and_points_at_the_expect_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = repo_path("claims/typing.toml").display().to_string();
+    // A leak claim expected unreachable that is reachable (its witness is the evidence), and
+    // an invariant expected to hold that is violated (its counterexample), in a file whose
+    // name needs percent-encoding.
+    let typing = std::fs::read_to_string(repo_path("models/typing-only.toml"))
+        .unwrap()
+        .replace("../claims/typing.toml", &claims.replace('\\', "/"))
+        .replace(
+            "typing-reveals-conversation = \"reachable\"",
+            "typing-reveals-conversation = \"unreachable\"",
+        );
+    std::fs::write(dir.path().join("typing only.toml"), &typing).unwrap();
+    let ghost = std::fs::read_to_string(repo_path("models/ghost-device-2016.toml"))
+        .unwrap()
+        .replace(
+            "no-server-learns-content = \"violated\"",
+            "no-server-learns-content = \"holds\"",
+        );
+    std::fs::write(dir.path().join("ghost.toml"), &ghost).unwrap();
+    let bad = "name = \"bad\"\nvariant = \"imessage-2016\"\ncolour = \"blue\"\n";
+    std::fs::write(dir.path().join("rejected.toml"), bad).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_imessage-model"))
+        .args(["check", ".", "--format", "sarif"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a rejected file: exit 2");
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // Valid against the schema, formats (URIs) included, and readable as SARIF's types.
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    compiler
+        .add_resource("sarif-schema-2.1.0.json", sarif_schema())
+        .unwrap();
+    let schema = compiler
+        .compile("sarif-schema-2.1.0.json", &mut schemas)
+        .unwrap();
+    if let Err(e) = schemas.validate(&sarif, schema) {
+        panic!("the SARIF output is not valid: {e:#}");
+    }
+    // (The validator does reject what the schema forbids.)
+    let mut wrong = sarif.clone();
+    wrong["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(schemas.validate(&wrong, schema).is_err());
+    let mut wrong = sarif.clone();
+    wrong["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] =
+        "a file with spaces".into();
+    assert!(schemas.validate(&wrong, schema).is_err());
+    let typed: serde_sarif::sarif::Sarif = serde_json::from_value(sarif.clone()).unwrap();
+    assert_eq!(typed.runs.len(), 1);
+
+    let run = &sarif["runs"][0];
+    let results = run["results"].as_array().unwrap();
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let find = |rule: &str| {
+        let r = results
+            .iter()
+            .find(|r| r["ruleId"] == rule)
+            .unwrap_or_else(|| panic!("a result for {rule}: {results:?}"));
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], rule, "ruleIndex names the result's rule");
+        let place = &r["locations"][0]["physicalLocation"];
+        let at = (
+            place["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            place["region"]["startLine"].as_u64().unwrap() as usize,
+        );
+        (r.clone(), at)
+    };
+    assert_eq!(
+        results.len(),
+        3,
+        "two differing verdicts and one rejected file"
+    );
+
+    let (leak, at) = find("typing-reveals-conversation");
+    assert_eq!(
+        at,
+        (
+            "./typing%20only.toml".to_string(),
+            line_of(&typing, "typing-reveals-conversation =")
+        )
+    );
+    let steps = leak["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(steps.len(), 6, "the shortest witness");
+    assert_eq!(
+        steps[0]["location"]["message"]["text"],
+        "device A/1: user starts typing to B"
+    );
+
+    let (violated, at) = find("no-server-learns-content");
+    assert_eq!(
+        at,
+        (
+            "./ghost.toml".to_string(),
+            line_of(&ghost, "no-server-learns-content =")
+        )
+    );
+    assert!(violated["message"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("`no-server-learns-content` is violated, but ./ghost.toml expects holds"));
+    assert!(!violated["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let (rejected, at) = find(imessage_model::report::sarif::REJECTED_RULE);
+    assert_eq!(at, ("./rejected.toml".to_string(), 3));
+    assert!(rejected["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("unknown key `colour`"));
+    // Every file is an artifact, the good ones with every verdict.
+    let artifacts = run["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 3);
+    let typing_artifact = artifacts
+        .iter()
+        .find(|a| a["location"]["uri"] == "./typing%20only.toml")
+        .unwrap();
+    assert_eq!(
+        typing_artifact["properties"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        18
+    );
+    assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+    assert_eq!(run["properties"]["summary"]["rejected"], 1);
 }

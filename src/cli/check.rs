@@ -45,7 +45,7 @@ pub struct Args {
     /// Check only shard I of N (1-based): every N-th scenario file in sorted order.
     #[arg(long, value_name = "I/N", value_parser = super::parse_shard)]
     shard: Option<Shard>,
-    /// No progress display (it is shown only on a terminal, and never with JSON or JUnit).
+    /// No progress display (it is shown only on a terminal, and only with the text format).
     #[arg(long)]
     quiet: bool,
     /// The search's reduction: `por` (partial-order reduction) or `none` (every
@@ -95,6 +95,9 @@ pub enum Format {
     Json,
     /// JUnit XML: one test suite per scenario, one test case per expected verdict.
     Junit,
+    /// SARIF 2.1.0: one result per differing verdict, at its `[expect]` line, and per rejected
+    /// file, at its error.
+    Sarif,
 }
 
 /// Runs `check`; `Ok(false)` when a verdict differs from its expectation.
@@ -129,10 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     for f in &files {
         match Scenario::load(f).and_then(|s| extra.add_to(s)) {
             Ok(s) => scenarios.push(s),
-            Err(e) => rejected.push(imessage_model::report::Rejected {
-                file: f.display().to_string(),
-                error: e.to_string(),
-            }),
+            Err(e) => rejected.push(imessage_model::report::Rejected::new(f, &e)),
         }
     }
     let cluster = match (processes, process, hostfile) {
@@ -179,6 +179,13 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             "{}",
             serde_json::to_string_pretty(&report.json(&rejected))
                 .context("serialising the report")?
+        ),
+        Format::Sarif => outln!(
+            "{}",
+            serde_json::to_string_pretty(&imessage_model::report::sarif::render(
+                &report, &rejected
+            ))
+            .context("serialising the report")?
         ),
         Format::Junit => out!(
             "{}",

@@ -26,8 +26,11 @@ pub enum TraceFormat {
     Itf,
     /// A Mermaid sequence diagram.
     Mermaid,
-    /// A Graphviz digraph.
+    /// A Graphviz digraph; the state that decides the claim in red.
     Dot,
+    /// One self-contained HTML page: a sequence diagram, what each party learned at each
+    /// step, the fact that decides the claim highlighted.
+    Html,
 }
 
 /// Runs `trace`; `Ok(false)` when the claim has no trace to show.
@@ -82,15 +85,16 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     };
     let sc = &model.scenario;
     use imessage_model::report::trace as tr;
+    let why = c.formula().map(|f| {
+        let last = t.steps.last().map_or(&t.initial, |(_, s)| s);
+        f.explain(&model, last)
+    });
+    let decision = tr::Decision::of(c.kind(), why.as_deref());
     match format {
         TraceFormat::Text => {
             out!("{}", tr::text(sc, c.id(), what, &t));
-            if let Some(f) = c.formula() {
-                let last = t.steps.last().map_or(&t.initial, |(_, s)| s);
-                outln!(
-                    "why: {}",
-                    imessage_model::escape::terminal(&f.explain(&model, last))
-                );
+            if let Some(why) = &why {
+                outln!("why: {}", imessage_model::escape::terminal(why));
             }
         }
         TraceFormat::Json => {
@@ -106,7 +110,11 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             )
         }
         TraceFormat::Mermaid => out!("{}", tr::mermaid(sc, c.id(), what, &t)),
-        TraceFormat::Dot => out!("{}", tr::dot(sc, c.id(), what, &t)),
+        TraceFormat::Dot => out!("{}", tr::dot(sc, c.id(), what, &t, decision)),
+        TraceFormat::Html => out!(
+            "{}",
+            imessage_model::report::html_trace::html(sc, c.id(), what, &t, decision)
+        ),
     }
     Ok(true)
 }

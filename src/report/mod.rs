@@ -3,8 +3,10 @@
 //! The JSON shape is an interface (README, "JSON output"); the text is for
 //! people. Both are built from the same [`ScenarioReport`].
 
+pub mod html_trace;
 pub mod junit;
 pub mod matrix;
+pub mod sarif;
 pub mod text;
 pub mod trace;
 
@@ -45,11 +47,33 @@ pub struct Summary {
     pub rejected: usize,
 }
 
-/// A scenario file that was not checked: its located error, as the text report prints it.
+/// A scenario file that was not checked: its located error, as the text report prints it,
+/// and the same in parts.
 #[derive(Clone, Debug, Serialize)]
 pub struct Rejected {
     pub file: String,
     pub error: String,
+    /// The file the error is in: the scenario, or a claims file it reads.
+    pub error_file: String,
+    /// Where in `error_file` (1-based; `null` when the file could not be read).
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// What is wrong, without the place.
+    pub message: String,
+}
+
+impl Rejected {
+    pub fn new(file: &std::path::Path, e: &crate::ScenarioError) -> Self {
+        let (error_file, at) = e.location();
+        Rejected {
+            file: file.display().to_string(),
+            error: e.to_string(),
+            error_file: error_file.display().to_string(),
+            line: at.map(|p| p.line),
+            column: at.map(|p| p.column),
+            message: e.message(),
+        }
+    }
 }
 
 /// The JSON document `check --format json` prints: the summary, every scenario checked, and
@@ -132,6 +156,9 @@ pub struct ScenarioReport {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClaimReport {
     pub id: String,
+    /// What the claim says, in words.
+    #[serde(default)]
+    pub statement: String,
     pub kind: ClaimKind,
     pub verdict: Verdict,
     /// True when the verdict holds only within the search's bound.
@@ -139,6 +166,9 @@ pub struct ClaimReport {
     /// Why a verdict without a path is not a proof although the search is complete, if it is not.
     pub note: Option<String>,
     pub expected: Option<Verdict>,
+    /// Where the file states the expectation: its key in `[expect]`.
+    #[serde(default)]
+    pub expected_at: Option<crate::scenario::Position>,
     /// Whether the verdict meets the expectation; `null` when the file expects nothing.
     pub as_expected: Option<bool>,
     /// The counterexample or witness, when reported.
@@ -175,7 +205,8 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
             let verdict = x.verdict_at(i);
             let bounded = !complete && !verdict.has_path();
             let note = x.caveat_at(i);
-            let expected = scenario.expectation(claim.id());
+            let expectation = scenario.expected(claim.id());
+            let expected = expectation.map(|e| e.verdict);
             let proven = !bounded
                 && note
                     .as_deref()
@@ -197,11 +228,13 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
             let trace = path.map(|t| trace_steps(scenario, &t));
             ClaimReport {
                 id: claim.id().to_string(),
+                statement: claim.statement().to_string(),
                 kind: claim.kind(),
                 verdict,
                 bounded,
                 note,
                 expected,
+                expected_at: expectation.map(|e| e.at),
                 as_expected,
                 trace,
                 explanation,

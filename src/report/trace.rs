@@ -313,8 +313,30 @@ pub fn step_views(s: &Scenario, t: &Trace) -> Vec<StepView> {
         .collect()
 }
 
+/// What a rendering marks as deciding its claim.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Decision<'a> {
+    /// Whether the last step decides the claim: a shortest counterexample to an `always`
+    /// claim, or a shortest witness of a `sometimes` claim, ends at the first state where the
+    /// claim's condition changes, so the fact that violates (or reaches) it is among the facts
+    /// that step added. (An `eventually` or `leads-to` counterexample is about the whole run.)
+    pub marks_last_step: bool,
+    /// For a claim written in the claim language: what decides its formula in the last state.
+    pub why: Option<&'a str>,
+}
+
+impl<'a> Decision<'a> {
+    pub fn of(kind: crate::claims::ClaimKind, why: Option<&'a str>) -> Self {
+        use crate::claims::ClaimKind;
+        Decision {
+            marks_last_step: matches!(kind, ClaimKind::Always | ClaimKind::Sometimes),
+            why,
+        }
+    }
+}
+
 /// A header line naming the claim, its verdict and the scenario.
-fn headline(s: &Scenario, claim: &str, what: &str, len: usize) -> String {
+pub(crate) fn headline(s: &Scenario, claim: &str, what: &str, len: usize) -> String {
     format!(
         "{what} {claim} in {} ({}; {len} step{})",
         s.path.display(),
@@ -484,8 +506,9 @@ fn dot_escape(t: &str) -> String {
 }
 
 /// The trace as a Graphviz digraph: one node per state (with the facts the step into it
-/// changed), one edge per step.
-pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
+/// changed), one edge per step. The state that decides the claim is drawn in red, its facts
+/// marked `<- decides`, and the formula's explanation hangs from it as a note.
+pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace, decision: Decision) -> String {
     let mut out = String::from("digraph trace {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     let _ = writeln!(
         out,
@@ -493,18 +516,40 @@ pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
         dot_escape(&headline(s, claim, what, t.steps.len()))
     );
     let _ = writeln!(out, "  s0 [label=\"initial state\"];");
-    for v in step_views(s, t) {
+    let views = step_views(s, t);
+    let last = views.len();
+    for v in views {
+        let deciding = decision.marks_last_step && v.step.step == last;
         let mut label = format!("state {}", v.step.step);
+        if deciding {
+            label.push_str(&format!(
+                ": {} {}",
+                if what.starts_with("witness") {
+                    "reaches"
+                } else {
+                    "violates"
+                },
+                dot_escape(claim)
+            ));
+        }
         for c in &v.changes {
             for a in &c.added {
                 label.push_str(&format!("\\l{} + {}", dot_escape(&c.party), dot_escape(a)));
+                if deciding {
+                    label.push_str("   <- decides");
+                }
             }
             for r in &c.removed {
                 label.push_str(&format!("\\l{} - {}", dot_escape(&c.party), dot_escape(r)));
             }
         }
         label.push_str("\\l");
-        let _ = writeln!(out, "  s{} [label=\"{}\"];", v.step.step, label);
+        let style = if deciding {
+            ", color=\"#c0392b\", fontcolor=\"#c0392b\", penwidth=2"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  s{} [label=\"{}\"{style}];", v.step.step, label);
         let _ = writeln!(
             out,
             "  s{} -> s{} [label=\"{}. {}\"];",
@@ -512,6 +557,13 @@ pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
             v.step.step,
             v.step.step,
             dot_escape(&v.step.text)
+        );
+    }
+    if let Some(why) = decision.why {
+        let _ = writeln!(
+            out,
+            "  why [shape=note, color=\"#c0392b\", label=\"why: {}\\l\"];\n  s{last} -> why [style=dashed, arrowhead=none];",
+            dot_escape(why)
         );
     }
     out.push_str("}\n");

@@ -283,6 +283,15 @@ pub struct LegalRequest {
 pub struct Expectation {
     pub claim: ClaimDef,
     pub verdict: Verdict,
+    /// Where its key is in `[expect]` (so reports can point at the line).
+    pub at: Position,
+}
+
+/// A place in a file, both 1-based; the column counts characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
 }
 
 /// A scenario, parsed and validated.
@@ -386,10 +395,12 @@ impl Scenario {
     }
 
     pub fn expectation(&self, claim_id: &str) -> Option<Verdict> {
-        self.expect
-            .iter()
-            .find(|e| e.claim.id() == claim_id)
-            .map(|e| e.verdict)
+        self.expected(claim_id).map(|e| e.verdict)
+    }
+
+    /// The expectation of a claim, with where the file states it.
+    pub fn expected(&self, claim_id: &str) -> Option<&Expectation> {
+        self.expect.iter().find(|e| e.claim.id() == claim_id)
     }
 
     /// The account whose device sent content `c` (each content belongs to exactly one send action).
@@ -502,6 +513,39 @@ pub enum ScenarioError {
         message: String,
         snippet: String,
     },
+}
+
+impl ScenarioError {
+    /// The file the error is in (a scenario or a claims file it reads) and, unless the file
+    /// could not be read, the place in it.
+    pub fn location(&self) -> (&Path, Option<Position>) {
+        match self {
+            ScenarioError::Io { path, .. } => (path, None),
+            ScenarioError::Invalid {
+                path, line, column, ..
+            }
+            | ScenarioError::Formula {
+                path, line, column, ..
+            } => (
+                path,
+                Some(Position {
+                    line: *line,
+                    column: *column,
+                }),
+            ),
+        }
+    }
+
+    /// What is wrong, without the file and place in front.
+    pub fn message(&self) -> String {
+        match self {
+            ScenarioError::Io { error, .. } => format!("cannot read the file: {error}"),
+            ScenarioError::Invalid { message, .. } => message.clone(),
+            ScenarioError::Formula {
+                message, snippet, ..
+            } => format!("{message}\n{snippet}"),
+        }
+    }
 }
 
 impl ScenarioError {

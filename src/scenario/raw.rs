@@ -155,14 +155,20 @@ struct Locator<'a> {
 impl Locator<'_> {
     /// An error at `span`. The message may quote a value from the file: it is shown escaped,
     /// on one line.
-    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let mut start = span.start.min(self.text.len());
+    /// The line and column (1-based, in characters) of byte `offset`.
+    fn position(&self, offset: usize) -> Position {
+        let mut start = offset.min(self.text.len());
         while !self.text.is_char_boundary(start) {
             start -= 1;
         }
         let before = &self.text[..start];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Position { line, column }
+    }
+
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let Position { line, column } = self.position(span.start);
         ScenarioError::Invalid {
             path: self.path.to_path_buf(),
             line,
@@ -878,7 +884,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     ),
                     )
                 })?;
-        expect.push(Expectation { claim, verdict: v });
+        expect.push(Expectation {
+            claim,
+            verdict: v,
+            at: loc.position(id.span().start),
+        });
     }
     scenario.expect = expect;
     Ok(scenario)
