@@ -133,7 +133,18 @@ fn a_state_bound_is_reported_and_does_not_meet_holds() {
     let r = check(s, &CheckOptions::default());
     assert!(!r.complete);
     assert_eq!(r.unique_states, 5);
-    assert_eq!(r.bound.as_deref(), Some("5 states"));
+    assert_eq!(
+        r.bound.as_deref(),
+        Some("5 states of the reduced graph (breadth-first)")
+    );
+    let unreduced = check(
+        parse(Path::new("bounded.toml"), BOUNDED).unwrap(),
+        &CheckOptions {
+            reduction: imessage_model::check::Reduction::None,
+            ..Default::default()
+        },
+    );
+    assert_eq!(unreduced.bound.as_deref(), Some("5 states (breadth-first)"));
     let c = r
         .claims
         .iter()

@@ -68,6 +68,7 @@ fn the_library_agrees_with_the_catalogue_on_every_state_of_every_model() {
 
 #[test]
 fn the_library_gives_the_catalogues_verdicts_and_traces_on_every_model() {
+    let (mut builtin, mut library) = (0, 0);
     for name in model_files() {
         let s = model(&name);
         let lib = with_library(&s);
@@ -89,7 +90,16 @@ fn the_library_gives_the_catalogues_verdicts_and_traces_on_every_model() {
                 c.id
             );
         }
+        builtin += x.unique_states();
+        library += y.unique_states();
     }
+    // README, "Writing a claim": what the library costs in states on models/.
+    let phrase = format!(
+        "`check models/` stores {} unique states where the built-in conditions store {}",
+        imessage_model::report::group(library),
+        imessage_model::report::group(builtin)
+    );
+    assert!(crate::readme_text().contains(&phrase), "README: `{phrase}`");
 }
 
 /// Every edge of the scenario's full graph changes only the parts its step declares it

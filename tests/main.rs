@@ -36,6 +36,16 @@ pub fn model(name: &str) -> Scenario {
 }
 
 /// Every scenario file of `models/`, by file name, sorted.
+/// The README with every run of whitespace made one space, so that a test can look for a
+/// phrase whatever the line breaks.
+pub fn readme_text() -> String {
+    std::fs::read_to_string(repo_path("README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn model_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(repo_path("models"))
         .expect("models/ exists")

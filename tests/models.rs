@@ -163,20 +163,11 @@ fn state_counts_are_pinned() {
         "README's table of models/ (bash benches/models.sh 5)"
     );
     let total: usize = pinned.iter().map(|p| p.3).sum();
-    let sum = format!("In all, {} unique states", with_commas(total));
+    let sum = format!(
+        "In all, {} unique states",
+        imessage_model::report::group(total)
+    );
     assert!(readme.contains(&sum), "README: `{sum}`");
-}
-
-fn with_commas(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 /// The rule that keeps checks honest: every claim is met in some scenario and fails in another,
@@ -492,6 +483,30 @@ fn committed_matrix_is_current_and_reproduces_the_findings() {
         committed == current,
         "docs/matrix.md is out of date: run `cargo run --release -- matrix > docs/matrix.md`"
     );
+    // README, "The results matrix": the cells and the states they store in all, and the
+    // largest cell.
+    let cells: Vec<usize> = imessage_model::matrix::cells()
+        .into_iter()
+        .map(|(v, t)| m.cell(v, t).unwrap().report.unique_states)
+        .collect();
+    let readme = crate::readme_text();
+    let total = format!(
+        "{} cells, {} unique states",
+        cells.len(),
+        imessage_model::report::group(cells.iter().sum())
+    );
+    assert!(readme.contains(&total), "README: `{total}`");
+    let largest = imessage_model::matrix::cells()
+        .into_iter()
+        .max_by_key(|(v, t)| m.cell(v, t).unwrap().report.unique_states)
+        .unwrap();
+    let phrase = format!(
+        "against {} in `{} / {}`",
+        imessage_model::report::group(m.cell(largest.0, largest.1).unwrap().report.unique_states),
+        largest.0,
+        largest.1
+    );
+    assert!(readme.contains(&phrase), "README: `{phrase}`");
 }
 
 #[test]

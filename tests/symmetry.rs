@@ -700,3 +700,37 @@ fn knowledge_keys_mix_with_splitmix64s_finaliser() {
     assert_eq!(mix(golden.wrapping_mul(3)), 0x06c4_5d18_8009_454f);
     assert_eq!(mix(0), 0);
 }
+
+#[test]
+fn the_readme_symmetry_figures_are_what_the_code_computes() {
+    // README, "Scale": the states stored with symmetry off and on (benches/symmetry.sh).
+    let count = |file: &str, symmetry: bool| {
+        let s = imessage_model::Scenario::load(&repo_path(file)).unwrap();
+        let m = if symmetry {
+            ProtocolModel::new(s)
+        } else {
+            ProtocolModel::new(s).without_symmetry()
+        };
+        let x = explore(&m, Limits::of(&m.scenario));
+        assert!(x.complete());
+        imessage_model::report::group(x.unique_states())
+    };
+    let ladder = "benches/scenarios/ladder-5-interchangeable-lookups.toml";
+    let five = "benches/symmetry/five-receiving-devices.toml";
+    let readme = crate::readme_text();
+    let (off, on) = (count(ladder, false), count(ladder, true));
+    for phrase in [
+        format!("`--symmetry off` stores {off} states"),
+        format!("against {on} states"),
+        // The claim language's benchmark checks the same scenario.
+        format!("(the same {on} states)"),
+    ] {
+        assert!(readme.contains(&phrase), "README: `{phrase}`");
+    }
+    let phrase = format!(
+        "it stores {} states against {}",
+        count(five, false),
+        count(five, true)
+    );
+    assert!(readme.contains(&phrase), "README: `{phrase}`");
+}

@@ -261,7 +261,14 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
         bytes_per_state: x.bytes_per_state(),
         trace_search_states: x.trace_search_states(),
         bound: x.bound.map(|b| match b {
-            Bound::States(n) => count(n, "state"),
+            // The states a states bound covers are the first the search stored, breadth-first:
+            // under the reduction, of the reduced graph (other states than `none` covers).
+            Bound::States(n) => match x.reduction {
+                crate::check::Reduction::Por => {
+                    format!("{} of the reduced graph (breadth-first)", count(n, "state"))
+                }
+                crate::check::Reduction::None => format!("{} (breadth-first)", count(n, "state")),
+            },
             Bound::Depth(d) => format!("depth {d}"),
             Bound::Memory(b) => format!("{} MiB of memory", group(b / crate::scenario::MIB)),
         }),
