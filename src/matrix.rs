@@ -140,6 +140,18 @@ impl Matrix {
             .iter()
             .find(|c| c.variant == variant && c.threat == threat)
     }
+
+    /// The claims every cell checks, in order (the catalogue's, then any added), as (id, kind,
+    /// statement).
+    pub fn rows(&self) -> Vec<(&str, crate::ClaimKind, &str)> {
+        self.cells.first().map_or_else(Vec::new, |c| {
+            c.report
+                .claims
+                .iter()
+                .map(|c| (c.id.as_str(), c.kind, c.statement.as_str()))
+                .collect()
+        })
+    }
 }
 
 /// The cells in a fixed order: variant by variant, threat by threat.
@@ -152,8 +164,12 @@ pub fn cells() -> Vec<(&'static str, &'static str)> {
 
 /// Checks the cells selected by `select` (all, or one shard) on `threads` threads.
 pub fn compute(threads: usize, select: impl Fn(usize) -> bool) -> Matrix {
-    compute_with_progress(threads, select, &[], None)
+    compute_with_progress(threads, select, &[], &|_| Ok(()), None)
+        .expect("the catalogue alone adds no claim that could be rejected")
 }
+
+/// Claims added to every cell's scenario (`matrix --claims FILE`, `--claim FORMULA`).
+pub type AddClaims<'a> = &'a (dyn Fn(&mut Scenario) -> Result<(), crate::ScenarioError> + Sync);
 
 /// The cells `select` picks, by index in [`cells`] order.
 pub fn selected(select: impl Fn(usize) -> bool) -> usize {
@@ -161,12 +177,14 @@ pub fn selected(select: impl Fn(usize) -> bool) -> usize {
 }
 
 /// [`compute`], publishing search counters to `progress`.
+/// Every cell checks the catalogue and the claims `add` adds (an error if `add` rejects them).
 pub fn compute_with_progress(
     threads: usize,
     select: impl Fn(usize) -> bool,
     features: &[String],
+    add: AddClaims,
     progress: Option<&crate::check::Progress>,
-) -> Matrix {
+) -> Result<Matrix, crate::ScenarioError> {
     let chosen: Vec<(usize, (&'static str, &'static str))> = cells()
         .into_iter()
         .enumerate()
@@ -180,9 +198,11 @@ pub fn compute_with_progress(
                 .find(|(n, _)| n == v)
                 .map(|(_, x)| *x)
                 .expect("a variant of the table");
-            cell(variant, t, features)
+            let mut s = cell(variant, t, features);
+            add(&mut s)?;
+            Ok(s)
         })
-        .collect();
+        .collect::<Result<_, crate::ScenarioError>>()?;
     let Report { scenarios: reports } = crate::check_all_with_progress(
         scenarios,
         threads,
@@ -192,7 +212,7 @@ pub fn compute_with_progress(
         },
         progress,
     );
-    Matrix {
+    Ok(Matrix {
         population: population(features),
         features: features.to_vec(),
         variants: Variant::ALL.iter().map(|(n, _)| n.to_string()).collect(),
@@ -206,7 +226,7 @@ pub fn compute_with_progress(
                 report,
             })
             .collect(),
-    }
+    })
 }
 
 /// The threat a column stands for (`lossy-network` is honest servers on a lossy network).
@@ -229,7 +249,7 @@ pub enum MergeError {
     Duplicate(String, String),
     #[error("cell {0}/{1} is in no shard (did every shard run?)")]
     Missing(String, String),
-    #[error("the shards were computed on different populations or grids")]
+    #[error("the shards were computed on different populations, grids, features or claims")]
     Mismatch,
 }
 
@@ -241,9 +261,17 @@ pub fn merge(shards: Vec<Matrix>) -> Result<Matrix, MergeError> {
     };
     let mut all = first.cells.clone();
     for s in shards {
+        let ids = |m: &Matrix| -> Vec<String> {
+            m.rows()
+                .into_iter()
+                .map(|(id, ..)| id.to_string())
+                .collect()
+        };
         if s.population != first.population
             || s.variants != first.variants
             || s.threats != first.threats
+            || s.features != first.features
+            || (!s.cells.is_empty() && !first.cells.is_empty() && ids(&s) != ids(&first))
         {
             return Err(MergeError::Mismatch);
         }

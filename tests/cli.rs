@@ -782,3 +782,115 @@ fn new_writes_a_scenario_that_checks_as_it_expects() {
     assert!(err.contains("start.toml: the file exists"), "{err}");
     assert_eq!(std::fs::read_to_string(file).unwrap(), "name = \"mine\"\n");
 }
+
+#[test]
+fn matrix_checks_claims_given_on_the_command_line() {
+    let claim = "sometimes knows(authority, handle(B))";
+    let out = run(&[
+        "matrix", "--shard", "1/24", "--format", "json", "--claim", claim,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claims = m["cells"][0]["report"]["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), imessage_model::CATALOGUE.len() + 1);
+    let adhoc = claims.last().unwrap();
+    assert_eq!(
+        (&adhoc["id"], &adhoc["verdict"]),
+        (&"ad-hoc".into(), &"reachable".into())
+    );
+    // A row of its own in the Markdown, and a claims file's claims likewise.
+    let md = run(&["matrix", "--shard", "1/24", "--claim", claim]);
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("| `ad-hoc` | sometimes | reachable |"), "{md}");
+    let md = run(&[
+        "matrix",
+        "--shard",
+        "1/24",
+        "--claims",
+        "claims/typing.toml",
+    ]);
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.contains("| `operator-never-sees-typing` | always | holds |"),
+        "{md}"
+    );
+    // A formula that does not parse: exit 2, located.
+    let bad = run(&[
+        "matrix",
+        "--shard",
+        "1/24",
+        "--claim",
+        "sometimes knows(authority, hadle(B))",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--claim:1:28: unknown function `hadle`"),
+        "{err}"
+    );
+    // Shards checked with different claims do not merge.
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(&dir, "a.json", std::str::from_utf8(&out.stdout).unwrap());
+    let other = run(&["matrix", "--shard", "2/24", "--format", "json"]);
+    let b = write(&dir, "b.json", std::str::from_utf8(&other.stdout).unwrap());
+    let merged = run(&["matrix", "--merge", &a, &b]);
+    assert_eq!(merged.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&merged.stderr)
+        .contains("different populations, grids, features or claims"));
+    // Not with --cell, which prints a scenario file.
+    let cell = run(&["matrix", "--cell", "imessage-2016/honest", "--claim", claim]);
+    assert_eq!(cell.status.code(), Some(2));
+}
+
+#[test]
+fn claims_of_ones_own_are_checked_and_their_errors_located() {
+    // A claims file given to check: its claims are checked beside the catalogue's.
+    let out = run(&[
+        "check",
+        "models/baseline.toml",
+        "--claims",
+        "claims/typing.toml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = json["scenarios"][0]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"typing-reveals-conversation"), "{ids:?}");
+    // A formula too large for the scenario's bounds: exit 2, the formula underlined.
+    let big = run(&[
+        "check",
+        "models/baseline.toml",
+        "--claim",
+        "always forall p1, p2, p3, p4, p5, p6, p7: party. true",
+    ]);
+    assert_eq!(big.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&big.stderr);
+    assert!(
+        err.contains("--claim:1:8: this formula would evaluate up to 2097152 combinations"),
+        "{err}"
+    );
+    // A `[[claim]]` table whose formula is wrong: exit 2, at its line and column in the file.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_path("models/typing-only.toml"))
+        .unwrap()
+        .replace("claims = [\"../claims/typing.toml\"]\n", "")
+        .replace("typing-reveals-conversation = \"reachable\"\n", "")
+        .replace(
+            "operator-never-sees-typing = \"holds\"       # honest: no ghost device\n",
+            "",
+        )
+        + "\n[[claim]]\nid = \"mine\"\nstatement = \"s\"\ncheck = \"sometimes typing(A/1, C)\"\n";
+    let file = write(&dir, "mine.toml", &text);
+    let bad = run(&["check", &file]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    let line = text.lines().position(|l| l.starts_with("check =")).unwrap() + 1;
+    assert!(err.contains(&format!("mine.toml:{line}:")), "{err}");
+    assert!(err.contains("C"), "{err}");
+}

@@ -1,6 +1,6 @@
 //! `matrix`: every claim under every variant and threat on the standard population.
 
-use super::{parse_shard, thread_count, with_progress, Shard};
+use super::{parse_shard, thread_count, with_progress, ClaimArgs, Shard};
 use anyhow::{bail, Context};
 use imessage_model::matrix;
 use imessage_model::report::matrix as matrix_report;
@@ -36,6 +36,10 @@ pub struct Args {
         conflicts_with = "merge"
     )]
     features: Vec<String>,
+    /// Claims checked in every cell besides the catalogue (rows of their own), or in place of
+    /// the catalogue claim of the same id.
+    #[command(flatten)]
+    claims: ClaimArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -55,7 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         merge,
         quiet,
         features,
+        claims,
     } = args;
+    let extra = claims.read()?;
+    if !extra.is_empty() && (cell.is_some() || !merge.is_empty()) {
+        bail!("--claims and --claim are for checking the matrix, not with --cell or --merge");
+    }
     let known = imessage_model::scenario::Features::ALL.map(|(n, _)| n);
     if let Some(f) = features.iter().find(|f| !known.contains(&f.as_str())) {
         bail!(
@@ -90,8 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         let total = matrix::selected(select);
         let show = !quiet && !matches!(format, MatrixFormat::Json);
         with_progress(show, total, |p| {
-            matrix::compute_with_progress(threads, select, &features, p)
-        })
+            matrix::compute_with_progress(threads, select, &features, &|s| extra.add(s), p)
+        })?
     } else {
         let mut shards = Vec::new();
         for f in &merge {

@@ -88,13 +88,24 @@ impl ExtraClaims<'_> {
 
     /// Adds these claims to a scenario.
     pub fn add_to(&self, mut s: Scenario) -> Result<Scenario, imessage_model::ScenarioError> {
+        self.add(&mut s)?;
+        Ok(s)
+    }
+
+    /// Adds these claims to a scenario, in place.
+    pub fn add(&self, s: &mut Scenario) -> Result<(), imessage_model::ScenarioError> {
         for (path, text) in &self.files {
-            imessage_model::scenario::add_claims_file(&mut s, path, text)?;
+            imessage_model::scenario::add_claims_file(s, path, text)?;
         }
         for f in self.formulas {
-            imessage_model::scenario::add_formula(&mut s, f)?;
+            imessage_model::scenario::add_formula(s, f)?;
         }
-        Ok(s)
+        Ok(())
+    }
+
+    /// Whether there are any.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.formulas.is_empty()
     }
 }
 

@@ -159,10 +159,10 @@ pub fn markdown(m: &Matrix) -> String {
             out.push_str("---|");
         }
         out.push('\n');
-        for claim_def in &CATALOGUE {
-            let _ = write!(out, "| `{}` | {} |", claim_def.id, claim_def.kind.name());
+        for (id, kind, _) in m.rows() {
+            let _ = write!(out, "| `{}` | {} |", id, kind.name());
             for t in &m.threats {
-                match claim(m, variant, t, claim_def.id) {
+                match claim(m, variant, t, id) {
                     Some(c) if c.verdict == Verdict::Violated => {
                         let _ = write!(
                             out,
@@ -275,20 +275,20 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
             let _ = write!(out, "<th>{}</th>", escape(t));
         }
         out.push_str("</tr>\n");
-        for claim_def in &CATALOGUE {
+        for (id, kind, statement) in m.rows() {
             let _ = write!(
                 out,
                 "<tr><td title=\"{}\">{}</td><td>{}</td>",
-                escape(claim_def.statement),
-                claim_def.id,
-                claim_def.kind.name()
+                escape(statement),
+                escape(id),
+                kind.name()
             );
             for t in &m.threats {
                 let Some(cell) = m.cell(variant, t) else {
                     out.push_str("<td>—</td>");
                     continue;
                 };
-                let c = claim(m, variant, t, claim_def.id).expect("every cell reports every claim");
+                let c = claim(m, variant, t, id).expect("every cell reports every claim");
                 let bound = if cell.report.complete {
                     format!(
                         "complete: {}, depth {}",
