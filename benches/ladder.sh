@@ -2,8 +2,10 @@
 # The scale ladder: every scenario of benches/scenarios/ checked on its own by the single-thread
 # search, with and without partial-order reduction, RUNS times each; prints the README's table
 # (one row per rung: unique states of both searches, and for each the medians of whole-process
-# seconds and peak memory from /usr/bin/time, the store's bytes per state and unique states per
-# second), then the date and commit measured. Unreduced runs that exceed NONE_LIMIT seconds,
+# CPU seconds, user and system, and peak memory from /usr/bin/time, the store's bytes per state
+# and unique states per CPU-second), then the date, the commit and the load average before the
+# runs. CPU seconds, not wall seconds: on a shared machine another job stretches wall time
+# several times, CPU time far less. Unreduced runs that exceed NONE_LIMIT seconds,
 # and reduced runs that exceed LIMIT seconds, are stopped (their cells say so). Usage:
 #   bash benches/ladder.sh [RUNS] [LIMIT] [NONE_LIMIT]
 # (SCENARIOS="FILE ..." measures only those files.)
@@ -23,19 +25,20 @@ measure() {
   [ "$r" = none ] && lim=$none_limit
   unique=over
   for _ in $(seq "$runs"); do
-    out=$( { /usr/bin/time -f "TIME %e %M" timeout "$lim" "$bin" check --quiet --format json --reduction "$r" "$f"; } 2>&1 ) || true
+    out=$( { /usr/bin/time -f "TIME %U %S %M" timeout "$lim" "$bin" check --quiet --format json --reduction "$r" "$f"; } 2>&1 ) || true
     if ! grep -q '^TIME' <<<"$out" || ! grep -q '"unique_states"' <<<"$out"; then unique=over; return; fi
-    s+=("$(grep '^TIME' <<<"$out" | awk '{print $2}')")
-    m+=("$(grep '^TIME' <<<"$out" | awk '{printf "%.0f", $3/1024}')")
+    s+=("$(grep '^TIME' <<<"$out" | awk '{printf "%.2f", $2 + $3}')")
+    m+=("$(grep '^TIME' <<<"$out" | awk '{printf "%.0f", $4/1024}')")
     read -r unique bps < <(grep -v '^TIME' <<<"$out" | python3 -c 'import json,sys; s=json.load(sys.stdin)["scenarios"][0]; print(s["unique_states"], round(s["bytes_per_state"]))')
   done
   secs=$(med "${s[@]}"); mb=$(med "${m[@]}")
 }
 
-# Unique states per second, or a dash when the time is below /usr/bin/time's resolution.
+# Unique states per CPU-second, or a dash when the time is below /usr/bin/time's resolution.
 rate() { python3 -c "print('—' if float('$2') < 0.005 else f'{int($1 / float(\"$2\")):,}')"; }
 
-echo "| rung | actions | unique states, none | unique states, por | seconds, por | peak MB, por | bytes per stored state, por | unique states/s, por | seconds, none | peak MB, none | unique states/s, none |"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "| rung | actions | unique states, none | unique states, por | CPU seconds, por | peak MB, por | bytes per stored state, por | unique states per CPU-second, por | CPU seconds, none | peak MB, none | unique states per CPU-second, none |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 # SCENARIOS="FILE ..." measures only those files.
 for f in ${SCENARIOS:-benches/scenarios/*.toml}; do
@@ -59,4 +62,4 @@ for f in ${SCENARIOS:-benches/scenarios/*.toml}; do
   echo "| \`$name\` | $actions | $none_unique | $por_unique | $por_cells | $none_cells |"
 done
 echo
-echo "Measured on $(date -u +%Y-%m-%d) from commit $(git rev-parse --short HEAD), medians of $runs runs."
+echo "Measured on $(date -u +%Y-%m-%d) from commit $(git rev-parse --short HEAD), medians of $runs runs (load average before: $load)."

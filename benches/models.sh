@@ -35,4 +35,7 @@ for s in reports[0]["scenarios"]:
     print(f"| {os.path.basename(s['file'])} | {u:,} | {s['states']:,} | {s['max_depth']} | {med:.4f} | {int(u / med):,} |")
 print()
 print(f"In all, {total_u:,} unique states in {total_s:.2f} s of checking (sum of the medians).")
+import datetime, subprocess
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+print(f"Measured on {datetime.date.today().isoformat()} from commit {commit}.")
 PY
