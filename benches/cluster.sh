@@ -4,7 +4,8 @@
 # 2 processes of one worker each on loopback (--processes 2); prints one Markdown row per
 # scenario and set-up with medians of seconds, peak memory per process (process 0's, and the
 # other's) and unique states per second, and checks that every set-up reports the same unique
-# state count. Usage:
+# state count; then the date, the commit and the load average before the runs (wall seconds:
+# the point is how much sooner more workers finish, so nothing else may run meanwhile). Usage:
 #   bash benches/cluster.sh [RUNS] [SCENARIO...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 unique() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scenarios"][0]["unique_states"])' "$1"; }
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "| scenario | set-up | unique states | seconds (median of $runs) | peak MB, process 0 | peak MB, process 1 | unique states/s |"
 echo "|---|---|---|---|---|---|---|"
 for f in "${files[@]}"; do
@@ -59,3 +61,5 @@ print(*ports)')
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$setup" "$(python3 -c "print(f'{$want:,}')")" "$s" "$m0" "$m1" "$rate"
   done
 done
+echo
+echo "Measured on $(date -u +%Y-%m-%d) from commit $(git rev-parse --short HEAD), medians of $runs runs, wall seconds (load average before: $load)."
