@@ -7,7 +7,8 @@
 //! `respond(...).unwrap()` panic. So the tool opens one port only, this server's, and answers
 //! the Explorer's API itself: the page and its scripts (stateright's own files, MIT-licensed,
 //! in `assets/explorer/`), `/.status` (the checker's progress and its properties'
-//! discoveries, each the shortest trace the tool's own search finds), `/.states/PATH` (the successors of the state a path of action indices
+//! discoveries, each the shortest trace the tool's own search finds, once it has run beside
+//! the server), `/.states/PATH` (the successors of the state a path of action indices
 //! reaches, as the Explorer's UI expects them) and `POST /.runtocompletion`, over stateright's
 //! on-demand checker of the model. For each connection it reads the request head (at most
 //! [`MAX_HEAD`] bytes) and a body of at most [`MAX_BODY`] bytes, within [`CLIENT_TIMEOUT`],
@@ -40,11 +41,18 @@ type App = dyn Checker<ProtocolModel> + Send + Sync;
 
 /// Serves the Explorer for `model` on `listener`; does not return while it runs.
 pub fn serve(model: ProtocolModel, listener: TcpListener) -> io::Result<()> {
-    let shortest = shortest_paths(&model);
     let app = Arc::new(Site {
         checker: Box::new(model.checker().spawn_on_demand()),
-        shortest,
+        shortest: std::sync::OnceLock::new(),
     });
+    // The tool's own search runs beside the server: the page is served at once, and the
+    // discoveries become the shortest traces when the search is done.
+    let site = Arc::clone(&app);
+    std::thread::Builder::new()
+        .name("shortest-traces".into())
+        .spawn(move || {
+            let _ = site.shortest.set(shortest_paths(site.model()));
+        })?;
     front(listener, app);
     Ok(())
 }
@@ -54,8 +62,9 @@ pub fn serve(model: ProtocolModel, listener: TcpListener) -> io::Result<()> {
 /// first path the on-demand checker happens upon.
 struct Site {
     checker: Box<App>,
-    /// (claim id, encoded path) for every claim with a trace.
-    shortest: Vec<(String, String)>,
+    /// (claim id, encoded path) for every claim with a trace, once the search has found them;
+    /// until then the on-demand checker's own discoveries are shown.
+    shortest: std::sync::OnceLock<Vec<(String, String)>>,
 }
 
 impl std::ops::Deref for Site {
@@ -470,7 +479,9 @@ fn properties(app: &Site) -> serde_json::Value {
         .map(|p| {
             let found = app
                 .shortest
-                .iter()
+                .get()
+                .into_iter()
+                .flatten()
                 .find(|(id, _)| id == p.name)
                 .map(|(_, path)| path.clone())
                 .or_else(|| app.discovery(p.name).map(|path| path.encode(model)));

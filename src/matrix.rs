@@ -260,13 +260,13 @@ pub fn merge(shards: Vec<Matrix>) -> Result<Matrix, MergeError> {
         return Err(MergeError::Mismatch);
     };
     let mut all = first.cells.clone();
+    let ids = |m: &Matrix| -> Vec<String> {
+        m.rows()
+            .into_iter()
+            .map(|(id, ..)| id.to_string())
+            .collect()
+    };
     for s in shards {
-        let ids = |m: &Matrix| -> Vec<String> {
-            m.rows()
-                .into_iter()
-                .map(|(id, ..)| id.to_string())
-                .collect()
-        };
         if s.population != first.population
             || s.variants != first.variants
             || s.threats != first.threats

@@ -99,15 +99,31 @@ fn explorer_serves_the_page_and_the_state_api() {
         .collect();
     assert!(properties.contains(&"no-server-learns-content"));
     // The discovery the Explorer offers is the shortest counterexample, as `trace` prints it
-    // (the initial state's index, then the 7 steps), and it leads where `trace` says.
-    let found = status["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p[1] == "no-server-learns-content")
-        .and_then(|p| p[2].as_str())
-        .expect("a discovery for the violated claim")
-        .to_string();
+    // (the initial state's index, then the 7 steps), once the search beside the server has
+    // run, and it leads where `trace` says.
+    let discovery = || {
+        let (_, status) = get(port, "/.status");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        status["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[1] == "no-server-learns-content")
+            .and_then(|p| p[2].as_str())
+            .map(String::from)
+    };
+    let mut found = discovery();
+    for _ in 0..200 {
+        if found
+            .as_deref()
+            .is_some_and(|f| f.split('/').count() == 1 + 7)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        found = discovery();
+    }
+    let found = found.expect("a discovery for the violated claim");
     assert_eq!(found.split('/').count(), 1 + 7, "{found}");
     let (before_last, last) = found.rsplit_once('/').unwrap();
     let (_, options) = get(port, &format!("/.states/{before_last}"));

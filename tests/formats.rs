@@ -591,3 +591,47 @@ fn sarif_output_is_valid_and_points_at_the_expect_line() {
     assert_eq!(run["invocations"][0]["executionSuccessful"], false);
     assert_eq!(run["properties"]["summary"]["rejected"], 1);
 }
+
+/// A claim decided by a fact a step removes: the log's crash and restart lose A's record, and
+/// that removal is what the HTML page and the DOT graph mark as deciding.
+#[test]
+fn a_removed_fact_that_decides_the_claim_is_marked() {
+    let m = ProtocolModel::new(model("log-crash.toml"));
+    let x = explore(&m, Limits::of(&m.scenario));
+    let c = claims::find("lookup-always-logged").unwrap();
+    let t = x.trace(c).expect("violated under log-crash");
+    let decision = tr::Decision::of(c.kind, None);
+    let page = imessage_model::report::html_trace::html(
+        &m.scenario,
+        c.id,
+        "counterexample to",
+        &t,
+        decision,
+    );
+    let doc = roxmltree::Document::parse_with_options(
+        &page,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let marked: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("removed violation"))
+        .map(|n| n.descendants().filter_map(|d| d.text()).collect())
+        .collect();
+    assert!(
+        marked
+            .iter()
+            .any(|f| f.starts_with("lookup log record: day 0: A looked up B")),
+        "{marked:?}"
+    );
+    let dot = tr::dot(&m.scenario, c.id, "counterexample to", &t, decision);
+    assert!(
+        dot.contains(
+            "lookup log - record: day 0: A looked up B from 198.51.100.7, 1 device   <- decides"
+        ),
+        "{dot}"
+    );
+}

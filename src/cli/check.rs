@@ -1,4 +1,4 @@
-//! `check`: scenario files against their expectations, reported as text, JSON or JUnit.
+//! `check`: scenario files against their expectations, reported as text, JSON, JUnit or SARIF.
 
 use super::{display, thread_count, ClaimArgs, Shard};
 use anyhow::{bail, Context};
@@ -224,16 +224,18 @@ fn exit_plainly_when_the_cluster_breaks() {
             .unwrap_or("");
         if text.starts_with("timely communication error") {
             eprintln!(
-                        "error: the connection to another process of the cluster broke ({}): that process stopped or its host is unreachable",
-                        imessage_model::escape::terminal(text)
-                    );
+                "error: the connection to another process of the cluster broke ({}): that \
+                 process stopped or its host is unreachable",
+                imessage_model::escape::terminal(text)
+            );
             std::process::exit(2);
         }
         if text.starts_with("bincode::deserialize() failed") {
             eprintln!(
-                        "error: another process of the cluster sent data this one cannot read ({}): are all processes the same build?",
-                        imessage_model::escape::terminal(text)
-                    );
+                "error: another process of the cluster sent data this one cannot read ({}): are \
+                 all processes the same build?",
+                imessage_model::escape::terminal(text)
+            );
             std::process::exit(2);
         }
         default(info);

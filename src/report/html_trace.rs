@@ -88,7 +88,7 @@ pub fn html(s: &Scenario, claim: &str, what: &str, t: &Trace, decision: Decision
         if decision.marks_last_step {
             "the last step is the one that decides the claim (the trace is a shortest one, so \
              in every state before it the claim's condition had not changed), and the fact that \
-             decides it is among the facts it added, highlighted."
+             decides it is among the facts it added or removed, highlighted."
         } else {
             "the claim is about the whole run: no single fact decides it."
         }
@@ -202,9 +202,11 @@ pub fn html(s: &Scenario, claim: &str, what: &str, t: &Trace, decision: Decision
                 for r in &c.removed {
                     let _ = write!(
                         out,
-                        "<li class=\"removed\"><span class=\"fact\">{} {}</span></li>",
+                        "<li class=\"removed{}\"><span class=\"fact\">{} {}</span>{}</li>",
+                        if deciding(n) { " violation" } else { "" },
                         esc(&c.party),
-                        esc(r)
+                        esc(r),
+                        if deciding(n) { tag } else { "" }
                     );
                 }
             }

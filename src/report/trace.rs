@@ -319,7 +319,8 @@ pub struct Decision<'a> {
     /// Whether the last step decides the claim: a shortest counterexample to an `always`
     /// claim, or a shortest witness of a `sometimes` claim, ends at the first state where the
     /// claim's condition changes, so the fact that violates (or reaches) it is among the facts
-    /// that step added. (An `eventually` or `leads-to` counterexample is about the whole run.)
+    /// that step added or removed (a record the log loses in a crash, say). (An `eventually` or
+    /// `leads-to` counterexample is about the whole run.)
     pub marks_last_step: bool,
     /// For a claim written in the claim language: what decides its formula in the last state.
     pub why: Option<&'a str>,
@@ -506,8 +507,9 @@ fn dot_escape(t: &str) -> String {
 }
 
 /// The trace as a Graphviz digraph: one node per state (with the facts the step into it
-/// changed), one edge per step. The state that decides the claim is drawn in red, its facts
-/// marked `<- decides`, and the formula's explanation hangs from it as a note.
+/// changed), one edge per step. The state that decides the claim is drawn in red, the facts
+/// its step added or removed marked `<- decides`, and the formula's explanation hangs from it
+/// as a note.
 pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace, decision: Decision) -> String {
     let mut out = String::from("digraph trace {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     let _ = writeln!(
@@ -541,6 +543,9 @@ pub fn dot(s: &Scenario, claim: &str, what: &str, t: &Trace, decision: Decision)
             }
             for r in &c.removed {
                 label.push_str(&format!("\\l{} - {}", dot_escape(&c.party), dot_escape(r)));
+                if deciding {
+                    label.push_str("   <- decides");
+                }
             }
         }
         label.push_str("\\l");
