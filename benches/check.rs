@@ -18,7 +18,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use imessage_model::check::{explore_with, Limits, Reduction};
-use imessage_model::scenario::{add_claims_file, parse};
+use imessage_model::load::{add_claims_file, parse};
 use imessage_model::ProtocolModel;
 use std::path::Path;
 use std::time::Duration;

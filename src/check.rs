@@ -13,8 +13,9 @@
 
 use crate::claims::{Claim, ClaimDef, Verdict, CATALOGUE};
 use crate::engine::{self, Finding};
-use crate::model::{ProtocolModel, State};
+use crate::model::ProtocolModel;
 use crate::scenario::Scenario;
+use crate::state::State;
 
 pub use crate::engine::{Bound, Limits, Progress, Reduction};
 

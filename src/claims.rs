@@ -1,330 +1,87 @@
-//! The claim catalogue (docs/design.md §7): each claim is a stateright property with
-//! a stable id, a kind, the sentence a researcher would write and where the
-//! claim comes from.
+//! The catalogue's conditions (docs/design.md §7; the claims' ids, statements and sources are
+//! in `claim.rs`), and a scenario's claims as stateright properties: the catalogue's by these
+//! functions, those written in the claim language by their formulas (`formula/eval.rs`).
 //!
 //! Conditions read what parties can *derive* (their [`Knowledge`] and the
 //! facts their handlers recorded), never a flag set by the step that leaks.
 //! For an `always` claim the condition is the invariant; for a `sometimes`
 //! claim it describes the witness state.
 
-use crate::formula::{Formula, Reads};
+use crate::claim::static_name;
+pub use crate::claim::{find, Claim, ClaimDef, UserClaim, CATALOGUE, MAX_CLAIMS};
+use crate::formula::eval::may_still_send;
+use crate::formula::tree::{undoes, Formula, Reads, Writes};
 use crate::knowledge::{AccountId, ContentId, DeviceId, Knowledge, Term};
-use crate::model::Step;
-use crate::model::{self, ProtocolModel, State};
-use crate::protocol::device::Channel;
+use crate::model::ProtocolModel;
 use crate::protocol::lookup_log::expired;
-use crate::protocol::wire::{Answer, Msg};
-use crate::protocol::{LogState, Role};
+use crate::protocol::wire::{Answer, Channel, Msg};
+use crate::protocol::LogState;
 use crate::scenario::{ActionKind, Scenario};
-use serde::{Deserialize, Serialize};
-use stateright::{Expectation, Property};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use crate::state::{self as model, State, Step};
+pub use crate::verdict::{verdict_of, ClaimKind, Verdict};
+use stateright::Property;
 
-/// How a claim quantifies over the behaviours of a scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClaimKind {
-    /// True in every reachable state; a failure has a counterexample.
-    Always,
-    /// True in some reachable state; a success has a witness.
-    Sometimes,
-    /// True at some point of every run that ends; a failure is a run that ends without it.
-    Eventually,
-    /// `φ leads-to ψ`: on every run that ends, a state where φ holds is followed (or
-    /// accompanied) by one where ψ holds; a failure is a run that ends while ψ has not held
-    /// since φ did. Checked in every state as `ended implies not pending`.
-    #[serde(rename = "leads-to")]
-    LeadsTo,
-}
-
-impl ClaimKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ClaimKind::Always => "always",
-            ClaimKind::Sometimes => "sometimes",
-            ClaimKind::Eventually => "eventually",
-            ClaimKind::LeadsTo => "leads-to",
-        }
-    }
-}
-
-/// The outcome of checking one claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Holds,
-    Violated,
-    Reachable,
-    Unreachable,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 4] = [
-        Verdict::Holds,
-        Verdict::Violated,
-        Verdict::Reachable,
-        Verdict::Unreachable,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Holds => "holds",
-            Verdict::Violated => "violated",
-            Verdict::Reachable => "reachable",
-            Verdict::Unreachable => "unreachable",
-        }
-    }
-    /// Whether a path was found (a counterexample or a witness): such a verdict is final even
-    /// when the search was bounded.
-    pub fn has_path(self) -> bool {
-        matches!(self, Verdict::Violated | Verdict::Reachable)
-    }
-    /// Whether the verdict is the claim's success: holds or reachable.
-    pub fn is_success(self) -> bool {
-        matches!(self, Verdict::Holds | Verdict::Reachable)
-    }
-}
-
-/// One claim of the catalogue.
-#[derive(Debug)]
-pub struct Claim {
-    pub id: &'static str,
-    pub kind: ClaimKind,
-    pub statement: &'static str,
-    pub source: &'static str,
-    pub condition: fn(&ProtocolModel, &State) -> bool,
-    /// Whether a step can undo a discovery of this claim (turn a counterexample or a witness
-    /// state into one that is not; for an `eventually` claim, turn its condition false again).
-    /// A step for which this is false is one the partial-order reduction may postpone while
-    /// the claim is undecided (ARCHITECTURE.md, "Partial-order reduction"); the tests check it on
-    /// every edge of every scenario's full state graph.
-    pub undone_by: fn(&Scenario, &Step) -> bool,
-}
-
-impl PartialEq for Claim {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-impl Eq for Claim {}
-
-impl Claim {
-    /// The claim as a stateright property.
-    pub fn property(&self) -> Property<ProtocolModel> {
-        match self.kind {
-            ClaimKind::Always | ClaimKind::LeadsTo => Property::always(self.id, self.condition),
-            ClaimKind::Sometimes => Property::sometimes(self.id, self.condition),
-            ClaimKind::Eventually => Property::eventually(self.id, self.condition),
-        }
-    }
-
-    pub fn expectation(&self) -> Expectation {
-        match self.kind {
-            ClaimKind::Always | ClaimKind::LeadsTo => Expectation::Always,
-            ClaimKind::Sometimes => Expectation::Sometimes,
-            ClaimKind::Eventually => Expectation::Eventually,
-        }
-    }
-
-    /// Whether `state` on its own is a discovery for this claim: a counterexample of an
-    /// `always` claim or a witness of a `sometimes` claim. (An `eventually` claim is decided
-    /// on runs, not states: see `check.rs`.)
-    pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
-        let c = (self.condition)(m, state);
-        match self.kind {
+/// A claim's condition read on a state of the model.
+pub trait Conditions {
+    /// The claim's condition in `state` (the invariant, the witness, or the eventual goal).
+    fn condition(&self, m: &ProtocolModel, state: &State) -> bool;
+    /// The claim's kind.
+    fn claim_kind(&self) -> ClaimKind;
+    /// Whether `state` on its own is a discovery: a counterexample of an `always` claim or a
+    /// witness of a `sometimes` claim. (An `eventually` claim is decided on runs, not states:
+    /// see `check.rs`.)
+    fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
+        let c = self.condition(m, state);
+        match self.claim_kind() {
             ClaimKind::Always | ClaimKind::LeadsTo => !c,
             ClaimKind::Sometimes => c,
             ClaimKind::Eventually => false,
         }
     }
+}
 
-    /// The verdict when a discovery was (or was not) found.
-    pub fn verdict(&self, discovered: bool) -> Verdict {
-        verdict_of(self.kind, discovered)
+impl Conditions for Claim {
+    fn condition(&self, m: &ProtocolModel, state: &State) -> bool {
+        (RULES[self.position].condition)(m, state)
+    }
+    fn claim_kind(&self) -> ClaimKind {
+        self.kind
     }
 }
 
-pub fn find(id: &str) -> Option<&'static Claim> {
-    CATALOGUE.iter().find(|c| c.id == id)
-}
-
-/// A claim written in the claim language (`formula.rs`), in a scenario's `[[claim]]` table, a
-/// claims file or on the command line.
-#[derive(Debug)]
-pub struct UserClaim {
-    pub id: String,
-    pub statement: String,
-    pub source: Option<String>,
-    /// The file (or `--claim`) it was written in, for reports.
-    pub origin: String,
-    pub formula: Formula,
-    /// What the formula reads, by the direction a change must take to undo a discovery.
-    discovery_reads: Reads,
-    /// For `always (p implies q)` (under any `forall`s): `sometimes exists … p`, checked beside
-    /// the claim (a property of its own, so the reduction keeps it too); when it is
-    /// unreachable the claim holds vacuously.
-    pub premise: Option<(Formula, Reads)>,
-    name: &'static str,
-}
-
-impl UserClaim {
-    pub fn new(
-        id: String,
-        statement: String,
-        source: Option<String>,
-        origin: String,
-        formula: Formula,
-    ) -> Self {
-        let reads = formula.reads();
-        let discovery_reads = match formula.kind() {
-            ClaimKind::Always | ClaimKind::LeadsTo => reads.negated(),
-            ClaimKind::Sometimes | ClaimKind::Eventually => reads,
-        };
-        let premise = formula.premise().map(|p| {
-            let r = p.reads();
-            (p, r)
-        });
-        let name = static_name(&id);
-        UserClaim {
-            id,
-            statement,
-            source,
-            origin,
-            formula,
-            discovery_reads,
-            premise,
-            name,
-        }
-    }
-
-    /// Whether `step` can undo a discovery: it writes a part the discovery condition reads in
-    /// the direction that can make it false (or is a global step). `writes` are the step's
-    /// declared writes (`footprints.rs`), which the tests check on every edge of full graphs.
-    pub fn undone_by(&self, writes: Option<Writes>) -> bool {
-        undoes(self.discovery_reads, writes)
-    }
-}
-
-/// Whether a step with `writes` (`None`: a global step) can undo a discovery whose condition
-/// reads `reads`.
-pub fn undoes(reads: Reads, writes: Option<Writes>) -> bool {
-    match writes {
-        None => true,
-        Some(w) => {
-            reads.pos & w.shrink != 0
-                || reads.neg & w.grow & !w.fresh != 0
-                || reads.enum_neg & w.grow != 0
-        }
-    }
-}
-
-/// What one step may change in the parts formulas read: parts that may grow, parts that may
-/// shrink (a part that may change either way is in both).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Writes {
-    pub grow: u32,
-    pub shrink: u32,
-    /// Of `grow`, the parts that grow only by records new to the state: in none of its
-    /// record collections before the step. Such a growth changes no membership a formula can
-    /// test in the state before (its records all come from those collections), only what a
-    /// quantifier over the part ranges over.
-    pub fresh: u32,
-}
-
-/// A claim of a scenario: one of the catalogue, or one written in the claim language.
-#[derive(Clone, Debug)]
-pub enum ClaimDef {
-    Catalogue(&'static Claim),
-    User(Arc<UserClaim>),
-}
-
-impl ClaimDef {
-    pub fn id(&self) -> &str {
+impl Conditions for ClaimDef {
+    fn condition(&self, m: &ProtocolModel, state: &State) -> bool {
         match self {
-            ClaimDef::Catalogue(c) => c.id,
-            ClaimDef::User(u) => &u.id,
-        }
-    }
-    pub fn kind(&self) -> ClaimKind {
-        match self {
-            ClaimDef::Catalogue(c) => c.kind,
-            ClaimDef::User(u) => u.formula.kind(),
-        }
-    }
-    pub fn statement(&self) -> &str {
-        match self {
-            ClaimDef::Catalogue(c) => c.statement,
-            ClaimDef::User(u) => &u.statement,
-        }
-    }
-    pub fn source(&self) -> Option<&str> {
-        match self {
-            ClaimDef::Catalogue(c) => Some(c.source),
-            ClaimDef::User(u) => u.source.as_deref(),
-        }
-    }
-    /// The formula, for a claim written in the language.
-    pub fn formula(&self) -> Option<&Formula> {
-        match self {
-            ClaimDef::Catalogue(_) => None,
-            ClaimDef::User(u) => Some(&u.formula),
-        }
-    }
-    /// The claim's condition in `state` (the invariant, the witness, or the eventual goal).
-    pub fn condition(&self, m: &ProtocolModel, state: &State) -> bool {
-        match self {
-            ClaimDef::Catalogue(c) => (c.condition)(m, state),
+            ClaimDef::Catalogue(c) => c.condition(m, state),
             ClaimDef::User(u) => u.formula.holds(m, state),
         }
     }
-    /// Whether `state` is a discovery: a counterexample of an `always` claim or a witness of a
-    /// `sometimes` claim.
-    pub fn discovered(&self, m: &ProtocolModel, state: &State) -> bool {
-        let c = self.condition(m, state);
-        match self.kind() {
-            ClaimKind::Always | ClaimKind::LeadsTo => !c,
-            ClaimKind::Sometimes => c,
-            ClaimKind::Eventually => false,
-        }
-    }
-    /// The verdict when a discovery was (or was not) found.
-    pub fn verdict(&self, discovered: bool) -> Verdict {
-        verdict_of(self.kind(), discovered)
-    }
-    fn name(&self) -> &'static str {
-        match self {
-            ClaimDef::Catalogue(c) => c.id,
-            ClaimDef::User(u) => u.name,
-        }
+    fn claim_kind(&self) -> ClaimKind {
+        self.kind()
     }
 }
 
-/// The verdict of a claim of `kind` when a discovery was (or was not) found.
-pub fn verdict_of(kind: ClaimKind, discovered: bool) -> Verdict {
-    match (kind, discovered) {
-        (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, false) => Verdict::Holds,
-        (ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo, true) => Verdict::Violated,
-        (ClaimKind::Sometimes, true) => Verdict::Reachable,
-        (ClaimKind::Sometimes, false) => Verdict::Unreachable,
-    }
+/// What the catalogue holds of a claim besides its words: its condition, and whether a step
+/// can undo a discovery of it (turn a counterexample or a witness state into one that is not;
+/// for an `eventually` claim, turn its condition false again). A step for which `undone_by` is
+/// false is one the partial-order reduction may postpone while the claim is undecided
+/// (ARCHITECTURE.md, "Partial-order reduction"); the tests check it on every edge of every
+/// scenario's full state graph.
+struct Rule {
+    id: &'static str,
+    condition: fn(&ProtocolModel, &State) -> bool,
+    undone_by: fn(&Scenario, &Step) -> bool,
 }
 
-/// Property names live as long as the program (stateright's properties name themselves with a
-/// `&'static str`): each distinct claim id is stored once, however many scenarios use it.
-fn static_name(id: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.get(id) {
-        return n;
+/// The catalogue claim's property.
+pub fn property(c: &Claim) -> Property<ProtocolModel> {
+    let cond = RULES[c.position].condition;
+    match c.kind {
+        ClaimKind::Always | ClaimKind::LeadsTo => Property::always(c.id, cond),
+        ClaimKind::Sometimes => Property::sometimes(c.id, cond),
+        ClaimKind::Eventually => Property::eventually(c.id, cond),
     }
-    let n: &'static str = Box::leak(id.to_string().into_boxed_str());
-    names.insert(n);
-    n
 }
-
-/// The most claims one scenario may have: the catalogue and up to 48 of its own (each
-/// claim is a stateright property, whose condition is a plain function: one per position).
-pub const MAX_CLAIMS: usize = 64;
 
 /// The condition of the scenario's property at position `I`: its claims, then the premises of
 /// its `always (p implies q)` claims (see [`UserClaim::premise`]).
@@ -355,7 +112,7 @@ pub fn property_undone_by(
     writes: impl FnOnce() -> Option<Writes>,
 ) -> bool {
     match s.claims.get(p) {
-        Some(ClaimDef::Catalogue(c)) => (c.undone_by)(s, step),
+        Some(ClaimDef::Catalogue(c)) => (RULES[c.position].undone_by)(s, step),
         Some(ClaimDef::User(u)) => u.undone_by(writes()),
         None => premises(s)
             .nth(p - s.claims.len())
@@ -412,145 +169,117 @@ pub fn properties(scenario: &Scenario) -> Vec<Property<ProtocolModel>> {
     out
 }
 
-const FAQ: &str =
-    "Apple's 2016 law-enforcement FAQ on iMessage lookup logs (made public by The Intercept)";
-const GUIDE: &str =
-    "Apple Platform Security guide: iMessage, and Contact Key Verification (iOS 17.2)";
-const GHOST: &str = "Levy and Robinson, 'Principles for a More Informed Exceptional Access Debate' (Lawfare, 2018): the ghost-user proposal";
-const SIGNAL: &str = "Signal's private contact discovery (2017) and sealed sender (2018) designs";
-const CARRIER: &str = "Apple Platform Security guide: SMS fallback is not end-to-end encrypted";
-
-/// The catalogue, in the order reports list it.
-pub static CATALOGUE: [Claim; 16] = [
-    Claim {
+/// The catalogue's conditions and what can undo their discoveries, in the order of [`CATALOGUE`]
+/// (by id: a test checks the order).
+static RULES: [Rule; 16] = [
+    Rule {
         id: "content-never-in-lookup-log",
-        kind: ClaimKind::Always,
-        statement: "No lookup-log record lets its holder derive any message content.",
-        source: FAQ,
         condition: content_never_in_lookup_log,
         undone_by: undo::by_log,
     },
-    Claim {
+    Rule {
         id: "no-server-learns-content",
-        kind: ClaimKind::Always,
-        statement: "The directory, the lookup log, the relay and the authority never derive message content.",
-        source: GUIDE,
         condition: no_server_learns_content,
         undone_by: undo::by_log,
     },
-    Claim {
+    Rule {
         id: "ghost-device-detected",
-        kind: ClaimKind::Always,
-        statement: "Whenever content sent over iMessage is derived by anyone but the sender's and the recipient's own devices, a device of the sender's account has raised an alert about the recipient.",
-        source: GHOST,
         condition: ghost_device_detected,
         undone_by: undo::by_an_alert,
     },
-    Claim {
+    Rule {
         id: "content-authentic",
-        kind: ClaimKind::Always,
-        statement: "A device accepts content as from A only if a device of A produced it.",
-        source: GUIDE,
         condition: content_authentic,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "sms-fallback-exposes-content",
-        kind: ClaimKind::Sometimes,
-        statement: "The carrier can hold a message's plaintext.",
-        source: CARRIER,
         condition: sms_fallback_exposes_content,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "no-downgrade-to-sms",
-        kind: ClaimKind::Always,
-        statement: "Content sent to a handle registered for iMessage never travels by SMS.",
-        source: GUIDE,
         condition: no_downgrade_to_sms,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "lookup-always-logged",
-        kind: ClaimKind::Always,
-        statement: "Every lookup the directory answered has its record (requester, target, day, IP, device count) in the log or on its way there, until retention purges it.",
-        source: FAQ,
         condition: lookup_always_logged,
         undone_by: undo::by_log_restoring,
     },
-    Claim {
+    Rule {
         id: "lookup-logged-without-message",
-        kind: ClaimKind::Sometimes,
-        statement: "The log shows that A looked up B although A has not sent B a message and has no send to B left to make.",
-        source: FAQ,
         condition: lookup_logged_without_message,
         undone_by: undo::by_log_or_a_lost_send,
     },
-    Claim {
+    Rule {
         id: "message-without-logged-lookup",
-        kind: ClaimKind::Sometimes,
-        statement: "A has sent B a message while the log holds no record of A looking B up.",
-        source: FAQ,
         condition: message_without_logged_lookup,
         undone_by: undo::by_a_log_write,
     },
-    Claim {
+    Rule {
         id: "retention-respected",
-        kind: ClaimKind::Always,
-        statement: "No record older than the retention window is ever disclosed.",
-        source: FAQ,
         condition: retention_respected,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "authority-learns-contact",
-        kind: ClaimKind::Sometimes,
-        statement: "A legal request discloses that one handle looked up another.",
-        source: FAQ,
         condition: authority_learns_contact,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "authority-links-handle-to-ip",
-        kind: ClaimKind::Sometimes,
-        statement: "A legal request discloses a (handle, IP address) pair.",
-        source: FAQ,
         condition: authority_links_handle_to_ip,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "registration-oracle",
-        kind: ClaimKind::Sometimes,
-        statement: "A requester learns, truthfully, whether a handle is registered for iMessage.",
-        source: FAQ,
         condition: registration_oracle,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "relay-learns-contact",
-        kind: ClaimKind::Sometimes,
-        statement: "The push relay can derive who sent a message to whom.",
-        source: SIGNAL,
         condition: relay_learns_contact,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "operator-learns-contact",
-        kind: ClaimKind::Sometimes,
-        statement: "The operator (what the directory and the relay know, together) can derive that one account sent a message to another.",
-        source: SIGNAL,
         condition: operator_learns_contact,
         undone_by: undo::never,
     },
-    Claim {
+    Rule {
         id: "message-eventually-delivered",
-        kind: ClaimKind::Eventually,
-        statement: "On every run that ends, every message of the workload is sent and reaches every device of its target, or the carrier.",
-        source: GUIDE,
         condition: all_messages_delivered,
         undone_by: undo::never,
     },
 ];
+
+// Each rule stands at its claim's place in the catalogue: checked when the crate compiles.
+const _: () = {
+    let mut i = 0;
+    while i < RULES.len() {
+        assert!(
+            same(RULES[i].id, CATALOGUE[i].id),
+            "RULES follows CATALOGUE's order"
+        );
+        i += 1;
+    }
+};
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// Whether a party's knowledge holds any content a user composed (the key-swap adversary's
 /// own forgery does not count: it is no one's message).
@@ -644,45 +373,13 @@ fn account_devices<'s>(
     model::devices(s).filter(move |(id, _)| m.scenario.device(*id).account == a)
 }
 
-/// Whether device `d` can still send to `to` in some continuation of `s`: a send action to
-/// `to` has not fired and its day has not passed; or a send is queued for `to` and either a
-/// lookup of `to` is still to fire (its answer releases the queue) or the lookup it waits for
-/// is still alive (in flight, held by the directory, or answered on its way back).
-pub fn may_still_send(m: &ProtocolModel, s: &State, d: DeviceId, to: AccountId) -> bool {
-    let today = ProtocolModel::today(s);
-    let queued = model::device(s, d).queued.iter().any(|(t, _)| *t == to);
-    // A send still to fire, or a lookup still to fire whose answer will release a queued send.
-    let unfired = model::pending_actions(s, d).any(|n| {
-        let a = m.scenario.device(d).actions[n as usize];
-        a.target == to
-            && (matches!(a.kind, ActionKind::Send(_)) || queued)
-            && a.day.is_none_or(|day| day >= today)
-    });
-    if unfired {
-        return true;
-    }
-    if !queued {
-        return false;
-    }
-    let me = Role::Device(d);
-    let held = model::directory(s)
-        .held
-        .iter()
-        .any(|(dev, _, t, _)| *dev == d && *t == to);
-    held || model::in_flight_envelopes(s).any(|(src, dst, msg)| match msg {
-        Msg::Lookup(q) => src == me && q.target == to,
-        Msg::LookupReply { target, .. } => dst == me && *target == to,
-        _ => false,
-    })
-}
-
 fn lookup_logged_without_message(m: &ProtocolModel, s: &State) -> bool {
     model::log(s).records.iter().any(|r| {
         let Some(target) = r.target else {
             return false; // A record without a target shows no one was looked up.
         };
         account_devices(m, s, r.requester).all(|(d, dev)| {
-            !dev.sent.iter().any(|x| x.to == target) && !may_still_send(m, s, d, target)
+            !dev.sent.iter().any(|x| x.to == target) && !may_still_send(&m.scenario, s, d, target)
         })
     })
 }
@@ -833,10 +530,10 @@ fn all_messages_delivered(m: &ProtocolModel, s: &State) -> bool {
 /// names what the claim's condition reads that can shrink; everything else it reads only grows
 /// (knowledge, sent, learned, accepted, alerts, disclosures, answered lookups).
 mod undo {
-    use crate::model::Step;
     use crate::protocol::wire::Msg;
     use crate::protocol::{role_of, Role};
     use crate::scenario::Scenario;
+    use crate::state::Step;
     use stateright::actor::ActorModelAction;
 
     /// The role that takes a step, and the message it receives (for a delivery).

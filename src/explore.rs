@@ -515,7 +515,7 @@ fn status(app: &Site) -> serde_json::Value {
 /// the words of a trace (handles, device names, message names), then the network and the day.
 fn state_fields(
     scenario: &crate::scenario::Scenario,
-    state: &crate::model::State,
+    state: &crate::state::State,
     out: &mut serde_json::Map<String, serde_json::Value>,
 ) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -560,7 +560,7 @@ fn states(app: &Site, path: &str) -> Result<Vec<serde_json::Value>, String> {
         return Err(format!("a path holds at most {MAX_PATH} steps"));
     }
     let props = properties(app);
-    let view = |action: Option<String>, index: usize, state: Option<&crate::model::State>| {
+    let view = |action: Option<String>, index: usize, state: Option<&crate::state::State>| {
         let mut out = serde_json::Map::new();
         if let Some(a) = action {
             out.insert("action".into(), a.into());

@@ -10,10 +10,11 @@
 
 use crate::engine::{Footprints, Owners};
 use crate::knowledge::DeviceId;
-use crate::model::{History, ProtocolModel, State, Step};
+use crate::model::ProtocolModel;
 use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{actor_id, role_of, LogStorage, PartyState, Role, SERVERS};
 use crate::scenario::{ActionKind, Logging, Order, Threat};
+use crate::state::{History, State, Step};
 use stateright::actor::{ActorModelAction, Envelope, Id, Network, RandomChoices, Timers};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct Rest {
     random_choices: Vec<RandomChoices<()>>,
     crashed: Vec<bool>,
     storages: Vec<Option<LogStorage>>,
-    /// The claims' history (`model::History`; empty unless a claim keeps one).
+    /// The claims' history (`state::History`; empty unless a claim keeps one).
     history: History,
 }
 
@@ -669,8 +670,8 @@ impl ProtocolModel {
     /// language are undone only by steps that write what they read (`claims::undoes`); the
     /// tests check on every edge of every scenario's full graph that a step changes nothing
     /// it does not declare here, in no direction it does not declare.
-    pub fn writes(&self, step: &Step) -> Option<crate::claims::Writes> {
-        use crate::formula::{Part as P, Server};
+    pub fn writes(&self, step: &Step) -> Option<crate::formula::tree::Writes> {
+        use crate::formula::tree::{Part as P, Server};
         let (role, msg, timer) = match step {
             Step::Tick => return None,
             Step::Actor(a) => match a {
@@ -809,7 +810,7 @@ impl ProtocolModel {
             }
             Role::Relay | Role::Carrier | Role::Authority => {}
         }
-        let mut w = crate::claims::Writes {
+        let mut w = crate::formula::tree::Writes {
             fresh,
             ..Default::default()
         };

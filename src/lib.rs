@@ -22,7 +22,9 @@
 //! ```
 
 pub mod check;
+pub mod claim;
 pub mod claims;
+pub mod describe;
 pub mod distributed;
 pub mod engine;
 pub mod escape;
@@ -30,14 +32,18 @@ pub mod explore;
 pub mod footprints;
 pub mod formula;
 pub mod knowledge;
+pub mod load;
 pub mod matrix;
 pub mod model;
+pub mod properties;
 pub mod protocol;
 pub mod rename;
 pub mod report;
 pub mod scenario;
 pub mod simulate;
+pub mod state;
 pub mod symmetry;
+pub mod verdict;
 
 pub use claims::{Claim, ClaimDef, ClaimKind, Verdict, CATALOGUE};
 pub use model::ProtocolModel;

@@ -5,8 +5,9 @@
 //! would write ([`cell_toml`]) and parsed by the same parser as
 //! `models/*.toml`, so a cell can be printed, saved and checked on its own.
 
+use crate::load::parse;
 use crate::report::{Report, ScenarioReport};
-use crate::scenario::{parse, Scenario, Threat, Variant};
+use crate::scenario::{Scenario, Threat, Variant};
 use crate::CheckOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -6,63 +6,22 @@
 //! advances the day at the directory and the log at once (the log purges
 //! what has aged out); it is enabled only while no message is in flight,
 //! since a day is long next to a network delay. User actions and court
-//! orders tied to a day are enabled only on that day. The claims of `claims.rs` are the model's
-//! stateright properties.
+//! orders tied to a day are enabled only on that day. After every step the claims' past-time
+//! operators write their values into the state's history (`formula/eval.rs`).
+//!
+//! The model imports neither the claims' catalogue nor the reports: `properties.rs` makes it a
+//! stateright `Model`, with the claims as its properties.
 
-use crate::claims;
+use crate::formula::tree::Formula;
 use crate::knowledge::Day;
 use crate::protocol::wire::{Msg, Timer};
-use crate::protocol::{
-    actor_id, as_authority, as_carrier, as_device, as_directory, as_log, as_relay, role_of,
-    AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, Party, PartyState,
-    RelayState, Role,
-};
+use crate::protocol::{actor_id, as_directory, role_of, Party, PartyState, Role};
 use crate::scenario::{Order, Scenario, Threat};
+use crate::state::{actor_index, directory, log, History, Run, State, Step};
 use crate::symmetry::Symmetry;
-use stateright::actor::{
-    ActorModel, ActorModelAction, ActorModelState, Envelope, Id, LossyNetwork, Network,
-};
-use stateright::{Model, Property};
+use stateright::actor::{ActorModel, ActorModelAction, Envelope, Id, LossyNetwork, Network};
+use stateright::Model as _;
 use std::sync::Arc;
-
-/// A state of the whole system.
-pub type State = ActorModelState<Party, History>;
-
-/// What the claims' past-time operators (`once`, `historically`, `since`, and the pending
-/// obligations of `leads-to`) remember of the run so far: a bit per operator and combination
-/// of its free variables' values (`formula::Monitor`), written after every step from the new
-/// state and the bits before it. Empty unless a claim of the scenario uses such an operator,
-/// so the states of every other scenario are what they would be without it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct History(Vec<u64>);
-
-impl History {
-    fn with_bits(bits: usize) -> Self {
-        History(vec![0; bits.div_ceil(64)])
-    }
-    pub fn get(&self, bit: usize) -> bool {
-        self.0[bit / 64] & (1 << (bit % 64)) != 0
-    }
-    pub fn set(&mut self, bit: usize, value: bool) {
-        if value {
-            self.0[bit / 64] |= 1 << (bit % 64);
-        } else {
-            self.0[bit / 64] &= !(1 << (bit % 64));
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// One step of the system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Step {
-    /// A step of one actor: a delivery, a dropped message or a timer.
-    Actor(ActorModelAction<Msg, Timer, ()>),
-    /// The clock moves to the next day.
-    Tick,
-}
 
 /// The model of one scenario.
 pub struct ProtocolModel {
@@ -95,7 +54,7 @@ impl ProtocolModel {
             .claims
             .iter()
             .filter_map(|c| c.formula())
-            .map(crate::formula::Formula::history_bits)
+            .map(Formula::history_bits)
             .sum();
         let actors = ActorModel::new((), History::with_bits(bits))
             .actors(roles.into_iter().map(|role| Party {
@@ -146,7 +105,7 @@ impl ProtocolModel {
     /// Whether the run has ended in `state`: no step is enabled.
     pub fn ended(&self, state: &State) -> bool {
         let mut steps = Vec::new();
-        self.actions(state, &mut steps);
+        self.steps(state, &mut steps);
         steps.into_iter().all(|a| self.step(state, a).is_none())
     }
 
@@ -233,11 +192,6 @@ impl ProtocolModel {
         states
     }
 
-    /// The day of the scenario's clock in this state.
-    pub fn today(state: &State) -> Day {
-        log(state).day
-    }
-
     /// Whether an actor step is enabled: only the log crashes (under the log-crash threat),
     /// and actions tied to a day wait for it.
     fn enabled(&self, state: &State, action: &ActorModelAction<Msg, Timer, ()>) -> bool {
@@ -280,18 +234,17 @@ impl ProtocolModel {
     }
 }
 
-impl Model for ProtocolModel {
-    type State = State;
-    type Action = Step;
-
-    fn init_states(&self) -> Vec<State> {
+impl ProtocolModel {
+    /// The initial states, as representatives.
+    pub fn init_states(&self) -> Vec<State> {
         self.raw_init_states()
             .into_iter()
             .map(|s| self.canonical(s))
             .collect()
     }
 
-    fn actions(&self, state: &State, actions: &mut Vec<Step>) {
+    /// The steps enabled in `state` (some may lead nowhere: see [`Self::ended`]).
+    pub fn steps(&self, state: &State, actions: &mut Vec<Step>) {
         let mut inner = Vec::new();
         self.actors.actions(state, &mut inner);
         actions.extend(
@@ -311,93 +264,25 @@ impl Model for ProtocolModel {
         }
     }
 
-    fn next_state(&self, state: &State, action: Step) -> Option<State> {
+    /// The successor of `state` by `action`, as its representative.
+    pub fn next_state(&self, state: &State, action: Step) -> Option<State> {
         self.raw_next_state(state, action)
             .map(|s| self.canonical(s))
     }
-
-    fn format_action(&self, action: &Step) -> String {
-        crate::report::describe(&self.scenario, action).text
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        claims::properties(&self.scenario)
-    }
 }
 
-fn actor_index(role: Role) -> usize {
-    usize::from(actor_id(role))
-}
-
-/// The directory's state.
-pub fn directory(s: &State) -> &DirectoryState {
-    as_directory(&s.actor_states[actor_index(Role::Directory)])
-}
-/// The lookup log's state.
-pub fn log(s: &State) -> &LogState {
-    as_log(&s.actor_states[actor_index(Role::LookupLog)])
-}
-/// Whether the lookup log is down (crashed and not yet restarted).
-pub fn log_down(s: &State) -> bool {
-    s.crashed[actor_index(Role::LookupLog)]
-}
-/// The relay's state.
-pub fn relay(s: &State) -> &RelayState {
-    as_relay(&s.actor_states[actor_index(Role::Relay)])
-}
-/// The carrier's state.
-pub fn carrier(s: &State) -> &CarrierState {
-    as_carrier(&s.actor_states[actor_index(Role::Carrier)])
-}
-/// The authority's state.
-pub fn authority(s: &State) -> &AuthorityState {
-    as_authority(&s.actor_states[actor_index(Role::Authority)])
-}
-/// Every device's state, with its id.
-pub fn devices(s: &State) -> impl Iterator<Item = (crate::knowledge::DeviceId, &DeviceState)> {
-    s.actor_states[crate::protocol::SERVERS..]
-        .iter()
-        .enumerate()
-        .map(|(i, st)| (crate::knowledge::DeviceId(i as u8), as_device(st)))
-}
-
-/// One device's state.
-pub fn device(s: &State, d: crate::knowledge::DeviceId) -> &DeviceState {
-    as_device(&s.actor_states[actor_index(Role::Device(d))])
-}
-
-/// Every message in flight, whatever the network's order.
-pub fn in_flight(s: &State) -> impl Iterator<Item = &Msg> + '_ {
-    in_flight_envelopes(s).map(|(_, _, m)| m)
-}
-
-/// Every message in flight with its sender and recipient.
-pub fn in_flight_envelopes(s: &State) -> Box<dyn Iterator<Item = (Role, Role, &Msg)> + '_> {
-    match &s.network {
-        Network::Ordered(channels) => {
-            Box::new(channels.iter().flat_map(|((src, dst), q)| {
-                q.iter().map(move |m| (role_of(*src), role_of(*dst), m))
-            }))
-        }
-        Network::UnorderedNonDuplicating(msgs) => Box::new(
-            msgs.keys()
-                .map(|e| (role_of(e.src), role_of(e.dst), &e.msg)),
-        ),
-        Network::UnorderedDuplicating(msgs, _) => Box::new(
-            msgs.iter()
-                .map(|e| (role_of(e.src), role_of(e.dst), &e.msg)),
-        ),
+impl ProtocolModel {
+    /// The day of the scenario's clock in this state.
+    pub fn today(state: &State) -> Day {
+        crate::state::today(state)
     }
 }
 
-/// The workload actions of a device that have not fired yet.
-pub fn pending_actions(s: &State, d: crate::knowledge::DeviceId) -> impl Iterator<Item = u8> + '_ {
-    s.timers_set
-        .get(usize::from(actor_id(Role::Device(d))))
-        .into_iter()
-        .flat_map(|t| t.iter())
-        .filter_map(|t| match t {
-            Timer::UserAction(n) => Some(*n),
-            _ => None,
-        })
+impl Run for ProtocolModel {
+    fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+    fn ended(&self, state: &State) -> bool {
+        ProtocolModel::ended(self, state)
+    }
 }

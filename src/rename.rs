@@ -19,13 +19,13 @@
 //! renaming of interchangeable devices changes.
 
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, KeyId, Knowledge, Term, Token};
-use crate::model::{State, Step};
 use crate::protocol::device::{Channel, Sent};
 use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record, Timer};
 use crate::protocol::{
     AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, PartyState, RelayState,
     SERVERS,
 };
+use crate::state::{State, Step};
 use stateright::actor::{
     ActorModelAction, ActorModelState, Envelope, Id, Network, RandomChoices, Timers,
 };

@@ -4,10 +4,12 @@
 //! same run, with the same build.
 
 use crate::claims::ClaimKind;
-use crate::model::{ProtocolModel, State, Step};
+use crate::claims::Conditions;
+use crate::model::ProtocolModel;
 use crate::report::trace::facts;
 use crate::report::{trace_steps, TraceStep};
 use crate::scenario::Scenario;
+use crate::state::{State, Step};
 use serde::Serialize;
 use stateright::Model;
 use std::collections::{BTreeMap, BTreeSet};

@@ -55,11 +55,11 @@
 //! simulation checkers).
 
 use crate::knowledge::{DeviceId, Knowledge};
-use crate::model::State;
 use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{PartyState, SERVERS};
 use crate::rename::{bit, fx, mentions, skeleton, slots, Fixing, Perm, Rename, Renamer, Slot};
 use crate::scenario::Scenario;
+use crate::state::State;
 use stateright::actor::{Envelope, Id, Network};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -2,8 +2,9 @@
 //! condition decides the verdict, so a condition that drops or inverts the clause is caught.
 
 use crate::regressions::{scenario, verdict};
-use imessage_model::model::{State, Step};
+use imessage_model::claims::Conditions;
 use imessage_model::report::describe;
+use imessage_model::state::{State, Step};
 use imessage_model::{check, claims, CheckOptions, ProtocolModel, Verdict};
 use stateright::Model;
 
@@ -221,7 +222,7 @@ fn a_held_lookup_of_another_handle_does_not_release_a_queued_send() {
         ],
     );
     assert!(
-        !imessage_model::model::directory(&s).held.is_empty(),
+        !imessage_model::state::directory(&s).held.is_empty(),
         "the lookup of C is held"
     );
     assert!(discovered(&m, &s, "lookup-logged-without-message"));
@@ -288,13 +289,13 @@ day = 0
         "directory -> device A/1: answer for B",
     ];
     let s = walk(&m, &logged);
-    assert!(imessage_model::model::log(&s).knowledge.holds(
+    assert!(imessage_model::state::log(&s).knowledge.holds(
         &imessage_model::knowledge::Term::Handle(imessage_model::knowledge::AccountId(1))
     ));
     let mut then_purged = logged.to_vec();
     then_purged.push("clock: ");
     let s = walk(&m, &then_purged);
-    let log = imessage_model::model::log(&s);
+    let log = imessage_model::state::log(&s);
     assert!(log.records.is_empty(), "the record is purged");
     assert!(log.knowledge.is_empty(), "{:?}", log.knowledge);
 }

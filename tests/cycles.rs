@@ -6,7 +6,7 @@ use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files};
 use imessage_model::check::{Limits, Reduction};
 use imessage_model::engine::{self, Finding, Footprints, Owners};
-use imessage_model::scenario::parse;
+use imessage_model::load::parse;
 use imessage_model::ProtocolModel;
 use proptest::prelude::*;
 use stateright::{Model, Property};

@@ -6,7 +6,7 @@ use crate::support::scenario_text;
 use crate::{model, model_files};
 use imessage_model::check::{self, Limits, Reduction};
 use imessage_model::distributed::{explore_all, Job, Workers};
-use imessage_model::scenario::parse;
+use imessage_model::load::parse;
 use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
 use proptest::prelude::*;
 use std::hash::{Hash, Hasher};

@@ -2,7 +2,8 @@
 
 use crate::{model, model_files};
 use imessage_model::check::{explore, explore_with, Bound, Limits, Reduction};
-use imessage_model::scenario::parse;
+use imessage_model::claims::Conditions;
+use imessage_model::load::parse;
 use imessage_model::{check, CheckOptions, ProtocolModel, Verdict, CATALOGUE};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::BTreeSet;
@@ -263,10 +264,10 @@ day = 0
     assert!(x.complete());
     let both_answered_then_next_day = x.states().any(|ref st| {
         ProtocolModel::today(st).0 == 1
-            && imessage_model::model::pending_actions(st, imessage_model::knowledge::DeviceId(0))
+            && imessage_model::state::pending_actions(st, imessage_model::knowledge::DeviceId(0))
                 .count()
                 == 0
-            && imessage_model::model::directory(st).held.is_empty()
+            && imessage_model::state::directory(st).held.is_empty()
             && st.network.len() == 0
     });
     assert!(both_answered_then_next_day);
@@ -306,13 +307,13 @@ fn ckv_raises_an_alert_for_the_ghost_key() {
     let x = explore(&m, Limits::of(&m.scenario));
     let alerted = x
         .states()
-        .any(|ref st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty()));
+        .any(|ref st| imessage_model::state::devices(st).any(|(_, d)| !d.alerts.is_empty()));
     assert!(alerted);
     let m = ProtocolModel::new(crate::model("ghost-device-2016.toml"));
     let x = explore(&m, Limits::of(&m.scenario));
     assert!(!x
         .states()
-        .any(|ref st| imessage_model::model::devices(st).any(|(_, d)| !d.alerts.is_empty())));
+        .any(|ref st| imessage_model::state::devices(st).any(|(_, d)| !d.alerts.is_empty())));
 }
 
 /// The log crashes at most once, so runs end and `eventually` is decided without a caveat.
@@ -322,10 +323,10 @@ fn the_log_crashes_at_most_once() {
     let x = explore(&m, Limits::of(&m.scenario));
     assert!(x
         .states()
-        .all(|ref st| imessage_model::model::log(st).crashes <= 1));
+        .all(|ref st| imessage_model::state::log(st).crashes <= 1));
     assert!(x
         .states()
-        .any(|ref st| imessage_model::model::log(st).crashes == 1));
+        .any(|ref st| imessage_model::state::log(st).crashes == 1));
     let c = imessage_model::claims::find("message-eventually-delivered").unwrap();
     assert_eq!(x.caveat(c), None, "no cycle: every run ends");
 }

@@ -219,7 +219,7 @@ fn junit_xml_parses_and_counts_match() {
     let expected: usize = ["models/ghost-device-2016.toml", f.to_str().unwrap()]
         .iter()
         .map(|p| {
-            let s = imessage_model::scenario::parse(
+            let s = imessage_model::load::parse(
                 std::path::Path::new(p),
                 &std::fs::read_to_string(repo_path(p)).unwrap(),
             )
@@ -341,7 +341,7 @@ fn simulation_is_reproducible_from_its_seed() {
 /// Handles are phone numbers and addresses: identifiers in ITF and Mermaid stay identifiers.
 #[test]
 fn party_names_are_identifiers_whatever_the_handles() {
-    let s = imessage_model::scenario::parse(
+    let s = imessage_model::load::parse(
         std::path::Path::new("real.toml"),
         r#"name = "real handles"
 variant = "imessage-2016"
@@ -392,7 +392,7 @@ send = "bob@example.com"
 /// `0.00 s`, not `-0.00 s`.
 #[test]
 fn text_report_counts_and_an_empty_report() {
-    let s = imessage_model::scenario::parse(
+    let s = imessage_model::load::parse(
         std::path::Path::new("idle.toml"),
         "name = \"idle\"\nvariant = \"imessage-2016\"\n[[account]]\nhandle = \"A\"\n",
     )

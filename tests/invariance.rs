@@ -7,8 +7,9 @@
 use crate::support::scenario_text;
 use imessage_model::check::{explore_with, Exploration, Limits, Reduction};
 use imessage_model::claims::ClaimKind;
+use imessage_model::claims::Conditions;
 use imessage_model::engine::Footprints;
-use imessage_model::scenario::parse;
+use imessage_model::load::parse;
 use imessage_model::{ProtocolModel, Scenario, Verdict, CATALOGUE};
 use proptest::prelude::*;
 use stateright::{Checker, HasDiscoveries, Model};
@@ -209,7 +210,7 @@ fn traces_replay(m: &ProtocolModel, x: &Exploration) -> Result<(), String> {
                 actions
                     .into_iter()
                     .all(|a| m.raw_next_state(&prev, a).is_none())
-                    && states.iter().all(|s| !(c.condition)(m, s))
+                    && states.iter().all(|s| !c.condition(m, s))
             }
         };
         if !ok {

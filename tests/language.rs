@@ -5,12 +5,12 @@
 use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
 use imessage_model::check::{explore_with, Reduction};
+use imessage_model::claims::Conditions;
 use imessage_model::formula::observe::observed_writes;
-use imessage_model::scenario::{add_claims_file, add_formula, parse};
+use imessage_model::load::{add_claims_file, add_formula, parse};
 use imessage_model::symmetry::Symmetry;
 use imessage_model::{ClaimDef, ProtocolModel, Scenario, Verdict, CATALOGUE};
 use proptest::prelude::*;
-use stateright::Model;
 use std::path::Path;
 
 const GRAPH_LIMIT: usize = 30_000;
@@ -43,7 +43,7 @@ fn agree_on_every_state(name: &str, s: &Scenario) -> usize {
     for (st, _) in &graph {
         for (i, c) in CATALOGUE.iter().enumerate() {
             assert_eq!(
-                (c.condition)(&m, st),
+                c.condition(&m, st),
                 lm.scenario.claims[i].condition(&lm, st),
                 "{name}: the library's `{}` differs from the catalogue's in {st:?}",
                 c.id

@@ -11,6 +11,7 @@ mod formats;
 mod invariance;
 mod knowledge;
 mod language;
+mod layers;
 mod models;
 pub mod reduction;
 mod regressions;
@@ -31,11 +32,10 @@ pub fn repo_path(rel: &str) -> PathBuf {
 pub fn model(name: &str) -> Scenario {
     let text = std::fs::read_to_string(repo_path(&format!("models/{name}")))
         .unwrap_or_else(|e| panic!("models/{name}: {e}"));
-    imessage_model::scenario::parse(Path::new(&format!("models/{name}")), &text)
+    imessage_model::load::parse(Path::new(&format!("models/{name}")), &text)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Every scenario file of `models/`, by file name, sorted.
 /// The README with every run of whitespace made one space, so that a test can look for a
 /// phrase whatever the line breaks.
 pub fn readme_text() -> String {
@@ -46,6 +46,7 @@ pub fn readme_text() -> String {
         .join(" ")
 }
 
+/// Every scenario file of `models/`, by file name, sorted.
 pub fn model_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(repo_path("models"))
         .expect("models/ exists")

@@ -554,8 +554,8 @@ fn a_court_order_ties_one_handle_to_two_addresses() {
     let m = imessage_model::ProtocolModel::new(s);
     let e = explore_with(&m, limits, Reduction::None, None);
     assert!(e.complete());
-    let addresses = |st: &imessage_model::model::State| -> BTreeSet<String> {
-        imessage_model::model::authority(st)
+    let addresses = |st: &imessage_model::state::State| -> BTreeSet<String> {
+        imessage_model::state::authority(st)
             .disclosed
             .iter()
             .filter(|(_, r)| m.scenario.handle(r.requester) == "A")

@@ -6,14 +6,14 @@ use crate::support::{full_graph_within, scenario_text};
 use crate::{model, model_files, repo_path};
 use imessage_model::check::{explore_with, Exploration, Limits, Reduction};
 use imessage_model::engine::Footprints;
-use imessage_model::model::Step;
-use imessage_model::scenario::parse;
+use imessage_model::load::parse;
+use imessage_model::state::Step;
 use imessage_model::{ProtocolModel, Scenario, CATALOGUE};
 use proptest::prelude::*;
 use stateright::{Expectation, Model};
 use std::path::Path;
 
-type State = imessage_model::model::State;
+type State = imessage_model::state::State;
 
 /// Largest full graph the contract is checked on in a debug test run; larger scenarios are
 /// covered by the comparison of reduced and full searches.

@@ -1,9 +1,10 @@
 //! Reproducers of reported wrong behaviours, each pinned as it should be.
 
 use crate::repo_path;
-use imessage_model::model::{State, Step};
+use imessage_model::claims::Conditions;
+use imessage_model::load::parse;
 use imessage_model::protocol::wire::{Msg, Timer};
-use imessage_model::scenario::parse;
+use imessage_model::state::{State, Step};
 use imessage_model::{check, CheckOptions, ProtocolModel, Verdict};
 use stateright::actor::ActorModelAction;
 use stateright::Model;
@@ -154,7 +155,7 @@ fn an_acknowledgement_releases_only_its_own_lookup_under_private_discovery() {
         "C's acknowledgement",
         |st| matches!(st, Step::Actor(ActorModelAction::Deliver { msg: Msg::LogAck(r), .. }) if r.lookup.action == 1),
     );
-    let directory = imessage_model::model::directory(&s);
+    let directory = imessage_model::state::directory(&s);
     assert_eq!(
         directory
             .held
@@ -169,7 +170,7 @@ fn an_acknowledgement_releases_only_its_own_lookup_under_private_discovery() {
         "only C's lookup is answered"
     );
     assert!(
-        !imessage_model::model::in_flight(&s)
+        !imessage_model::state::in_flight(&s)
             .any(|msg| matches!(msg, Msg::LookupReply { target, .. } if target.0 == 1)),
         "no answer for B is on its way"
     );

@@ -1,6 +1,7 @@
 //! Scenario files: what parses into what, and what is rejected where.
 
-use imessage_model::scenario::{parse, ActionKind, Logging, Order, Threat, Variant};
+use imessage_model::load::parse;
+use imessage_model::scenario::{ActionKind, Logging, Order, Threat, Variant};
 use imessage_model::ScenarioError;
 use proptest::prelude::*;
 use std::path::Path;
@@ -326,7 +327,7 @@ impl Gen {
                 if !seen.insert(c) {
                     continue;
                 }
-                let v = imessage_model::scenario::verdicts_for(claim.kind)[usize::from(!yes)];
+                let v = imessage_model::verdict::verdicts_for(claim.kind)[usize::from(!yes)];
                 t += &format!("{} = \"{}\"\n", claim.id, v.name());
             }
         }
@@ -353,7 +354,7 @@ proptest! {
         let sends = g.actions.iter().filter(|a| a.2).count();
         prop_assert_eq!(s.contents as usize, if g.devices().is_empty() { 0 } else { sends });
         for e in &s.expect {
-            prop_assert!(imessage_model::scenario::verdicts_for(e.claim.kind()).contains(&e.verdict));
+            prop_assert!(imessage_model::verdict::verdicts_for(e.claim.kind()).contains(&e.verdict));
         }
     }
 

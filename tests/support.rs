@@ -1,13 +1,13 @@
 //! What several test modules share: the full state graph of a model, the generator of small
 //! valid scenarios, and scenario variants with more interchangeable devices.
 
-use imessage_model::model::Step;
+use imessage_model::state::Step;
 use imessage_model::ProtocolModel;
 use proptest::prelude::*;
 use stateright::Model;
 use std::collections::{HashMap, VecDeque};
 
-type State = imessage_model::model::State;
+type State = imessage_model::state::State;
 
 /// A state with its successors, each with the step that leads to it.
 pub type Expanded = (State, Vec<(Step, State)>);

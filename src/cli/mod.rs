@@ -95,10 +95,10 @@ impl ExtraClaims<'_> {
     /// Adds these claims to a scenario, in place.
     pub fn add(&self, s: &mut Scenario) -> Result<(), imessage_model::ScenarioError> {
         for (path, text) in &self.files {
-            imessage_model::scenario::add_claims_file(s, path, text)?;
+            imessage_model::load::add_claims_file(s, path, text)?;
         }
         for f in self.formulas {
-            imessage_model::scenario::add_formula(s, f)?;
+            imessage_model::load::add_formula(s, f)?;
         }
         Ok(())
     }

@@ -2,11 +2,13 @@
 //! edge of full state graphs against the step's declared writes (`ProtocolModel::writes`):
 //! a read set is only as sound as those declarations.
 
-use super::{Ev, Part, Server, Val, SERVERS};
-use crate::claims::Writes;
+use super::eval::Ev;
+use super::tree::Writes;
+use super::tree::{Coll, Part, Pred, Server, Val, SERVERS};
 use crate::knowledge::{AccountId, DeviceId};
-use crate::model::{self, ProtocolModel, State};
+use crate::model::ProtocolModel;
 use crate::protocol::wire::Msg;
+use crate::state::{self as model, State};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -86,7 +88,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             for d in 0..m.scenario.devices.len() {
                 let d = DeviceId(d as u8);
                 for a in accounts() {
-                    if ev.pred(super::Pred::MaySend, &[&Val::Device(d), &Val::Account(a)]) {
+                    if ev.pred(Pred::MaySend, &[&Val::Device(d), &Val::Account(a)]) {
                         out.insert(h((d, a)));
                     }
                 }
@@ -105,7 +107,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             let candidates: BTreeSet<_> = log.records.iter().chain(flying).cloned().collect();
             candidates
                 .into_iter()
-                .filter(|r| ev.pred(super::Pred::Logged, &[&Val::Record(r.clone())]))
+                .filter(|r| ev.pred(Pred::Logged, &[&Val::Record(r.clone())]))
                 .map(h)
                 .collect()
         }
@@ -139,7 +141,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
             .flat_map(|(d, x)| x.read.iter().map(move |e| h((d, e))))
             .collect(),
         Part::InTransit => ev
-            .collection(super::Coll::InTransit)
+            .collection(Coll::InTransit)
             .into_iter()
             .map(|v| match v {
                 Val::Record(r) => h(r),

@@ -17,19 +17,11 @@
 use super::wire::{sender_certificate, Answer, Entry, LookupRequest, Msg, Timer};
 use super::{actor_id, Party, Role};
 use crate::knowledge::{AccountId, ContentId, DeviceId, KeyId, Knowledge, Term, Token};
+pub use crate::protocol::wire::Channel;
 use crate::scenario::{ActionKind, Bug, LookupCache, Scenario};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Out};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// How a content left the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Channel {
-    /// End to end encrypted, through the push relay.
-    Imessage,
-    /// In plaintext, through the carrier.
-    Sms,
-}
 
 /// A content this device sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -231,3 +231,12 @@ pub enum Timer {
         target: AccountId,
     },
 }
+
+/// How a content left the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Channel {
+    /// End to end encrypted, through the push relay.
+    Imessage,
+    /// In plaintext, through the carrier.
+    Sms,
+}

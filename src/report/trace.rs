@@ -7,14 +7,16 @@
 //! what it holds, what it sent, what it derives (knowledge included). A
 //! step's changes are the facts it added and removed, party by party.
 
-use super::{message, record, token, trace_steps, TraceStep};
+use super::{message, record, trace_steps, TraceStep};
 use crate::check::Trace;
+use crate::describe::token;
 use crate::knowledge::{Knowledge, Term};
-use crate::model::{self, ProtocolModel, State};
+use crate::model::ProtocolModel;
 use crate::protocol::device::Channel;
 use crate::protocol::wire::{Answer, Record};
 use crate::protocol::{role_of, Role};
 use crate::scenario::Scenario;
+use crate::state::{self as model, State};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +65,7 @@ fn derived(s: &Scenario, k: &Knowledge) -> Vec<String> {
             // the registry's entry for the device.
             Term::Pair(a, b) => match (&**a, &**b) {
                 (Term::Token(t), Term::Handle(h)) => {
-                    Some(format!("links {} to {}", super::token(s, *t), s.handle(*h)))
+                    Some(format!("links {} to {}", token(s, *t), s.handle(*h)))
                 }
                 // An envelope to a handle for a token (with a payload, or a receipt without):
                 // the relay learns which devices are the handle's.
@@ -80,11 +82,7 @@ fn derived(s: &Scenario, k: &Knowledge) -> Vec<String> {
 }
 
 fn token_of(s: &Scenario, t: crate::knowledge::Token, h: crate::knowledge::AccountId) -> String {
-    format!(
-        "sees that {} is a device of {}",
-        super::token(s, t),
-        s.handle(h)
-    )
+    format!("sees that {} is a device of {}", token(s, t), s.handle(h))
 }
 
 fn answer(s: &Scenario, a: &Answer) -> String {
@@ -454,14 +452,14 @@ pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
     for (step, (st, after)) in trace_steps(s, t).iter().zip(&t.steps) {
         let n = step.step;
         match st {
-            crate::model::Step::Tick => {
+            crate::state::Step::Tick => {
                 let _ = writeln!(
                     out,
                     "    Note over directory,lookup_log: {n}. day {} begins",
                     ProtocolModel::today(after).0
                 );
             }
-            crate::model::Step::Actor(stateright::actor::ActorModelAction::Deliver {
+            crate::state::Step::Actor(stateright::actor::ActorModelAction::Deliver {
                 src,
                 dst,
                 ..
@@ -474,7 +472,7 @@ pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
                     mermaid_text(&step.event)
                 );
             }
-            crate::model::Step::Actor(stateright::actor::ActorModelAction::Drop(env)) => {
+            crate::state::Step::Actor(stateright::actor::ActorModelAction::Drop(env)) => {
                 let _ = writeln!(
                     out,
                     "    {}-x{}: {n}. {}",
@@ -483,7 +481,7 @@ pub fn mermaid(s: &Scenario, claim: &str, what: &str, t: &Trace) -> String {
                     mermaid_text(&step.event)
                 );
             }
-            crate::model::Step::Actor(a) => {
+            crate::state::Step::Actor(a) => {
                 let id = match a {
                     stateright::actor::ActorModelAction::Timeout(id, _)
                     | stateright::actor::ActorModelAction::Crash(id)

@@ -8,14 +8,11 @@
 //! to be positive, every expectation names a claim of the catalogue with a
 //! verdict of the claim's kind.
 
-mod raw;
-
-use crate::claims::{ClaimDef, ClaimKind, Verdict};
+use crate::claim::ClaimDef;
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId};
+use crate::verdict::Verdict;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-pub use raw::{add_claims_file, add_formula, parse};
 
 /// The default for `bounds.max-states`: exploration stops (and says so) past this many unique states.
 pub const DEFAULT_MAX_STATES: usize = 2_000_000;
@@ -345,23 +342,10 @@ impl Scenario {
         self.claims
             .iter()
             .filter_map(|c| match c {
-                crate::claims::ClaimDef::User(u) => {
-                    Some(u.formula.devices_named(self.devices.len()))
-                }
-                crate::claims::ClaimDef::Catalogue(_) => None,
+                ClaimDef::User(u) => Some(u.formula.devices_named(self.devices.len())),
+                ClaimDef::Catalogue(_) => None,
             })
             .fold(0, |a, b| a | b)
-    }
-
-    /// Reads and parses a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|error| ScenarioError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        let text =
-            String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
-        parse(path, &text)
     }
 
     pub fn account(&self, a: AccountId) -> &Account {
@@ -557,34 +541,5 @@ impl ScenarioError {
                 Some(*line)
             }
         }
-    }
-}
-
-/// The error for a file that is not UTF-8, located at its first bad byte.
-fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError {
-    let at = e.valid_up_to();
-    // The prefix before the bad byte is valid UTF-8 by definition.
-    let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    ScenarioError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message: format!(
-            "the file is not UTF-8 text: byte 0x{:02X} cannot start or continue a character here \
-             (save the file as UTF-8)",
-            bytes[at]
-        ),
-    }
-}
-
-/// Which verdicts a claim of this kind can have.
-pub fn verdicts_for(kind: ClaimKind) -> [Verdict; 2] {
-    match kind {
-        ClaimKind::Always | ClaimKind::Eventually | ClaimKind::LeadsTo => {
-            [Verdict::Holds, Verdict::Violated]
-        }
-        ClaimKind::Sometimes => [Verdict::Reachable, Verdict::Unreachable],
     }
 }

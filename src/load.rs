@@ -1,12 +1,18 @@
-//! The TOML layer of a scenario file: deserialise with spans, then validate
-//! into a [`Scenario`] with errors located at the offending key.
+//! Reading a scenario file: the TOML layer (deserialise with spans), then validation into a
+//! [`Scenario`] with errors located at the offending key, and its claims' formulas compiled
+//! against it (`formula/compile.rs`). Claims files and `--claim` formulas are added here too.
+//! The scenario's types (`scenario/`) know nothing of reading or compiling.
 
-use super::*;
-use crate::claims::{ClaimDef, UserClaim, Verdict, CATALOGUE, MAX_CLAIMS};
+use crate::claim::{ClaimDef, UserClaim, CATALOGUE, MAX_CLAIMS};
 use crate::formula::{self, FormulaError};
+use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId};
+use crate::scenario::*;
+use crate::verdict::verdicts_for;
+use crate::verdict::{ClaimKind, Verdict};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use toml::Spanned;
 
@@ -1083,5 +1089,37 @@ fn formula_error(path: &Path, text: &str, start: usize, e: FormulaError) -> Scen
         column,
         message,
         snippet: crate::escape::terminal(&snippet),
+    }
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let bytes = std::fs::read(path).map_err(|error| ScenarioError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
+        parse(path, &text)
+    }
+}
+
+/// The error for a file that is not UTF-8, located at its first bad byte.
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError {
+    let at = e.valid_up_to();
+    // The prefix before the bad byte is valid UTF-8 by definition.
+    let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: format!(
+            "the file is not UTF-8 text: byte 0x{:02X} cannot start or continue a character here \
+             (save the file as UTF-8)",
+            bytes[at]
+        ),
     }
 }
