@@ -154,6 +154,11 @@ pub(crate) fn record(s: &Scenario, r: &Record) -> String {
     if let Some(c) = r.draft {
         out.push_str(&format!(", draft {}", Scenario::content_name(c)));
     }
+    match r.for_message {
+        Some(true) => out.push_str(", for a message"),
+        Some(false) => out.push_str(", not for a message"),
+        None => {}
+    }
     out
 }
 

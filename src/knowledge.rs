@@ -95,6 +95,9 @@ pub enum Term {
     /// The read-receipt command: what a receipt's envelope shows when it says "read" in the
     /// clear (push command 102) rather than "delivered" (101).
     Read,
+    /// The `x-required-for-message` flag of a lookup (reverse-engineered clients): the lookup
+    /// was made to send a message. In a record only when the log keeps it (`log-fields`).
+    ForMessage,
     Content(ContentId),
     /// The public half of a key pair.
     Pk(KeyId),

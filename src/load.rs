@@ -24,6 +24,7 @@ struct RawScenario {
     variant: Spanned<String>,
     threat: Option<Spanned<String>>,
     logging: Option<Spanned<String>>,
+    log_fields: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
@@ -311,6 +312,69 @@ const MAX_TEXT: usize = 4000;
 
 /// What a phone number (`+1 (555) 010-0100`), an e-mail address (`bob@example.com`) or a short
 /// label (`A`, `alice_2`) holds: letters, digits, spaces and `+ - _ . @ ( )`.
+/// The fields of a lookup the log keeps (`log-fields`): the 2016 FAQ's (requester, day,
+/// address, and the target and the device count unless private discovery hides them), and
+/// optionally the lookup's `for-message` flag (`x-required-for-message` in reverse-engineered
+/// clients; whether Apple's log keeps it is not public). Returns whether the flag is kept.
+fn log_fields(
+    loc: &Locator,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+    features: Features,
+) -> Result<bool, ScenarioError> {
+    const FIELDS: [(&str, ()); 6] = [
+        ("requester", ()),
+        ("target", ()),
+        ("day", ()),
+        ("address", ()),
+        ("devices", ()),
+        ("for-message", ()),
+    ];
+    let Some(list) = raw else {
+        return Ok(false);
+    };
+    let mut seen = BTreeSet::new();
+    for f in list.get_ref() {
+        loc.choice("log-fields", f, &FIELDS)?;
+        let name = f.get_ref().as_str();
+        if !seen.insert(name) {
+            return Err(loc.at(f, format!("key `log-fields`: `{name}` is listed twice")));
+        }
+        if features.private_discovery && matches!(name, "target" | "devices") {
+            return Err(loc.at(
+                f,
+                format!(
+                    "key `log-fields`: under private discovery the log never sees `{name}` \
+                     (the target travels encrypted to the enclave, and a device count would \
+                     identify it)"
+                ),
+            ));
+        }
+    }
+    let faq: Vec<&str> = FIELDS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| *n != "for-message")
+        .filter(|n| !(features.private_discovery && matches!(*n, "target" | "devices")))
+        .collect();
+    let missing: Vec<&str> = faq.iter().copied().filter(|n| !seen.contains(n)).collect();
+    if !missing.is_empty() {
+        return Err(loc.at(
+            list,
+            format!(
+                "key `log-fields`: the log keeps every field the 2016 FAQ names ({}); missing {} \
+                 (`log-fields` may add `for-message`)",
+                faq.join(", "),
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(seen.contains("for-message"))
+}
+
 fn is_handle(h: &str) -> bool {
     !h.is_empty()
         && h.chars().count() <= MAX_HANDLE
@@ -393,6 +457,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
         *on = true;
     }
+    let log_for_message = log_fields(&loc, raw.log_fields.as_ref(), features)?;
     let threat = match &raw.threat {
         Some(t) => loc.choice("threat", t, &Threat::ALL)?,
         None => Threat::Honest,
@@ -809,6 +874,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         variant,
         threat,
         logging,
+        log_for_message,
         order,
         lossy,
         lookup_cache,

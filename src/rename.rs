@@ -175,6 +175,7 @@ impl Rename for Term {
             Term::Token(t) => Term::Token(t.rename(r)),
             Term::Count(n) => Term::Count(n.rename(r)),
             Term::Read => Term::Read,
+            Term::ForMessage => Term::ForMessage,
             Term::Content(c) => Term::Content(c.rename(r)),
             Term::Pk(k) => Term::Pk(k.rename(r)),
             Term::Sk(k) => Term::Sk(k.rename(r)),
@@ -201,6 +202,7 @@ impl Rename for LookupRequest {
             token,
             ip,
             target,
+            for_message,
             draft,
         } = self;
         LookupRequest {
@@ -209,6 +211,8 @@ impl Rename for LookupRequest {
             token: token.rename(r),
             ip: ip.rename(r),
             target: target.rename(r),
+            // A flag names no device.
+            for_message: *for_message,
             draft: draft.rename(r),
         }
     }
@@ -233,6 +237,7 @@ impl Rename for Record {
             ip,
             device_count,
             draft,
+            for_message,
             lookup,
         } = self;
         Record {
@@ -242,6 +247,8 @@ impl Rename for Record {
             ip: ip.rename(r),
             device_count: device_count.rename(r),
             draft: draft.rename(r),
+            // A flag names no device.
+            for_message: *for_message,
             lookup: lookup.rename(r),
         }
     }

@@ -79,6 +79,8 @@ fn state_counts_are_pinned() {
         ("events-log-crash.toml", 162, 351, 53, 68),
         ("history-after-reply.toml", 6, 7, 5, 5),
         ("history-log-crash.toml", 30, 47, 26, 34),
+        ("intent-faq.toml", 418, 934, 217, 304),
+        ("intent-flag-kept.toml", 418, 934, 217, 304),
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
         ("log-before-reply-lossy.toml", 10, 10, 10, 10),
         ("log-crash.toml", 30, 47, 18, 21),
@@ -242,6 +244,15 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "contact_seen_by_the_directory_not_in_the_log",
         trace_text(&r, "contact-the-directory-sees-is-in-the-log")
+    );
+    let r = checked("intent-flag-kept.toml");
+    insta::assert_snapshot!(
+        "a_record_shows_its_lookup_was_for_a_message",
+        trace_text(&r, "log-never-shows-a-message")
+    );
+    insta::assert_snapshot!(
+        "an_order_discloses_a_lookup_for_a_message",
+        trace_text(&r, "order-discloses-a-message")
     );
     let r = checked("history-log-crash.toml");
     insta::assert_snapshot!(

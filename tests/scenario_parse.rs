@@ -129,6 +129,55 @@ fn a_feature_that_is_unknown_or_already_on_is_rejected_where_it_stands() {
 }
 
 #[test]
+fn log_fields_keep_the_faqs_fields_and_may_add_the_for_message_flag() {
+    let with = |variant: &str, fields: &str| {
+        MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            &format!("variant = \"{variant}\"\nlog-fields = [{fields}]"),
+        )
+    };
+    let faq = "\"requester\", \"target\", \"day\", \"address\", \"devices\"";
+    let s = parse(Path::new("g.toml"), MINIMAL).unwrap();
+    assert!(!s.log_for_message, "the flag is not kept unless listed");
+    let s = parse(Path::new("g.toml"), &with("imessage-2016", faq)).unwrap();
+    assert!(!s.log_for_message);
+    let kept = format!("{faq}, \"for-message\"");
+    let s = parse(Path::new("g.toml"), &with("imessage-2016", &kept)).unwrap();
+    assert!(s.log_for_message);
+    let private = "\"requester\", \"day\", \"address\", \"for-message\"";
+    assert!(
+        parse(Path::new("g.toml"), &with("private-discovery", private))
+            .unwrap()
+            .log_for_message
+    );
+    // Errors, each at the value or the list it is about.
+    let (line, msg) = rejected(&with("imessage-2016", "\"requester\", \"reason\""));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains("key `log-fields`: unknown value `reason`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("requester, target, day, address, devices, for-message"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&with(
+        "imessage-2016",
+        "\"requester\", \"day\", \"address\"",
+    ));
+    assert_eq!(line, 3, "{msg}");
+    assert!(msg.contains("missing `target`, `devices`"), "{msg}");
+    let (_, msg) = rejected(&with("imessage-2016", &format!("{faq}, \"day\"")));
+    assert!(msg.contains("`day` is listed twice"), "{msg}");
+    let (line, msg) = rejected(&with("sealed-sender", &kept));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains("under private discovery the log never sees `target`"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn unknown_key_names_the_line_and_the_key() {
     let text = MINIMAL.replace("[[action]]\nby", "[[action]]\nspeed = 3\nby");
     let (line, msg) = rejected(&text);

@@ -43,15 +43,15 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
 /// start typing), optional court
-/// order, every variant with any further features, threat, network, logging mode and cache
-/// setting.
+/// order, every variant with any further features, threat, network, logging mode, cache
+/// setting and whether the log keeps the for-message flag.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
         accounts,
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..16),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..32),
         prop::option::of(0usize..3),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
@@ -73,13 +73,23 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 .filter(|(i, f)| extra & (1 << i) != 0 && !preset.contains(f))
                 .map(|(_, f)| format!("\"{f}\""))
                 .collect();
+            // The log keeping the lookups' for-message flag, with the fields the FAQ names.
+            let private = preset.contains(&"private-discovery") || extra & 2 != 0;
+            let log_fields = if extra & 16 == 0 {
+                String::new()
+            } else if private {
+                "log-fields = [\"requester\", \"day\", \"address\", \"for-message\"]\n".to_string()
+            } else {
+                "log-fields = [\"requester\", \"target\", \"day\", \"address\", \"devices\", \"for-message\"]\n".to_string()
+            };
             let mut text = format!(
-                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\nfeatures = [{}]\n[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
+                "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\nfeatures = [{}]\n{}[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
                 variants[v],
                 threats[t],
                 if before { "before-reply" } else { "after-reply" },
                 cache,
                 features.join(", "),
+                log_fields,
                 orders[o],
                 lossy,
                 days,
@@ -186,7 +196,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..33, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..34, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -219,6 +229,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         29 => "read(d, m)".into(),
         30 => "read-receipt(d, m)".into(),
         31 => format!("holds({p}, pair(handle(a), pair(handle(b), pair(_, read))))"),
+        32 => "for-message(r)".into(),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -258,6 +269,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in answered. shows(r, a, b))",
         "(exists r in in-transit. r.requester = a)",
         "(exists r in logged. kept(r))",
+        "(exists r in log. for-message(r))",
         "(exists x in disclosures. x.record.requester = b)",
         "(exists r in answered. received(r) and not acked(r))",
         "(exists r in answered. purged(r))",

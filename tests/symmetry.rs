@@ -651,6 +651,7 @@ send = "A"
             ip: IpId(0),
             device_count: Some(1),
             draft: None,
+            for_message: None,
             lookup: LookupId {
                 device: DeviceId(0),
                 action: 0,

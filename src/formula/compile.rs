@@ -32,7 +32,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 23] = [
+const PREDICATES: [PredInfo; 24] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -98,6 +98,12 @@ const PREDICATES: [PredInfo; 23] = [
         pred: Pred::Shows,
         args: &[Sort::Record, Sort::Account, Sort::Account],
         doc: "shows(r, a, b): record r shows that a looked b up",
+    },
+    PredInfo {
+        name: "for-message",
+        pred: Pred::ForMessage,
+        args: &[Sort::Record],
+        doc: "for-message(r): record r says its lookup was made to send a message (the lookup's x-required-for-message flag; false unless the scenario's log-fields keeps it)",
     },
     PredInfo {
         name: "kept",

@@ -573,6 +573,7 @@ impl<'a> Ev<'a> {
             (Pred::Shows, [Val::Record(r), Val::Account(a), Val::Account(b)]) => {
                 r.requester == *a && r.target == Some(*b)
             }
+            (Pred::ForMessage, [Val::Record(r)]) => r.for_message == Some(true),
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, model::today(s)),
             (Pred::Read, [Val::Device(d), Val::Message(c)]) => {
                 model::device(s, *d).read.contains(c)

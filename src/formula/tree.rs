@@ -157,6 +157,7 @@ pub enum Pred {
     Registered,
     MaySend,
     Shows,
+    ForMessage,
     Kept,
     Logged,
     Received,
@@ -709,7 +710,7 @@ pub(crate) fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 }
                 Pred::Registered => vec![],
                 Pred::MaySend => vec![Part::MaySend],
-                Pred::Shows => vec![],
+                Pred::Shows | Pred::ForMessage => vec![],
                 Pred::Kept => vec![Part::Today],
                 Pred::Logged => vec![Part::Logged],
                 Pred::Received => vec![Part::Received],

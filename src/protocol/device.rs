@@ -85,6 +85,9 @@ impl DeviceState {
             token: Token::Device(d),
             ip: scenario.device(d).ip,
             target,
+            // A lookup for a send carries the message it is for (`draft`); composing and typing
+            // indicators look up without one.
+            for_message: draft.is_some(),
             draft: draft.filter(|_| scenario.bugs.contains(&Bug::LookupCarriesDraft)),
         })
     }

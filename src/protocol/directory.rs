@@ -317,6 +317,7 @@ impl DirectoryState {
                     .device_count()
             }),
             draft: req.draft,
+            for_message: scenario.log_for_message.then_some(req.for_message),
         }
     }
 }

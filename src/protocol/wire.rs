@@ -26,6 +26,9 @@ pub struct LookupRequest {
     pub token: Token,
     pub ip: IpId,
     pub target: AccountId,
+    /// Whether the lookup is made to send a message (`x-required-for-message`, set by a send;
+    /// not by composing or a typing indicator).
+    pub for_message: bool,
     /// Only under the planted bug `lookup-carries-draft`: the draft the lookup is made for.
     pub draft: Option<ContentId>,
 }
@@ -73,6 +76,9 @@ pub struct Record {
     pub device_count: Option<u8>,
     /// Whatever else of the request the directory logged (only under a planted bug).
     pub draft: Option<ContentId>,
+    /// The lookup's `x-required-for-message` flag, when the log keeps it (`log-fields`
+    /// listing `for-message`; not public whether Apple's does, so off by default).
+    pub for_message: Option<bool>,
     /// Which lookup this is (not a term: no claim reads the time stamp itself).
     pub lookup: LookupId,
 }
@@ -85,6 +91,9 @@ impl Record {
         parts.push(Term::Ip(self.ip));
         parts.extend(self.device_count.map(Term::Count));
         parts.extend(self.draft.map(Term::Content));
+        if self.for_message == Some(true) {
+            parts.push(Term::ForMessage);
+        }
         Term::tuple(parts)
     }
 }

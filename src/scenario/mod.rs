@@ -301,6 +301,8 @@ pub struct Scenario {
     pub variant: Variant,
     pub threat: Threat,
     pub logging: Logging,
+    /// Whether the log keeps a lookup's `for-message` flag (`log-fields`; off by default).
+    pub log_for_message: bool,
     pub order: Order,
     pub lossy: bool,
     pub lookup_cache: LookupCache,
