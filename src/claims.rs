@@ -611,11 +611,13 @@ mod undo {
     /// A message with no record of its lookup is undone by the log restoring a record, or by
     /// the directory sending a record for a new lookup. (The log receiving a record cannot undo
     /// it: that record was on its way.)
-    pub fn by_a_log_write(_: &Scenario, step: &Step) -> bool {
+    /// A device's query for a sender's keys makes a record too when it is logged.
+    pub fn by_a_log_write(s: &Scenario, step: &Step) -> bool {
         match taken_by(step) {
             None => true,
             Some((Role::LookupLog, _)) => log_forgets(step),
             Some((Role::Directory, Some(Msg::Lookup(_)))) => true,
+            Some((Role::Directory, Some(Msg::KeyQuery { .. }))) => s.sender_lookup_logged,
             _ => false,
         }
     }

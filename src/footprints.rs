@@ -341,6 +341,9 @@ impl ProtocolModel {
                 out.extend(all_devices().map(|d| (d, Input::LookupReply)));
             }
             (Role::Directory, Input::KeyQuery(d)) => {
+                if s.sender_lookup_logged {
+                    out.push((log, Input::LogWrite));
+                }
                 out.push((actor_id(Role::Device(d)), Input::Inert));
             }
             (Role::Directory, Input::Timer(Timer::Forge { target, .. })) => {
@@ -758,6 +761,13 @@ impl ProtocolModel {
                         // Every lookup has its own record (its `LookupId`), never seen
                         // before, except on a duplicating network, where a lookup delivered
                         // again makes a record the log may already have purged.
+                        if self.scenario.order != Order::Duplicating {
+                            fresh = P::Answered.bit() | P::InTransit.bit() | P::Logged.bit();
+                        }
+                    }
+                    // A key query logged as a lookup makes a record the same way.
+                    Some(Msg::KeyQuery { .. }) if self.scenario.sender_lookup_logged => {
+                        parts.extend([grows(P::Answered), grows(P::InTransit), grows(P::Logged)]);
                         if self.scenario.order != Order::Duplicating {
                             fresh = P::Answered.bit() | P::InTransit.bit() | P::Logged.bit();
                         }

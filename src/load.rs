@@ -25,6 +25,7 @@ struct RawScenario {
     threat: Option<Spanned<String>>,
     logging: Option<Spanned<String>>,
     log_fields: Option<Spanned<Vec<Spanned<String>>>>,
+    sender_lookup: Option<Spanned<String>>,
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
@@ -458,6 +459,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         *on = true;
     }
     let log_for_message = log_fields(&loc, raw.log_fields.as_ref(), features)?;
+    let sender_lookup_logged = match &raw.sender_lookup {
+        Some(v) => loc.choice(
+            "sender-lookup",
+            v,
+            &[("key-query", false), ("logged", true)],
+        )?,
+        None => false,
+    };
     let threat = match &raw.threat {
         Some(t) => loc.choice("threat", t, &Threat::ALL)?,
         None => Threat::Honest,
@@ -875,6 +884,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         threat,
         logging,
         log_for_message,
+        sender_lookup_logged,
         order,
         lossy,
         lookup_cache,

@@ -20,7 +20,7 @@
 
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, KeyId, Knowledge, Term, Token};
 use crate::protocol::device::{Channel, Sent};
-use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Record, Timer};
+use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Origin, Record, Timer};
 use crate::protocol::{
     AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, PartyState, RelayState,
     SERVERS,
@@ -220,10 +220,13 @@ impl Rename for LookupRequest {
 
 impl Rename for LookupId {
     fn rename<R: Renamer + ?Sized>(&self, r: &R) -> Self {
-        let LookupId { device, action } = self;
+        let LookupId { device, origin } = self;
         LookupId {
             device: device.rename(r),
-            action: action.rename(r),
+            origin: match origin {
+                Origin::Action(n) => Origin::Action(*n),
+                Origin::Sender(a) => Origin::Sender(a.rename(r)),
+            },
         }
     }
 }
@@ -476,6 +479,7 @@ impl Rename for DirectoryState {
             day,
             knowledge,
             held,
+            held_keys,
             answered,
             impersonating,
         } = self;
@@ -483,6 +487,7 @@ impl Rename for DirectoryState {
             day: day.rename(r),
             knowledge: knowledge.rename(r),
             held: held.rename(r),
+            held_keys: held_keys.rename(r),
             answered: answered.rename(r),
             impersonating: impersonating.rename(r),
         }

@@ -81,6 +81,7 @@ fn state_counts_are_pinned() {
         ("history-log-crash.toml", 30, 47, 26, 34),
         ("intent-faq.toml", 418, 934, 217, 304),
         ("intent-flag-kept.toml", 418, 934, 217, 304),
+        ("intent-sender-lookup.toml", 12, 12, 12, 12),
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
         ("log-before-reply-lossy.toml", 10, 10, 10, 10),
         ("log-crash.toml", 30, 47, 18, 21),
@@ -253,6 +254,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "an_order_discloses_a_lookup_for_a_message",
         trace_text(&r, "order-discloses-a-message")
+    );
+    let r = checked("intent-sender-lookup.toml");
+    insta::assert_snapshot!(
+        "the_recipients_lookup_of_its_sender_shows_a_conversation",
+        trace_text(&r, "log-shows-a-conversation")
     );
     let r = checked("history-log-crash.toml");
     insta::assert_snapshot!(

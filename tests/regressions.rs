@@ -3,7 +3,7 @@
 use crate::repo_path;
 use imessage_model::claims::Conditions;
 use imessage_model::load::parse;
-use imessage_model::protocol::wire::{Msg, Timer};
+use imessage_model::protocol::wire::{Msg, Origin, Timer};
 use imessage_model::state::{State, Step};
 use imessage_model::{check, CheckOptions, ProtocolModel, Verdict};
 use stateright::actor::ActorModelAction;
@@ -107,10 +107,10 @@ fn take(m: &ProtocolModel, state: &State, what: &str, pick: impl Fn(&Step) -> bo
 fn log_write_of(step: &Step, action: u8, lost: bool) -> bool {
     match step {
         Step::Actor(ActorModelAction::Drop(env)) if lost => {
-            matches!(&env.msg, Msg::LogWrite(r) if r.lookup.action == action)
+            matches!(&env.msg, Msg::LogWrite(r) if r.lookup.origin == Origin::Action(action))
         }
         Step::Actor(ActorModelAction::Deliver { msg, .. }) if !lost => {
-            matches!(msg, Msg::LogWrite(r) if r.lookup.action == action)
+            matches!(msg, Msg::LogWrite(r) if r.lookup.origin == Origin::Action(action))
         }
         _ => false,
     }
@@ -153,7 +153,7 @@ fn an_acknowledgement_releases_only_its_own_lookup_under_private_discovery() {
         &m,
         &s,
         "C's acknowledgement",
-        |st| matches!(st, Step::Actor(ActorModelAction::Deliver { msg: Msg::LogAck(r), .. }) if r.lookup.action == 1),
+        |st| matches!(st, Step::Actor(ActorModelAction::Deliver { msg: Msg::LogAck(r), .. }) if r.lookup.origin == Origin::Action(1)),
     );
     let directory = imessage_model::state::directory(&s);
     assert_eq!(
@@ -166,7 +166,10 @@ fn an_acknowledgement_releases_only_its_own_lookup_under_private_discovery() {
         "the answer for B is still held"
     );
     assert!(
-        directory.answered.iter().all(|r| r.lookup.action == 1),
+        directory
+            .answered
+            .iter()
+            .all(|r| r.lookup.origin == Origin::Action(1)),
         "only C's lookup is answered"
     );
     assert!(

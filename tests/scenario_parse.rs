@@ -178,6 +178,39 @@ fn log_fields_keep_the_faqs_fields_and_may_add_the_for_message_flag() {
 }
 
 #[test]
+fn a_sender_lookup_is_an_unlogged_key_query_unless_the_scenario_says_logged() {
+    let with = |value: &str| {
+        MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            &format!("variant = \"imessage-2016\"\nsender-lookup = \"{value}\""),
+        )
+    };
+    assert!(
+        !parse(Path::new("g.toml"), MINIMAL)
+            .unwrap()
+            .sender_lookup_logged
+    );
+    assert!(
+        !parse(Path::new("g.toml"), &with("key-query"))
+            .unwrap()
+            .sender_lookup_logged
+    );
+    assert!(
+        parse(Path::new("g.toml"), &with("logged"))
+            .unwrap()
+            .sender_lookup_logged
+    );
+    let (line, msg) = rejected(&with("always"));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains(
+            "key `sender-lookup`: unknown value `always` (expected one of: key-query, logged)"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
 fn unknown_key_names_the_line_and_the_key() {
     let text = MINIMAL.replace("[[action]]\nby", "[[action]]\nspeed = 3\nby");
     let (line, msg) = rejected(&text);

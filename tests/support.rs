@@ -44,14 +44,14 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
 /// start typing), optional court
 /// order, every variant with any further features, threat, network, logging mode, cache
-/// setting and whether the log keeps the for-message flag.
+/// setting, whether the log keeps the for-message flag and whether sender lookups are logged.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
         accounts,
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..32),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..64),
         prop::option::of(0usize..3),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
@@ -75,13 +75,17 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 .collect();
             // The log keeping the lookups' for-message flag, with the fields the FAQ names.
             let private = preset.contains(&"private-discovery") || extra & 2 != 0;
-            let log_fields = if extra & 16 == 0 {
+            let mut log_fields = if extra & 16 == 0 {
                 String::new()
             } else if private {
                 "log-fields = [\"requester\", \"day\", \"address\", \"for-message\"]\n".to_string()
             } else {
                 "log-fields = [\"requester\", \"target\", \"day\", \"address\", \"devices\", \"for-message\"]\n".to_string()
             };
+            // A receiving device's query for the sender's keys logged as a lookup.
+            if extra & 32 != 0 {
+                log_fields.push_str("sender-lookup = \"logged\"\n");
+            }
             let mut text = format!(
                 "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\nfeatures = [{}]\n{}[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
                 variants[v],

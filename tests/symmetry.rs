@@ -566,7 +566,7 @@ fn representatives_are_exact_where_one_item_tells_two_devices_apart() {
     use imessage_model::knowledge::{
         AccountId, ContentId, Day, DeviceId, IpId, KeyId, Term, Token,
     };
-    use imessage_model::protocol::wire::{Answer, Entry, LookupId, Msg, Record};
+    use imessage_model::protocol::wire::{Answer, Entry, LookupId, Msg, Origin, Record};
     use imessage_model::protocol::{PartyState, SERVERS};
     use stateright::actor::{Envelope, Id, Network};
     use std::sync::Arc;
@@ -654,7 +654,7 @@ send = "A"
             for_message: None,
             lookup: LookupId {
                 device: DeviceId(0),
-                action: 0,
+                origin: Origin::Action(0),
             },
         };
         st.actor_storages[1] = Some([record].into());

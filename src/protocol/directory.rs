@@ -21,7 +21,9 @@
 //! are not lookups and are not logged.
 
 use super::wire::Timer;
-use super::wire::{sender_certificate, Answer, Entry, LookupId, LookupRequest, Msg, Record};
+use super::wire::{
+    sender_certificate, Answer, Entry, LookupId, LookupRequest, Msg, Origin, Record,
+};
 use super::{actor_id, role_of, Party, Role};
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
@@ -38,6 +40,9 @@ pub struct DirectoryState {
     /// requesting device, the workload action that made the lookup, the handle looked up and
     /// the record.
     pub held: BTreeSet<(DeviceId, u8, AccountId, Record)>,
+    /// Key answers held the same way, when key queries are logged (`sender-lookup =
+    /// "logged"`): the asking device, the handle whose keys it asked for, the record.
+    pub held_keys: BTreeSet<(DeviceId, AccountId, Record)>,
     /// Every lookup answered, as the record it should have produced.
     pub answered: BTreeSet<Record>,
     /// Under key-swap: the (victim, target) pair the directory has chosen to impersonate, once
@@ -85,6 +90,7 @@ impl DirectoryState {
             day: Day(0),
             knowledge: Knowledge::from_terms(initial),
             held: BTreeSet::new(),
+            held_keys: BTreeSet::new(),
             answered: BTreeSet::new(),
             impersonating: BTreeSet::new(),
         }
@@ -199,6 +205,23 @@ impl DirectoryState {
         );
     }
 
+    /// The keys a device asked for, to verify a message claiming to come from `handle`.
+    fn reply_keys(
+        &self,
+        scenario: &Scenario,
+        device: DeviceId,
+        handle: AccountId,
+        o: &mut Out<Party>,
+    ) {
+        o.send(
+            actor_id(Role::Device(device)),
+            Msg::KeyReply {
+                handle,
+                answer: self.answer(scenario, scenario.device(device).account, handle),
+            },
+        );
+    }
+
     fn reply(&self, scenario: &Scenario, device: DeviceId, target: AccountId, o: &mut Out<Party>) {
         o.send(
             actor_id(Role::Device(device)),
@@ -247,13 +270,24 @@ impl DirectoryState {
                     .filter(|(_, _, _, r)| *r == record)
                     .cloned()
                     .collect();
-                if due.is_empty() {
+                let due_keys: Vec<_> = self
+                    .held_keys
+                    .iter()
+                    .filter(|(_, _, r)| *r == record)
+                    .cloned()
+                    .collect();
+                if due.is_empty() && due_keys.is_empty() {
                     return None; // An acknowledgement for a reply already sent.
                 }
                 let mut next = self.clone();
                 for (device, action, target, r) in due {
                     self.reply(scenario, device, target, o);
                     next.held.remove(&(device, action, target, r.clone()));
+                    next.answered.insert(r);
+                }
+                for (device, handle, r) in due_keys {
+                    self.reply_keys(scenario, device, handle, o);
+                    next.held_keys.remove(&(device, handle, r.clone()));
                     next.answered.insert(r);
                 }
                 Some(next)
@@ -268,14 +302,37 @@ impl DirectoryState {
                     Term::Token(Token::Device(d)),
                     Term::Handle(handle),
                 ));
-                o.send(
-                    src,
-                    Msg::KeyReply {
-                        handle,
-                        answer: self.answer(scenario, scenario.device(d).account, handle),
-                    },
-                );
-                (next != *self).then_some(next)
+                if !scenario.sender_lookup_logged {
+                    self.reply_keys(scenario, d, handle, o);
+                    return (next != *self).then_some(next);
+                }
+                // Logged like a lookup (reverse-engineered clients look the sender up): the
+                // operator learns it as one, and the log gets its record.
+                let device = scenario.device(d);
+                let req = LookupRequest {
+                    action: 0,
+                    requester: device.account,
+                    token: Token::Device(d),
+                    ip: device.ip,
+                    target: handle,
+                    for_message: false,
+                    draft: None,
+                };
+                next.knowledge
+                    .learn(req.to_term(scenario.features.private_discovery));
+                let mut record = self.record(scenario, d, &req);
+                record.lookup.origin = Origin::Sender(handle);
+                match scenario.logging {
+                    Logging::BeforeReply => {
+                        next.held_keys.insert((d, handle, record.clone()));
+                    }
+                    Logging::AfterReply => {
+                        self.reply_keys(scenario, d, handle, o);
+                        next.answered.insert(record.clone());
+                    }
+                }
+                o.send(log, Msg::LogWrite(record));
+                Some(next)
             }
             Msg::Deliver {
                 from, to, payload, ..
@@ -306,7 +363,7 @@ impl DirectoryState {
         Record {
             lookup: LookupId {
                 device,
-                action: req.action,
+                origin: Origin::Action(req.action),
             },
             day: self.day,
             requester: req.requester,

@@ -53,14 +53,25 @@ impl LookupRequest {
     }
 }
 
-/// Which lookup a record is of: the device that looked up and the workload action that made
-/// the lookup (each action looks up at most once). It stands for the time stamp of each entry of
-/// the real log, so two lookups are two records even when everything else about them is equal,
-/// and an acknowledgement names the one lookup it releases.
+/// Which lookup a record is of: the device that looked up and what made it look up (each
+/// workload action looks up at most once, and a device looks a message's sender up at most
+/// once). It stands for the time stamp of each entry of the real log, so two lookups are two
+/// records even when everything else about them is equal, and an acknowledgement names the
+/// one lookup it releases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LookupId {
     pub device: DeviceId,
-    pub action: u8,
+    pub origin: Origin,
+}
+
+/// What made a device look a handle up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Origin {
+    /// The workload action of that index (composing, sending, typing).
+    Action(u8),
+    /// A message claiming to come from this account, whose keys the device did not have
+    /// (`sender-lookup = "logged"`: the key query is logged as a lookup).
+    Sender(AccountId),
 }
 
 /// One record of the lookup log: what the directory logs about one lookup.

@@ -13,7 +13,7 @@ use crate::describe::token;
 use crate::knowledge::{Knowledge, Term};
 use crate::model::ProtocolModel;
 use crate::protocol::device::Channel;
-use crate::protocol::wire::{Answer, Record};
+use crate::protocol::wire::{Answer, Origin, Record};
 use crate::protocol::{role_of, Role};
 use crate::scenario::Scenario;
 use crate::state::{self as model, State};
@@ -107,11 +107,20 @@ fn labelled<'a>(s: &Scenario, records: impl IntoIterator<Item = &'a Record>) -> 
         .zip(&records)
         .map(|(text, r)| {
             if texts.iter().filter(|x| *x == text).count() > 1 {
-                format!(
-                    "{text} (action {} of {})",
-                    r.lookup.action + 1,
-                    s.device_name(r.lookup.device)
-                )
+                match r.lookup.origin {
+                    Origin::Action(n) => {
+                        format!(
+                            "{text} (action {} of {})",
+                            n + 1,
+                            s.device_name(r.lookup.device)
+                        )
+                    }
+                    Origin::Sender(a) => format!(
+                        "{text} ({} verifying a message from {})",
+                        s.device_name(r.lookup.device),
+                        s.handle(a)
+                    ),
+                }
             } else {
                 text.clone()
             }
@@ -132,6 +141,13 @@ pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
                     f.insert(format!(
                         "holds the answer for {} to {} until the log acknowledges",
                         s.handle(*t),
+                        s.device_name(*dev)
+                    ));
+                }
+                for (dev, h, _) in &d.held_keys {
+                    f.insert(format!(
+                        "holds the keys of {} for {} until the log acknowledges",
+                        s.handle(*h),
                         s.device_name(*dev)
                     ));
                 }

@@ -303,6 +303,9 @@ pub struct Scenario {
     pub logging: Logging,
     /// Whether the log keeps a lookup's `for-message` flag (`log-fields`; off by default).
     pub log_for_message: bool,
+    /// Whether a device's query for the keys of a message's sender is logged as a lookup
+    /// (`sender-lookup = "logged"`; by default it is an unlogged key query).
+    pub sender_lookup_logged: bool,
     pub order: Order,
     pub lossy: bool,
     pub lookup_cache: LookupCache,
