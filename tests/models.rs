@@ -113,6 +113,8 @@ fn state_counts_are_pinned() {
         ("retention-bug-never-purges.toml", 11, 11, 11, 11),
         ("sealed-sender.toml", 8, 8, 8, 8),
         ("sms-fallback.toml", 7, 7, 7, 7),
+        ("tokens-lookup.toml", 6, 6, 6, 6),
+        ("tokens-unregistered.toml", 7, 7, 7, 7),
         // Typing indicators (claims/typing.toml).
         ("typing-ghost-device.toml", 10, 11, 9, 9),
         ("typing-only.toml", 8, 8, 8, 8),
@@ -254,6 +256,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "an_order_discloses_a_lookup_for_a_message",
         trace_text(&r, "order-discloses-a-message")
+    );
+    let r = checked("tokens-lookup.toml");
+    insta::assert_snapshot!(
+        "a_lookup_answer_hands_over_the_targets_push_tokens",
+        trace_text(&r, "requester-learns-push-tokens")
     );
     let r = checked("intent-sender-lookup.toml");
     insta::assert_snapshot!(

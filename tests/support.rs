@@ -200,7 +200,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..34, party).prop_map(|(i, p)| match i {
+    let atom = (0usize..35, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -234,6 +234,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         30 => "read-receipt(d, m)".into(),
         31 => format!("holds({p}, pair(handle(a), pair(handle(b), pair(_, read))))"),
         32 => "for-message(r)".into(),
+        33 => "(exists e: device. has-token(d, e))".into(),
         _ => "d.account = a".into(),
     });
     let body = atom.prop_recursive(3, 12, 2, |inner| {
@@ -274,6 +275,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in in-transit. r.requester = a)",
         "(exists r in logged. kept(r))",
         "(exists r in log. for-message(r))",
+        "(exists e: device. has-token(d, e))",
         "(exists x in disclosures. x.record.requester = b)",
         "(exists r in answered. received(r) and not acked(r))",
         "(exists r in answered. purged(r))",

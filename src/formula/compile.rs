@@ -32,7 +32,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 24] = [
+const PREDICATES: [PredInfo; 25] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -80,6 +80,12 @@ const PREDICATES: [PredInfo; 24] = [
         pred: Pred::Told,
         args: &[Sort::Device, Sort::Account, Sort::Answer],
         doc: "told(d, a, registered|unregistered): device d holds that answer about a",
+    },
+    PredInfo {
+        name: "has-token",
+        pred: Pred::HasToken,
+        args: &[Sort::Device, Sort::Device],
+        doc: "has-token(d, e): device d holds device e's push token, from a directory answer (an answer lists each device with its token)",
     },
     PredInfo {
         name: "registered",

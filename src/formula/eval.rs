@@ -565,6 +565,18 @@ impl<'a> Ev<'a> {
                     .chain(dev.keys.get(a))
                     .any(|ans| matches!(ans, Answer::Devices(_)) == *yes)
             }
+            (Pred::HasToken, [Val::Device(d), Val::Device(e)]) => {
+                let dev = model::device(s, *d);
+                dev.cache
+                    .values()
+                    .chain(dev.keys.values())
+                    .any(|ans| match ans {
+                        Answer::Devices(entries) => {
+                            entries.iter().any(|x| x.token == Token::Device(*e))
+                        }
+                        Answer::NotRegistered => false,
+                    })
+            }
             (Pred::Registered, [Val::Account(a)]) => sc.account(*a).registered,
             (Pred::MaySend, [Val::Device(d), Val::Account(a)]) => {
                 model::device(s, *d).sent.iter().any(|x| x.to == *a)

@@ -154,6 +154,7 @@ pub enum Pred {
     Accepted,
     Alerted,
     Told,
+    HasToken,
     Registered,
     MaySend,
     Shows,
@@ -704,7 +705,7 @@ pub(crate) fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 Pred::Accepted => vec![Part::Accepted],
                 Pred::Alerted => vec![Part::Alerts],
                 // Answers can be replaced by fresher ones: read both ways.
-                Pred::Told => {
+                Pred::Told | Pred::HasToken => {
                     r.add(Part::Answers, !pos);
                     vec![Part::Answers]
                 }
