@@ -3,7 +3,7 @@
 use crate::knowledge::{AccountId, KeyId, Token};
 use crate::protocol::wire::{Answer, Msg, Record, Timer};
 use crate::protocol::{role_of, Role};
-use crate::scenario::{ActionKind, Scenario};
+use crate::scenario::{ActionKind, Process, RecordKind, Scenario};
 use crate::state::Step;
 use serde::{Deserialize, Serialize};
 use stateright::actor::ActorModelAction;
@@ -58,15 +58,28 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
             }
             (_, Timer::LegalRequest(n)) => {
                 let r = s.legal_requests[*n as usize];
-                (
-                    "order",
-                    Some(name(*id)),
-                    None,
-                    format!(
-                        "serves a court order for the records of {}",
-                        s.handle(r.handle)
+                let process = match r.process {
+                    Process::Subpoena => "a subpoena",
+                    Process::DOrder => "a court order",
+                    Process::Warrant => "a warrant",
+                };
+                let mut what = match r.records {
+                    RecordKind::LookupLog => {
+                        format!("serves {process} for the records of {}", s.handle(r.handle))
+                    }
+                    RecordKind::PushToken(d) => format!(
+                        "serves {process} for the account behind push token {}",
+                        s.device_name(d)
                     ),
-                )
+                };
+                if !s.legal_rules.allows(r.process, r.records) {
+                    what.push_str(&format!(
+                        " (refused: under the {} rules these records need a 2703(d) order or \
+                         a warrant)",
+                        s.legal_rules.name()
+                    ));
+                }
+                ("order", Some(name(*id)), None, what)
             }
             (_, Timer::Persist) => (
                 "persist",
@@ -302,6 +315,16 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
         ),
         Msg::LegalRequest { handle } => {
             format!("court order for the records of {}", s.handle(*handle))
+        }
+        Msg::TokenRequest { token: t } => {
+            format!("request for the account behind push token {}", token(s, *t))
+        }
+        Msg::TokenDisclosure { token: t, account } => {
+            format!(
+                "push token {} is registered to {}",
+                token(s, *t),
+                s.handle(*account)
+            )
         }
         Msg::Disclosure {
             handle,

@@ -215,6 +215,7 @@ enum Input {
     KeyQuery(DeviceId),
     LogWrite,
     LegalRequest,
+    TokenRequest,
     /// A push, with the owners its payloads go to.
     Push(Owners),
     /// A delivery receipt, with the owners it goes to.
@@ -245,6 +246,7 @@ impl ProtocolModel {
             },
             Msg::LogWrite(_) => Input::LogWrite,
             Msg::LegalRequest { .. } => Input::LegalRequest,
+            Msg::TokenRequest { .. } => Input::TokenRequest,
             Msg::Push { payloads, .. } => Input::Push(
                 payloads
                     .iter()
@@ -263,6 +265,7 @@ impl ProtocolModel {
             Msg::KeyReply { .. }
             | Msg::Sms { .. }
             | Msg::Disclosure { .. }
+            | Msg::TokenDisclosure { .. }
             | Msg::DeliverReceipt { .. }
             | Msg::DeliverTyping { .. } => Input::Inert,
         }
@@ -339,6 +342,10 @@ impl ProtocolModel {
             }
             (Role::Directory, Input::LogAck) => {
                 out.extend(all_devices().map(|d| (d, Input::LookupReply)));
+                // The key answer a logged sender lookup held.
+                if s.sender_lookup_logged {
+                    out.extend(all_devices().map(|d| (d, Input::Inert)));
+                }
             }
             (Role::Directory, Input::KeyQuery(d)) => {
                 if s.sender_lookup_logged {
@@ -369,8 +376,16 @@ impl ProtocolModel {
                     }
                 }
             }
-            (Role::Authority, Input::Timer(Timer::LegalRequest(_))) => {
-                out.push((log, Input::LegalRequest));
+            (Role::Authority, Input::Timer(Timer::LegalRequest(n))) => {
+                match s.legal_requests[n as usize].records {
+                    crate::scenario::RecordKind::LookupLog => out.push((log, Input::LegalRequest)),
+                    crate::scenario::RecordKind::PushToken(_) => {
+                        out.push((relay, Input::TokenRequest))
+                    }
+                }
+            }
+            (Role::Relay, Input::TokenRequest) => {
+                out.push((actor_id(Role::Authority), Input::Inert));
             }
             // Everything else sends nothing: key replies, SMS, disclosures, the log's
             // persistence timer and restart, deliveries to the operator's ghost device.

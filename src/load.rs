@@ -26,6 +26,7 @@ struct RawScenario {
     logging: Option<Spanned<String>>,
     log_fields: Option<Spanned<Vec<Spanned<String>>>>,
     sender_lookup: Option<Spanned<String>>,
+    legal_rules: Option<Spanned<String>>,
     #[serde(default)]
     bugs: Vec<Spanned<String>>,
     lookup_cache: Option<bool>,
@@ -150,7 +151,10 @@ struct RawAction {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawLegalRequest {
-    handle: Spanned<String>,
+    handle: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    process: Option<Spanned<String>>,
+    records: Option<Spanned<String>>,
     day: Option<Spanned<i64>>,
 }
 
@@ -459,6 +463,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         *on = true;
     }
     let log_for_message = log_fields(&loc, raw.log_fields.as_ref(), features)?;
+    let legal_rules = match &raw.legal_rules {
+        Some(r) => loc.choice("legal-rules", r, &LegalRules::ALL)?,
+        None => LegalRules::Y2016,
+    };
     let sender_lookup_logged = match &raw.sender_lookup {
         Some(v) => loc.choice(
             "sender-lookup",
@@ -654,6 +662,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 )
             })
     };
+    let find_device = |value: &Spanned<String>, key: &str| -> Result<DeviceId, ScenarioError> {
+        let by = value.get_ref().trim();
+        let device = by.split_once('/').and_then(|(h, n)| {
+            let acc = accounts.iter().position(|acc| acc.handle == h)?;
+            let num: usize = n.parse().ok()?;
+            if num.to_string() != n {
+                return None; // `A/01`, `A/+1`: only the plain number names a device.
+            }
+            accounts[acc].devices.get(num.checked_sub(1)?).copied()
+        });
+        device.ok_or_else(|| {
+            loc.at(
+                value,
+                format!(
+                    "key `{key}`: `{by}` is not a device of the scenario \
+                     (write HANDLE/N, e.g. `{}/1`, for the N-th device of an account)",
+                    accounts[0].handle
+                ),
+            )
+        })
+    };
     let day_of = |d: &Option<Spanned<i64>>, key: &str| -> Result<Option<Day>, ScenarioError> {
         d.as_ref()
             .map(|d| {
@@ -678,25 +707,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let mut contents = 0u8;
     for action in &raw.actions {
         let a = action.get_ref();
+        let device = find_device(&a.by, "action.by")?;
         let by = a.by.get_ref().trim();
-        let device = by.split_once('/').and_then(|(h, n)| {
-            let acc = accounts.iter().position(|acc| acc.handle == h)?;
-            let num: usize = n.parse().ok()?;
-            if num.to_string() != n {
-                return None; // `A/01`, `A/+1`: only the plain number names a device.
-            }
-            accounts[acc].devices.get(num.checked_sub(1)?).copied()
-        });
-        let Some(device) = device else {
-            return Err(loc.at(
-                &a.by,
-                format!(
-                    "key `action.by`: `{by}` is not a device of the scenario \
-                     (write HANDLE/N, e.g. `{}/1`, for the N-th device of an account)",
-                    accounts[0].handle
-                ),
-            ));
-        };
         let (kind, target) = match (&a.lookup, &a.send, &a.typing, &a.read) {
             (Some(t), None, None, None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
             (None, None, Some(t), None) => (ActionKind::Type, find_account(t, "action.type")?),
@@ -820,9 +832,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(loc.at(spanned, "a scenario has at most 64 `[[legal-request]]`s"));
         }
         let lr = spanned.get_ref();
+        let kind = match &lr.records {
+            Some(r) => loc.choice(
+                "legal-request.records",
+                r,
+                &[("lookup-log", false), ("push-token", true)],
+            )?,
+            None => false,
+        };
+        let (handle, records) = match (kind, &lr.handle, &lr.token) {
+            (false, Some(h), None) => (
+                find_account(h, "legal-request.handle")?,
+                RecordKind::LookupLog,
+            ),
+            (true, None, Some(t)) => {
+                let d = find_device(t, "legal-request.token")?;
+                (devices[d.0 as usize].account, RecordKind::PushToken(d))
+            }
+            (false, _, Some(t)) => {
+                return Err(loc.at(
+                    t,
+                    "key `legal-request.token`: a token names the device of a push-token \
+                     request; this request asks for lookup-log records (set `records = \
+                     \"push-token\"`, or name the records' handle with `handle`)",
+                ))
+            }
+            (true, Some(h), _) => {
+                return Err(loc.at(
+                    h,
+                    "key `legal-request.handle`: a push-token request names a device's token \
+                     (`token = \"B/1\"`), not a handle",
+                ))
+            }
+            (false, None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
+            (true, None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
+        };
         legal_requests.push(LegalRequest {
-            handle: find_account(&lr.handle, "legal-request.handle")?,
+            handle,
             day: day_of(&lr.day, "legal-request.day")?,
+            process: match &lr.process {
+                Some(p) => loc.choice("legal-request.process", p, &Process::ALL)?,
+                None => Process::DOrder,
+            },
+            records,
         });
     }
 
@@ -883,6 +935,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         variant,
         threat,
         logging,
+        legal_rules,
         log_for_message,
         sender_lookup_logged,
         order,

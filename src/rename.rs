@@ -385,6 +385,13 @@ impl Rename for Msg {
             Msg::LegalRequest { handle } => Msg::LegalRequest {
                 handle: handle.rename(r),
             },
+            Msg::TokenRequest { token } => Msg::TokenRequest {
+                token: token.rename(r),
+            },
+            Msg::TokenDisclosure { token, account } => Msg::TokenDisclosure {
+                token: token.rename(r),
+                account: account.rename(r),
+            },
             Msg::Disclosure {
                 handle,
                 day,
@@ -538,11 +545,13 @@ impl Rename for AuthorityState {
         let AuthorityState {
             served,
             disclosed,
+            tokens,
             knowledge,
         } = self;
         AuthorityState {
             served: served.rename(r),
             disclosed: disclosed.rename(r),
+            tokens: tokens.rename(r),
             knowledge: knowledge.rename(r),
         }
     }

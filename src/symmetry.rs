@@ -85,8 +85,9 @@ impl Symmetry {
         }
         let mut classes: Vec<Vec<usize>> = Vec::new();
         let mut class_of = Vec::with_capacity(n);
-        // A device a claim names is told apart from every other: it has a class of its own.
-        let named = scenario.devices_named_by_claims();
+        // A device a claim or a push-token request names is told apart from every other: it
+        // has a class of its own.
+        let named = scenario.devices_named_by_claims() | scenario.devices_named_by_requests();
         let is_named = |i: usize| i < 64 && named & (1 << i) != 0;
         for (i, d) in scenario.devices.iter().enumerate() {
             let found = classes.iter().position(|c| {

@@ -93,6 +93,9 @@ fn state_counts_are_pinned() {
         ("intent-faq.toml", 418, 934, 217, 304),
         ("intent-flag-kept.toml", 418, 934, 217, 304),
         ("intent-sender-lookup.toml", 12, 12, 12, 12),
+        ("legal-token-2016-subpoena.toml", 40, 67, 21, 23),
+        ("legal-token-2023-d-order.toml", 40, 67, 21, 23),
+        ("legal-token-2023-subpoena.toml", 20, 29, 11, 11),
         ("log-after-reply-lossy.toml", 12, 16, 10, 10),
         ("log-before-reply-lossy.toml", 10, 10, 10, 10),
         ("log-crash.toml", 30, 47, 18, 21),
@@ -280,6 +283,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "an_order_discloses_a_lookup_for_a_message",
         trace_text(&r, "order-discloses-a-message")
+    );
+    let r = checked("legal-token-2023-d-order.toml");
+    insta::assert_snapshot!(
+        "a_court_links_a_push_token_to_its_account",
+        trace_text(&r, "court-links-token-to-account")
     );
     let r = checked("tokens-lookup.toml");
     insta::assert_snapshot!(

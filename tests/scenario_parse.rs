@@ -178,6 +178,84 @@ fn log_fields_keep_the_faqs_fields_and_may_add_the_for_message_flag() {
 }
 
 #[test]
+fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
+    use imessage_model::scenario::{LegalRules, Process, RecordKind};
+    let with = |rules: &str, request: &str| {
+        let top = if rules.is_empty() {
+            String::new()
+        } else {
+            format!("\nlegal-rules = \"{rules}\"")
+        };
+        MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            &format!("variant = \"imessage-2016\"{top}"),
+        ) + "\n[[legal-request]]\n"
+            + request
+    };
+    let s = parse(Path::new("g.toml"), &with("", "handle = \"A\"\n")).unwrap();
+    assert_eq!(s.legal_rules, LegalRules::Y2016);
+    let r = s.legal_requests[0];
+    assert_eq!(
+        (r.process, r.records),
+        (Process::DOrder, RecordKind::LookupLog)
+    );
+    let s = parse(
+        Path::new("g.toml"),
+        &with(
+            "after-2023-12",
+            "records = \"push-token\"\ntoken = \"B/1\"\nprocess = \"subpoena\"\n",
+        ),
+    )
+    .unwrap();
+    let r = s.legal_requests[0];
+    assert_eq!(
+        r.records,
+        RecordKind::PushToken(imessage_model::knowledge::DeviceId(1))
+    );
+    assert_eq!(s.handle(r.handle), "B", "the account behind the token");
+    // What each process obtains, under each rules preset.
+    let token = RecordKind::PushToken(imessage_model::knowledge::DeviceId(1));
+    assert!(LegalRules::Y2016.allows(Process::Subpoena, token));
+    assert!(!LegalRules::After2023.allows(Process::Subpoena, token));
+    assert!(LegalRules::After2023.allows(Process::DOrder, token));
+    assert!(LegalRules::After2023.allows(Process::Warrant, token));
+    for rules in [LegalRules::Y2016, LegalRules::After2023] {
+        assert!(!rules.allows(Process::Subpoena, RecordKind::LookupLog));
+        assert!(rules.allows(Process::DOrder, RecordKind::LookupLog));
+    }
+    // Errors, each where it stands.
+    let (line, msg) = rejected(&with("2024", "handle = \"A\"\n"));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains(
+            "key `legal-rules`: unknown value `2024` (expected one of: 2016, after-2023-12)"
+        ),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with("", "handle = \"A\"\nprocess = \"letter\"\n"));
+    assert!(msg.contains("key `legal-request.process`: unknown value `letter` (expected one of: subpoena, d-order, warrant)"), "{msg}");
+    let (_, msg) = rejected(&with("", "handle = \"A\"\ntoken = \"B/1\"\n"));
+    assert!(
+        msg.contains("key `legal-request.token`: a token names the device of a push-token request"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with("", "records = \"push-token\"\nhandle = \"B\"\n"));
+    assert!(
+        msg.contains("key `legal-request.handle`: a push-token request names a device's token"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with("", "records = \"push-token\"\n"));
+    assert!(msg.contains("missing key `token`"), "{msg}");
+    let (_, msg) = rejected(&with("", "records = \"push-token\"\ntoken = \"B/2\"\n"));
+    assert!(
+        msg.contains("key `legal-request.token`: `B/2` is not a device of the scenario"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with("", "records = \"call-logs\"\nhandle = \"B\"\n"));
+    assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, push-token)"), "{msg}");
+}
+
+#[test]
 fn a_sender_lookup_is_an_unlogged_key_query_unless_the_scenario_says_logged() {
     let with = |value: &str| {
         MINIMAL.replace(

@@ -44,15 +44,16 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
 /// start typing), optional court
 /// order, every variant with any further features, threat, network, logging mode, cache
-/// setting, whether the log keeps the for-message flag and whether sender lookups are logged.
+/// setting, whether the log keeps the for-message flag, whether sender lookups are logged, and
+/// the legal rules, with a court order, a refused subpoena or a push-token request.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
         accounts,
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..64),
-        prop::option::of(0usize..3),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..128),
+        prop::option::of(0usize..12),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
             let handles = ["A", "B", "C"];
@@ -85,6 +86,9 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
             // A receiving device's query for the sender's keys logged as a lookup.
             if extra & 32 != 0 {
                 log_fields.push_str("sender-lookup = \"logged\"\n");
+            }
+            if extra & 64 != 0 {
+                log_fields.push_str("legal-rules = \"after-2023-12\"\n");
             }
             let mut text = format!(
                 "name = \"generated\"\nvariant = \"{}\"\nthreat = \"{}\"\nlogging = \"{}\"\nlookup-cache = {}\nfeatures = [{}]\n{}[network]\norder = \"{}\"\nlossy = {}\n[bounds]\ndays = {}\nretention = {}\nmax-states = 20000\n",
@@ -130,8 +134,16 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 };
                 text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
             }
-            if let Some(h) = order {
-                text.push_str(&format!("[[legal-request]]\nhandle = \"{}\"\n", handles[h % accounts.len()]));
+            // A court order on the log (with a court order, or a subpoena the rules refuse), or
+            // a request for the account behind a device's push token.
+            if let Some(o) = order {
+                let handle = handles[o % accounts.len()];
+                text.push_str(&match o / 3 {
+                    0 => format!("[[legal-request]]\nhandle = \"{handle}\"\n"),
+                    1 => format!("[[legal-request]]\nhandle = \"{handle}\"\nprocess = \"subpoena\"\n"),
+                    2 => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"subpoena\"\n", devices[0].1),
+                    _ => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"warrant\"\n", devices[0].1),
+                });
             }
             text
         })

@@ -1,5 +1,6 @@
 //! The authority: law enforcement serving court orders on the lookup log
-//! (the 2016 law-enforcement FAQ; docs/design.md §2).
+//! (the 2016 law-enforcement FAQ; docs/design.md §2), and requests for the account behind a
+//! push token on the relay (Apple's legal process guidelines).
 //!
 //! Each legal request of the scenario is a timer that may fire at any point
 //! (on its day, if it names one). What the log discloses is kept with the
@@ -8,7 +9,7 @@
 
 use super::wire::{Msg, Record, Timer};
 use super::Party;
-use crate::knowledge::{AccountId, Day, Knowledge};
+use crate::knowledge::{AccountId, Day, Knowledge, Term, Token};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Out};
@@ -20,6 +21,8 @@ pub struct AuthorityState {
     pub served: BTreeSet<(Day, AccountId)>,
     /// Records disclosed, with the day they were disclosed on.
     pub disclosed: BTreeSet<(Day, Record)>,
+    /// Push tokens whose registration the relay disclosed, with the account behind each.
+    pub tokens: BTreeSet<(Token, AccountId)>,
     /// What the authority can derive from the records disclosed to it.
     pub knowledge: Knowledge,
 }
@@ -33,6 +36,13 @@ impl AuthorityState {
     }
 
     pub fn on_msg(&self, msg: Msg) -> Option<Self> {
+        if let Msg::TokenDisclosure { token, account } = msg {
+            let mut next = self.clone();
+            next.tokens.insert((token, account));
+            next.knowledge
+                .learn(Term::pair(Term::Token(token), Term::Handle(account)));
+            return (next != *self).then_some(next);
+        }
         let Msg::Disclosure {
             handle,
             day,

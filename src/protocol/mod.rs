@@ -16,7 +16,7 @@ pub mod relay;
 pub mod wire;
 
 use crate::knowledge::{DeviceId, Token};
-use crate::scenario::Scenario;
+use crate::scenario::{RecordKind, Scenario};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -203,12 +203,25 @@ impl Actor for Party {
             }
             (Role::Authority, Timer::LegalRequest(n)) => {
                 let order = s.legal_requests[n as usize];
-                o.send(
-                    actor_id(Role::LookupLog),
-                    Msg::LegalRequest {
-                        handle: order.handle,
-                    },
-                );
+                // A process the rules do not allow for these records is refused: nothing is
+                // disclosed.
+                if !s.legal_rules.allows(order.process, order.records) {
+                    return;
+                }
+                match order.records {
+                    RecordKind::LookupLog => o.send(
+                        actor_id(Role::LookupLog),
+                        Msg::LegalRequest {
+                            handle: order.handle,
+                        },
+                    ),
+                    RecordKind::PushToken(d) => o.send(
+                        actor_id(Role::Relay),
+                        Msg::TokenRequest {
+                            token: Token::Device(d),
+                        },
+                    ),
+                }
             }
             // Each party sets only its own kind of timer.
             _ => {}

@@ -34,6 +34,20 @@ impl RelayState {
         msg: Msg,
         o: &mut Out<Party>,
     ) -> Option<Self> {
+        // A legal request for a push token's registration: APNs keeps which account and device
+        // each token is registered to.
+        if let Msg::TokenRequest { token } = msg {
+            if let Token::Device(d) = token {
+                o.send(
+                    super::actor_id(super::Role::Authority),
+                    Msg::TokenDisclosure {
+                        token,
+                        account: scenario.device(d).account,
+                    },
+                );
+            }
+            return None;
+        }
         // (sender on the envelope, target, per device: token, payload, what goes on to it)
         type Legs = Vec<(Token, Option<Term>, Msg)>;
         let (from, to, legs): (Option<AccountId>, AccountId, Legs) = match msg {

@@ -225,6 +225,10 @@ pub enum Msg {
     },
     /// authority -> lookup log: a court order for the records of a handle
     LegalRequest { handle: AccountId },
+    /// authority -> relay: a request for the registration of a push token
+    TokenRequest { token: Token },
+    /// relay -> authority: the account a push token is registered to
+    TokenDisclosure { token: Token, account: AccountId },
     /// lookup log -> authority
     Disclosure {
         handle: AccountId,

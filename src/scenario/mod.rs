@@ -270,9 +270,71 @@ pub struct KeySwapScope {
 /// A court order served on the lookup log for the records of one handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LegalRequest {
+    /// The handle whose records a lookup-log order asks for; for a push-token request, the
+    /// account of the token's device (what the relay's registration records disclose).
     pub handle: AccountId,
     /// The day the order is served on; `None` for any day.
     pub day: Option<Day>,
+    pub process: Process,
+    pub records: RecordKind,
+}
+
+/// The legal process a request is served with (Apple's legal process guidelines, US).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Process {
+    Subpoena,
+    /// A court order under 18 U.S.C. § 2703(d).
+    DOrder,
+    Warrant,
+}
+
+impl Process {
+    pub const ALL: [(&'static str, Process); 3] = [
+        ("subpoena", Process::Subpoena),
+        ("d-order", Process::DOrder),
+        ("warrant", Process::Warrant),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+}
+
+/// What a legal request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// The lookup log's records naming the handle (as requester or target).
+    LookupLog,
+    /// The push relay's registration of a device's push token: the account behind it.
+    PushToken(DeviceId),
+}
+
+/// Which legal process obtains which records: the rules in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LegalRules {
+    /// As the 2016 reporting describes: lookup logs on a court order; push-token
+    /// registrations on a subpoena.
+    Y2016,
+    /// Apple's legal process guidelines since December 2023: the account behind a push token
+    /// needs a § 2703(d) order or a warrant (a subpoena no longer suffices).
+    After2023,
+}
+
+impl LegalRules {
+    pub const ALL: [(&'static str, LegalRules); 2] = [
+        ("2016", LegalRules::Y2016),
+        ("after-2023-12", LegalRules::After2023),
+    ];
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+    /// Whether `process` obtains `records` under these rules.
+    pub fn allows(self, process: Process, records: RecordKind) -> bool {
+        match (records, self) {
+            (RecordKind::LookupLog, _) => process != Process::Subpoena,
+            (RecordKind::PushToken(_), LegalRules::Y2016) => true,
+            (RecordKind::PushToken(_), LegalRules::After2023) => process != Process::Subpoena,
+        }
+    }
 }
 
 /// A verdict the file expects for a claim.
@@ -301,6 +363,8 @@ pub struct Scenario {
     pub variant: Variant,
     pub threat: Threat,
     pub logging: Logging,
+    /// Which legal process obtains which records (`legal-rules`).
+    pub legal_rules: LegalRules,
     /// Whether the log keeps a lookup's `for-message` flag (`log-fields`; off by default).
     pub log_for_message: bool,
     /// Whether a device's query for the keys of a message's sender is logged as a lookup
@@ -341,6 +405,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The devices a push-token request names, a bit per device (as
+    /// [`Self::devices_named_by_claims`]).
+    pub fn devices_named_by_requests(&self) -> u64 {
+        self.legal_requests
+            .iter()
+            .filter_map(|r| match r.records {
+                RecordKind::PushToken(d) if d.0 < 64 => Some(1u64 << d.0),
+                _ => None,
+            })
+            .fold(0, |a, b| a | b)
+    }
+
     /// The devices a claim of the scenario names (`A/1`), a bit per device: symmetry
     /// reduction never exchanges such a device with another.
     pub fn devices_named_by_claims(&self) -> u64 {
@@ -431,7 +507,10 @@ impl Scenario {
     /// Whether `handle` is under a preservation order.
     pub fn preserved(&self, handle: AccountId) -> bool {
         self.preservation == Preservation::RequestedHandles
-            && self.legal_requests.iter().any(|r| r.handle == handle)
+            && self
+                .legal_requests
+                .iter()
+                .any(|r| r.handle == handle && r.records == RecordKind::LookupLog)
     }
 
     /// A one-line summary: variant, threat, network, logging, switches, bugs.
