@@ -912,11 +912,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let preservation_order = raw.preservation_order.as_ref().map(|p| *p.get_ref());
     if let Some(p) = raw.preservation_order.as_ref().filter(|p| *p.get_ref()) {
-        if legal_requests.is_empty() {
+        if !legal_requests
+            .iter()
+            .any(|r: &LegalRequest| r.records == RecordKind::LookupLog)
+        {
             return Err(loc.at(
                 p,
                 "key `preservation-order`: a preservation order needs a `[[legal-request]]` \
-                 naming the handle to preserve",
+                 for lookup-log records naming the handle to preserve",
             ));
         }
     }

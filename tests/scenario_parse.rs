@@ -251,6 +251,16 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
         msg.contains("key `legal-request.token`: `B/2` is not a device of the scenario"),
         "{msg}"
     );
+    // A preservation order preserves lookup-log records: a push-token request names none.
+    let preserve = with("", "records = \"push-token\"\ntoken = \"B/1\"\n").replace(
+        "variant = \"imessage-2016\"",
+        "variant = \"imessage-2016\"\npreservation-order = true",
+    );
+    let (_, msg) = rejected(&preserve);
+    assert!(
+        msg.contains("needs a `[[legal-request]]` for lookup-log records"),
+        "{msg}"
+    );
     let (_, msg) = rejected(&with("", "records = \"call-logs\"\nhandle = \"B\"\n"));
     assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, push-token)"), "{msg}");
 }
