@@ -201,6 +201,38 @@ proptest! {
 }
 
 proptest! {
+    // Each case compares one formula on one full graph: cheap, and a wrong atom of a guide shows
+    // only when that atom guards the formula.
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Quantifiers that bind only the values their body's atoms can hold for (a formula's
+    /// guides) give the value binding every value gives, in every state of the full graph, for
+    /// the formula and for its premise.
+    #[test]
+    fn guided_quantifiers_agree_with_binding_every_value(
+        text in scenario_text(),
+        formula in prop_oneof![
+            crate::support::formula_text(),
+            crate::support::guarded_formula_text(),
+        ],
+    ) {
+        let mut s = parse(Path::new("generated.toml"), &text).unwrap();
+        add_formula(&mut s, &formula).unwrap_or_else(|e| panic!("{formula}: {e}"));
+        let m = ProtocolModel::new(s).without_symmetry();
+        let f = m.scenario.claims.last().and_then(|c| c.formula()).expect("a formula");
+        let mut pairs = vec![(f.clone(), f.unguided())];
+        pairs.extend(f.premise().map(|p| (p.clone(), p.unguided())));
+        if let Some(graph) = full_graph_within(&m, GRAPH_LIMIT) {
+            for (st, _) in &graph {
+                for (guided, plain) in &pairs {
+                    prop_assert_eq!(guided.holds(&m, st), plain.holds(&m, st), "{}", formula);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
     // Each case walks a full graph evaluating whether every state ends the run: fewer cases.
     #![proptest_config(ProptestConfig::with_cases(8))]
 

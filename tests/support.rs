@@ -203,6 +203,50 @@ pub fn widened(text: &str) -> String {
 /// accounts, then a record of a collection), and a body of up to three levels of `not`,
 /// `and`, `or` and `implies` over atoms of every predicate the language has.
 pub fn formula_text() -> impl Strategy<Value = String> {
+    let q = || prop::sample::select(vec!["forall", "exists"]);
+    let coll = prop::sample::select(vec!["log", "answered", "in-transit", "logged"]);
+    (any::<bool>(), q(), q(), q(), q(), coll, body_text()).prop_map(
+        |(always, q1, q2, q3, q4, c, body)| {
+            format!(
+                "{} {q1} d: device. {q2} m: message. {q3} a: account, b: account. {q4} r in {c}. {body}",
+                if always { "always" } else { "sometimes" }
+            )
+        },
+    )
+}
+
+/// Like `formula_text`, with every quantifier of one kind and the body guarded by an atom
+/// (`exists …. A and φ`, `forall …. A implies φ`): the shape of the catalogue's claims, whose
+/// quantifiers bind only the values the guard can hold for.
+pub fn guarded_formula_text() -> impl Strategy<Value = String> {
+    let coll = prop::sample::select(vec!["log", "answered", "in-transit", "logged"]);
+    (any::<bool>(), any::<bool>(), coll, atom_text(), body_text()).prop_map(
+        |(always, exists, c, guard, body)| {
+            let (q, op) = if exists { ("exists", "and") } else { ("forall", "implies") };
+            format!(
+                "{} {q} d: device, m: message, a: account, b: account, r in {c}. {guard} {op} {body}",
+                if always { "always" } else { "sometimes" }
+            )
+        },
+    )
+}
+
+/// The body of a generated formula: up to three levels of `not`, `and`, `or` and `implies`
+/// over atoms.
+fn body_text() -> impl Strategy<Value = String> {
+    atom_text().prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|a| format!("not ({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} implies {b})")),
+        ]
+    })
+}
+
+/// An atom of a generated formula, over `d`, `m`, `a`, `b` and `r`: every predicate the
+/// language has.
+fn atom_text() -> impl Strategy<Value = String> {
     let party = prop::sample::select(vec![
         "directory",
         "log",
@@ -212,7 +256,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    let atom = (0usize..35, party).prop_map(|(i, p)| match i {
+    (0usize..35, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -248,25 +292,7 @@ pub fn formula_text() -> impl Strategy<Value = String> {
         32 => "for-message(r)".into(),
         33 => "(exists e: device. has-token(d, e))".into(),
         _ => "d.account = a".into(),
-    });
-    let body = atom.prop_recursive(3, 12, 2, |inner| {
-        prop_oneof![
-            inner.clone().prop_map(|a| format!("not ({a})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
-            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} implies {b})")),
-        ]
-    });
-    let q = || prop::sample::select(vec!["forall", "exists"]);
-    let coll = prop::sample::select(vec!["log", "answered", "in-transit", "logged"]);
-    (any::<bool>(), q(), q(), q(), q(), coll, body).prop_map(
-        |(always, q1, q2, q3, q4, c, body)| {
-            format!(
-                "{} {q1} d: device. {q2} m: message. {q3} a: account, b: account. {q4} r in {c}. {body}",
-                if always { "always" } else { "sometimes" }
-            )
-        },
-    )
+    })
 }
 
 /// Well-typed formulas with past-time operators (`once`, `historically`, `since`) over a

@@ -321,50 +321,6 @@ pub(crate) fn product(s: &Scenario, n: &Node) -> u64 {
     }
 }
 
-/// The variables (slots) a node uses.
-pub(crate) fn vars_of_node(n: &Node, out: &mut Vec<usize>) {
-    match &n.kind {
-        NodeKind::Const(_) | NodeKind::Ended => {}
-        NodeKind::Not(a) => vars_of_node(a, out),
-        NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
-            vars_of_node(a, out);
-            vars_of_node(b, out);
-        }
-        NodeKind::Quant { domain, body, .. } => {
-            if let Domain::Values(v) = domain {
-                v.iter().for_each(|e| vars_of_expr(e, out));
-            }
-            vars_of_node(body, out);
-        }
-        NodeKind::Cmp(_, a, b) => {
-            vars_of_expr(a, out);
-            vars_of_expr(b, out);
-        }
-        NodeKind::Member(x, _) => vars_of_expr(x, out),
-        NodeKind::Pred(_, args) => args.iter().for_each(|a| vars_of_expr(a, out)),
-        NodeKind::Past { a, b, free, .. } => {
-            vars_of_node(a, out);
-            if let Some(b) = b {
-                vars_of_node(b, out);
-            }
-            out.extend(free.iter().map(|(slot, _)| *slot));
-        }
-    }
-}
-
-pub(crate) fn vars_of_expr(e: &E, out: &mut Vec<usize>) {
-    match e {
-        E::Var(i) => out.push(*i),
-        E::Const(_) | E::Today => {}
-        E::Field(x, _) => vars_of_expr(x, out),
-        E::Call(_, args) | E::Parties(args) => args.iter().for_each(|a| vars_of_expr(a, out)),
-        E::Add(a, b) | E::Sub(a, b) => {
-            vars_of_expr(a, out);
-            vars_of_expr(b, out);
-        }
-    }
-}
-
 struct Checker<'s> {
     scenario: &'s Scenario,
     /// Variables in scope, innermost last: name, sort, slot, and the values it ranges over
@@ -653,13 +609,15 @@ impl Checker<'_> {
             self.quantified(q, rest, body, span.clone())
         };
         self.scope.pop();
+        let body = inner?;
         Ok(Node {
             kind: NodeKind::Quant {
                 q,
                 name: first.name.clone(),
                 slot,
+                guide: guide(q, slot, &domain, &body),
                 domain,
-                body: Box::new(inner?),
+                body: Box::new(body),
             },
             span,
         })

@@ -166,6 +166,13 @@ impl<'a> Ev<'a> {
             NodeKind::Quant {
                 q,
                 slot,
+                guide: Some(g),
+                body,
+                ..
+            } => self.guided(*q == Quant::Exists, *slot, g, body),
+            NodeKind::Quant {
+                q,
+                slot,
                 domain,
                 body,
                 ..
@@ -256,6 +263,170 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// A quantifier with a guide: the same as [`Ev::quantify`], binding only the candidates.
+    fn guided(&mut self, want: bool, slot: usize, g: &Guide, body: &Node) -> bool {
+        let mut values = smallvec::SmallVec::<[Val; 8]>::new();
+        for atom in &g.atoms {
+            self.candidates(atom, &g.domain, &mut values);
+        }
+        for v in values {
+            self.env[slot] = v;
+            if self.node(body) == want {
+                return want;
+            }
+        }
+        !want
+    }
+
+    /// Adds to `out` the values of `domain` (each once) for which `atom` may hold in the
+    /// state: every value for which it does.
+    fn candidates(&self, atom: &GuideAtom, domain: &[Val], out: &mut smallvec::SmallVec<[Val; 8]>) {
+        let mut push = |v: Val| {
+            if domain.contains(&v) && !out.contains(&v) {
+                out.push(v);
+            }
+        };
+        match atom {
+            GuideAtom::Is(e) => push(self.expr(e)),
+            GuideAtom::Knower(t) => {
+                let Val::Term(t) = self.expr(t) else { return };
+                let Some(term) = t.term() else { return };
+                for v in domain {
+                    match v {
+                        Val::Party(bits) if bits.count_ones() == 1 => {
+                            if servers(*bits).any(|x| self.knowledge(x).derives(&term)) {
+                                push(v.clone());
+                            }
+                        }
+                        _ => push(v.clone()),
+                    }
+                }
+            }
+            GuideAtom::DevicesOf(e) => {
+                if let Val::Account(a) = self.expr(e) {
+                    for d in &self.m.scenario().account(a).devices {
+                        push(Val::Device(*d));
+                    }
+                }
+            }
+            GuideAtom::Atoms {
+                pred,
+                party,
+                servers,
+                func,
+            } => {
+                let bits = match party.as_ref().map(|e| self.expr(e)) {
+                    Some(Val::Party(bits)) => bits,
+                    Some(_) => 0,
+                    None => *servers,
+                };
+                // The atom `f(v)` for a value `v` of the domain.
+                let term = |v: &Val| match (func, v) {
+                    (Func::Content, Val::Message(c)) => Some(Term::Content(*c)),
+                    (Func::Handle, Val::Account(a)) => Some(Term::Handle(*a)),
+                    (Func::Address, Val::Address(ip)) => Some(Term::Ip(*ip)),
+                    (Func::Token, Val::Device(d)) => Some(Term::Token(Token::Device(*d))),
+                    _ => None,
+                };
+                let mut members = super::tree::servers(bits);
+                if *pred == Pred::Knows && party.is_some() && (bits & SERVER_BITS).count_ones() > 1
+                {
+                    // A coalition derives from what its members hold together (as `knows`).
+                    let Some(first) = members.next() else { return };
+                    let mut all = self.knowledge(first).clone();
+                    for x in members {
+                        all.learn_all(self.knowledge(x).terms().cloned());
+                    }
+                    for v in domain {
+                        if term(v).is_some_and(|t| all.holds(&t)) {
+                            push(v.clone());
+                        }
+                    }
+                } else {
+                    // A single party derives an atom only by holding it.
+                    for v in domain {
+                        let Some(t) = term(v) else { continue };
+                        if super::tree::servers(bits).any(|x| self.knowledge(x).holds(&t)) {
+                            push(v.clone());
+                        }
+                    }
+                }
+            }
+            GuideAtom::Device {
+                pred,
+                args,
+                wild,
+                at,
+            } => {
+                let fixed: smallvec::SmallVec<[Option<Val>; 4]> = args
+                    .iter()
+                    .zip(wild)
+                    .map(|(a, w)| (!w).then(|| self.expr(a)))
+                    .collect();
+                // A tuple of the predicate's relation: its value at `at` if it matches.
+                let mut tuple = |t: &[Val]| {
+                    if t.iter()
+                        .zip(&fixed)
+                        .all(|(v, f)| f.as_ref().is_none_or(|f| f == v))
+                    {
+                        push(t[*at].clone());
+                    }
+                };
+                for (id, dev) in model::devices(self.s) {
+                    let d = Val::Device(id);
+                    if fixed[0].as_ref().is_some_and(|f| *f != d) {
+                        continue;
+                    }
+                    match pred {
+                        Pred::Sent => dev.sent.iter().for_each(|x| {
+                            tuple(&[d.clone(), Val::Message(x.content), Val::Account(x.to)])
+                        }),
+                        Pred::SentVia => dev.sent.iter().for_each(|x| {
+                            tuple(&[
+                                d.clone(),
+                                Val::Message(x.content),
+                                Val::Account(x.to),
+                                Val::Channel(x.channel),
+                            ])
+                        }),
+                        Pred::Learned => dev
+                            .learned
+                            .iter()
+                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
+                        Pred::Accepted => dev.accepted.iter().for_each(|(a, c)| {
+                            tuple(&[d.clone(), Val::Account(*a), Val::Message(*c)])
+                        }),
+                        Pred::Alerted => dev
+                            .alerts
+                            .iter()
+                            .for_each(|a| tuple(&[d.clone(), Val::Account(*a)])),
+                        Pred::Told => dev.cache.iter().chain(&dev.keys).for_each(|(a, ans)| {
+                            let yes = matches!(ans, Answer::Devices(_));
+                            tuple(&[d.clone(), Val::Account(*a), Val::Answer(yes)])
+                        }),
+                        Pred::Receipt => dev
+                            .receipts
+                            .iter()
+                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
+                        Pred::Read => dev
+                            .read
+                            .iter()
+                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
+                        Pred::ReadReceipt => dev
+                            .read_receipts
+                            .iter()
+                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
+                        Pred::Typing => dev
+                            .typing
+                            .iter()
+                            .for_each(|a| tuple(&[d.clone(), Val::Account(*a)])),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
     fn range(
         &mut self,
         values: impl Iterator<Item = Val>,
@@ -309,6 +480,7 @@ impl<'a> Ev<'a> {
                 slot,
                 domain,
                 body,
+                ..
             } => {
                 let decisive = (*q == Quant::Exists) == value;
                 if decisive {

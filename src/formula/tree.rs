@@ -257,6 +257,8 @@ pub enum NodeKind {
         slot: usize,
         domain: Domain,
         body: Box<Node>,
+        /// Where evaluation draws the variable's values from, when its body says (see [`Guide`]).
+        guide: Option<Box<Guide>>,
     },
     Cmp(CmpOp, E, E),
     /// `x in C` for a collection.
@@ -276,6 +278,47 @@ pub enum NodeKind {
     },
     /// The run has ended here: no step is enabled.
     Ended,
+}
+
+/// Where a quantifier can draw its variable's values from instead of its whole domain (found by
+/// [`guide`] when the formula is checked): atoms of its body such that, for every value that
+/// decides the quantifier (one that makes an `exists`'s body true, a `forall`'s body false), one
+/// of them holds. Evaluation binds only the values these atoms can hold for in the state (the
+/// candidates, read from the state's sets as the catalogue's conditions read them); every other
+/// value gives the body the quantifier's neutral value, so the quantifier's value is the same.
+#[derive(Clone, Debug)]
+pub struct Guide {
+    pub(crate) atoms: Vec<GuideAtom>,
+    /// The quantifier's domain (fixed values): a candidate outside it is not bound.
+    pub(crate) domain: Vec<Val>,
+}
+
+/// An atom of a [`Guide`], with the quantified variable in it.
+#[derive(Clone, Debug)]
+pub(crate) enum GuideAtom {
+    /// A predicate over a device's own sets (`sent`, `learned`, `accepted`, …), the variable as
+    /// argument `at`; a `wild` argument names a variable not bound yet, and matches anything.
+    Device {
+        pred: Pred,
+        args: Vec<E>,
+        wild: Vec<bool>,
+        at: usize,
+    },
+    /// `knows(x, t)`: the single servers that derive `t` (any other party is a candidate).
+    Knower(E),
+    /// `x = e`: the value of `e`.
+    Is(E),
+    /// `x.account = e`: the devices of that account.
+    DevicesOf(E),
+    /// `knows(P, f(x))` or `holds(P, f(x))`, `f` a constructor of an atom (`content`, `handle`,
+    /// `address`, `token`): the values whose atom P holds. `party` is `None` when P is a
+    /// variable bound inside, ranging over single servers (`servers`, as bits).
+    Atoms {
+        pred: Pred,
+        party: Option<E>,
+        servers: u64,
+        func: Func,
+    },
 }
 
 /// A past-time operator of a formula, in the order its history is updated (inner ones first).
@@ -495,16 +538,22 @@ impl Formula {
                     slot,
                     domain,
                     body,
-                } => Some(Node {
-                    kind: NodeKind::Quant {
-                        q: Quant::Exists,
-                        name: name.clone(),
-                        slot: *slot,
-                        domain: domain.clone(),
-                        body: Box::new(strip(body)?),
-                    },
-                    span: n.span.clone(),
-                }),
+                    ..
+                } => {
+                    let body = strip(body)?;
+                    Some(Node {
+                        kind: NodeKind::Quant {
+                            q: Quant::Exists,
+                            name: name.clone(),
+                            slot: *slot,
+                            // The body is another: so may its guide be.
+                            guide: guide(Quant::Exists, *slot, domain, &body),
+                            domain: domain.clone(),
+                            body: Box::new(body),
+                        },
+                        span: n.span.clone(),
+                    })
+                }
                 // `φ leads-to ψ`: `ended implies not ((not ψ) since (φ and not ψ))`; its
                 // premise is φ.
                 NodeKind::Implies(e, p) if matches!(e.kind, NodeKind::Ended) => {
@@ -804,4 +853,231 @@ pub struct Writes {
     /// test in the state before (its records all come from those collections), only what a
     /// quantifier over the part ranges over.
     pub fresh: u32,
+}
+
+/// The variables (slots) a node uses.
+pub(crate) fn vars_of_node(n: &Node, out: &mut Vec<usize>) {
+    match &n.kind {
+        NodeKind::Const(_) | NodeKind::Ended => {}
+        NodeKind::Not(a) => vars_of_node(a, out),
+        NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
+            vars_of_node(a, out);
+            vars_of_node(b, out);
+        }
+        NodeKind::Quant { domain, body, .. } => {
+            if let Domain::Values(v) = domain {
+                v.iter().for_each(|e| vars_of_expr(e, out));
+            }
+            vars_of_node(body, out);
+        }
+        NodeKind::Cmp(_, a, b) => {
+            vars_of_expr(a, out);
+            vars_of_expr(b, out);
+        }
+        NodeKind::Member(x, _) => vars_of_expr(x, out),
+        NodeKind::Pred(_, args) => args.iter().for_each(|a| vars_of_expr(a, out)),
+        NodeKind::Past { a, b, free, .. } => {
+            vars_of_node(a, out);
+            if let Some(b) = b {
+                vars_of_node(b, out);
+            }
+            out.extend(free.iter().map(|(slot, _)| *slot));
+        }
+    }
+}
+
+pub(crate) fn vars_of_expr(e: &E, out: &mut Vec<usize>) {
+    match e {
+        E::Var(i) => out.push(*i),
+        E::Const(_) | E::Today => {}
+        E::Field(x, _) => vars_of_expr(x, out),
+        E::Call(_, args) | E::Parties(args) => args.iter().for_each(|a| vars_of_expr(a, out)),
+        E::Add(a, b) | E::Sub(a, b) => {
+            vars_of_expr(a, out);
+            vars_of_expr(b, out);
+        }
+    }
+}
+
+/// The [`Guide`] of a quantifier `q` of variable `slot` over `domain` (fixed values only), if
+/// its body has one.
+pub(crate) fn guide(q: Quant, slot: usize, domain: &Domain, body: &Node) -> Option<Box<Guide>> {
+    let Domain::Values(v) = domain else {
+        return None;
+    };
+    let domain = v
+        .iter()
+        .map(|e| match e {
+            E::Const(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<Val>>>()?;
+    let atoms = guide_atoms(body, q == Quant::Exists, slot, &mut Vec::new())?;
+    Some(Box::new(Guide { atoms, domain }))
+}
+
+/// Atoms of `n` naming variable `slot`, one of which holds whenever `n` has the value `want`.
+/// Variables with higher slots are bound inside (by the quantifiers of `inner` on the way, of
+/// the same kind, so that `exists x. exists y. p(x, y)` needs `p(x, _)`).
+fn guide_atoms<'n>(
+    n: &'n Node,
+    want: bool,
+    slot: usize,
+    inner: &mut Vec<(usize, &'n Domain)>,
+) -> Option<Vec<GuideAtom>> {
+    // The operands' values that give `want`: both of them (`conj`), or either.
+    let (a, wa, b, wb, conj) = match &n.kind {
+        NodeKind::Not(a) => return guide_atoms(a, !want, slot, inner),
+        NodeKind::And(a, b) => (a, want, b, want, want),
+        NodeKind::Or(a, b) => (a, want, b, want, !want),
+        NodeKind::Implies(a, b) => (a, !want, b, want, !want),
+        NodeKind::Quant {
+            q,
+            slot: s,
+            domain,
+            body,
+            ..
+        } if (*q == Quant::Exists) == want => {
+            inner.push((*s, domain));
+            let atoms = guide_atoms(body, want, slot, inner);
+            inner.pop();
+            return atoms;
+        }
+        NodeKind::Pred(p, args) if want => {
+            return guide_pred(*p, args, slot, inner).map(|a| vec![a]);
+        }
+        NodeKind::Cmp(CmpOp::Eq, x, y) if want => {
+            return guide_eq(x, y, slot)
+                .or_else(|| guide_eq(y, x, slot))
+                .map(|a| vec![a]);
+        }
+        _ => return None,
+    };
+    if conj {
+        // Both operands have their values: the atoms of either will do.
+        guide_atoms(a, wa, slot, inner).or_else(|| guide_atoms(b, wb, slot, inner))
+    } else {
+        // One of them has: the atoms of both.
+        let mut atoms = guide_atoms(a, wa, slot, inner)?;
+        atoms.extend(guide_atoms(b, wb, slot, inner)?);
+        Some(atoms)
+    }
+}
+
+/// Whether `e` names variable `slot` or one bound inside it (it has no value yet).
+fn names_unbound(e: &E, slot: usize) -> bool {
+    let mut vars = Vec::new();
+    vars_of_expr(e, &mut vars);
+    vars.iter().any(|&i| i >= slot)
+}
+
+/// A predicate as an atom of a guide.
+fn guide_pred(p: Pred, args: &[E], slot: usize, inner: &[(usize, &Domain)]) -> Option<GuideAtom> {
+    match p {
+        Pred::Sent
+        | Pred::SentVia
+        | Pred::Learned
+        | Pred::Accepted
+        | Pred::Alerted
+        | Pred::Told
+        | Pred::Receipt
+        | Pred::Typing
+        | Pred::Read
+        | Pred::ReadReceipt => Some(GuideAtom::Device {
+            pred: p,
+            at: args
+                .iter()
+                .position(|a| matches!(a, E::Var(i) if *i == slot))?,
+            wild: args.iter().map(|a| names_unbound(a, slot)).collect(),
+            args: args.to_vec(),
+        }),
+        Pred::Knows if matches!(args[0], E::Var(i) if i == slot) => {
+            (!names_unbound(&args[1], slot)).then(|| GuideAtom::Knower(args[1].clone()))
+        }
+        Pred::Knows | Pred::Holds => {
+            let E::Call(func @ (Func::Content | Func::Handle | Func::Address | Func::Token), x) =
+                &args[1]
+            else {
+                return None;
+            };
+            if !matches!(x.as_slice(), [E::Var(i)] if *i == slot) {
+                return None;
+            }
+            if !names_unbound(&args[0], slot) {
+                return Some(GuideAtom::Atoms {
+                    pred: p,
+                    party: Some(args[0].clone()),
+                    servers: 0,
+                    func: *func,
+                });
+            }
+            // A party bound inside: over single parties only (a coalition derives more).
+            let E::Var(i) = &args[0] else { return None };
+            let (_, Domain::Values(parties)) = inner.iter().rev().find(|(s, _)| s == i)? else {
+                return None;
+            };
+            let mut servers = 0;
+            for v in parties {
+                match v {
+                    E::Const(Val::Party(bits)) if bits.count_ones() == 1 => servers |= bits,
+                    _ => return None,
+                }
+            }
+            Some(GuideAtom::Atoms {
+                pred: p,
+                party: None,
+                servers: servers & SERVER_BITS,
+                func: *func,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `x = e` as an atom of a guide, `x` the variable or its account.
+fn guide_eq(x: &E, e: &E, slot: usize) -> Option<GuideAtom> {
+    if names_unbound(e, slot) {
+        return None;
+    }
+    match x {
+        E::Var(i) if *i == slot => Some(GuideAtom::Is(e.clone())),
+        E::Field(v, Field::DeviceAccount) if matches!(**v, E::Var(i) if i == slot) => {
+            Some(GuideAtom::DevicesOf(e.clone()))
+        }
+        _ => None,
+    }
+}
+
+impl Formula {
+    /// The formula with no quantifier guided (see [`Guide`]): each binds every value of its
+    /// domain. The tests compare the two evaluations.
+    #[doc(hidden)]
+    pub fn unguided(&self) -> Formula {
+        fn clear(n: &mut Node) {
+            match &mut n.kind {
+                NodeKind::Const(_) | NodeKind::Cmp(..) | NodeKind::Member(..) => {}
+                NodeKind::Pred(..) | NodeKind::Ended => {}
+                NodeKind::Not(a) => clear(a),
+                NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
+                    clear(a);
+                    clear(b);
+                }
+                NodeKind::Quant { guide, body, .. } => {
+                    *guide = None;
+                    clear(body);
+                }
+                NodeKind::Past { a, b, .. } => {
+                    clear(a);
+                    b.iter_mut().for_each(|b| clear(b));
+                }
+            }
+        }
+        let mut f = self.clone();
+        clear(&mut f.root);
+        for mon in &mut f.monitors {
+            clear(&mut mon.a);
+            mon.b.iter_mut().for_each(clear);
+        }
+        f
+    }
 }
