@@ -38,15 +38,20 @@ pub(crate) struct Ev<'a> {
 }
 
 impl Formula {
-    /// Whether the formula (without its top operator) is true in `state`.
-    pub fn holds(&self, m: &dyn Run, state: &State) -> bool {
-        let mut ev = Ev {
+    /// An evaluation of this formula on `s`: its variables unbound, its history block.
+    fn ev<'a>(&self, m: &'a dyn Run, s: &'a State) -> Ev<'a> {
+        Ev {
             m,
-            s: state,
+            s,
             env: vec![Val::Bool(false); self.slots],
             base: self.history_base,
             ended: None,
-        };
+        }
+    }
+
+    /// Whether the formula (without its top operator) is true in `state`.
+    pub fn holds(&self, m: &dyn Run, state: &State) -> bool {
+        let mut ev = self.ev(m, state);
         ev.node(&self.root)
     }
 
@@ -58,13 +63,7 @@ impl Formula {
         for mon in &self.monitors {
             values.clear();
             {
-                let mut ev = Ev {
-                    m,
-                    s: next,
-                    env: vec![Val::Bool(false); self.slots],
-                    base: self.history_base,
-                    ended: None,
-                };
+                let mut ev = self.ev(m, next);
                 let mut at = vec![0usize; mon.free.len()];
                 for i in 0..mon.size() {
                     // The i-th combination, the last variable varying fastest.
@@ -100,13 +99,7 @@ impl Formula {
     /// variables that decide it and the smallest part of the formula that does ("fails for
     /// m = m1: knows(log, content(m)) holds").
     pub fn explain(&self, m: &dyn Run, state: &State) -> String {
-        let mut ev = Ev {
-            m,
-            s: state,
-            env: vec![Val::Bool(false); self.slots],
-            base: self.history_base,
-            ended: None,
-        };
+        let mut ev = self.ev(m, state);
         let value = ev.node(&self.root);
         let mut bindings = Vec::new();
         let leaf = ev.why(&self.root, value, &mut bindings);
