@@ -12,15 +12,104 @@ use crate::CheckOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The threat columns: the threats of docs/design.md §5, and a lossy network with honest servers.
-pub const THREATS: [&str; 6] = [
+/// The columns: the threats of docs/design.md §5, then the [`SETTINGS`] columns.
+pub const THREATS: [&str; 8] = [
     "honest",
     "ghost-device",
     "empty-answer",
     "key-swap",
     "log-crash",
     "lossy-network",
+    "delivery-receipts",
+    "for-message-logged",
 ];
+
+/// The columns that are no threat a scenario file can name: honest servers with one setting
+/// changed, as (column, what it sets, in words, with the scenario key that sets it).
+pub const SETTINGS: [(&str, &str); 3] = [
+    (
+        "lossy-network",
+        "a network that may lose messages (`[network] lossy = true`)",
+    ),
+    (
+        "delivery-receipts",
+        "delivery receipts on (`features = [\"delivery-receipts\"]`)",
+    ),
+    (
+        "for-message-logged",
+        "a log that keeps each lookup's for-message flag (`log-fields` listing `\"for-message\"`)",
+    ),
+];
+
+/// The settings columns in one sentence, for the matrix's introduction.
+pub fn settings_text() -> String {
+    let each: Vec<String> = SETTINGS
+        .iter()
+        .map(|(c, what)| format!("`{c}`, {what}"))
+        .collect();
+    format!(
+        "The last {} columns are no threat a scenario file can name: each is the `honest` \
+         threat with one setting changed: {}.",
+        SETTINGS.len(),
+        each.join("; ")
+    )
+}
+
+/// Claims of the library that findings name, checked in every cell after the catalogue's:
+/// (the file, its text, the ids taken from it).
+const FINDING_CLAIMS: [(&str, &str, &[&str]); 2] = [
+    (
+        "claims/receipts.toml",
+        include_str!("../claims/receipts.toml"),
+        &["relay-links-sealed-sender"],
+    ),
+    (
+        "claims/intent.toml",
+        include_str!("../claims/intent.toml"),
+        &["log-never-shows-a-message", "order-discloses-a-message"],
+    ),
+];
+
+/// The ids of the claims every cell checks after the catalogue's, in order.
+pub fn finding_claim_ids() -> Vec<&'static str> {
+    FINDING_CLAIMS
+        .iter()
+        .flat_map(|(_, _, ids)| ids.iter().copied())
+        .collect()
+}
+
+/// The `[[claim]]` tables of [`FINDING_CLAIMS`], as they stand in the library files.
+fn finding_claims_toml() -> String {
+    #[derive(Clone, Serialize, Deserialize)]
+    struct Claim {
+        id: String,
+        statement: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        check: String,
+    }
+    #[derive(Serialize, Deserialize)]
+    struct File {
+        claim: Vec<Claim>,
+    }
+    let mut out = String::new();
+    for (path, text, ids) in FINDING_CLAIMS {
+        let file: File = toml::from_str(text).expect("the library's claims files parse");
+        let claim: Vec<Claim> = ids
+            .iter()
+            .map(|id| {
+                file.claim
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .cloned()
+                    .expect("a finding's claim is in its library file")
+            })
+            .collect();
+        out.push_str(&format!("\n# From {path}: claims the findings name.\n"));
+        out.push_str(&toml::to_string(&File { claim }).expect("claims serialise"));
+    }
+    out
+}
 
 /// The standard population and workload, in words.
 pub const POPULATION: &str = "accounts A (one device, 198.51.100.7), B (two devices, \
@@ -29,30 +118,51 @@ B/1 looks A up, and an authority serves a court order for B's records; one day, 
 days, ordered network, logging before the reply";
 
 /// The scenario of one cell, as a scenario file.
-pub fn cell_toml(variant: Variant, threat: &str, features: &[String]) -> String {
-    let (threat, lossy) = match threat {
-        "lossy-network" => ("honest", true),
-        other => (other, false),
-    };
+pub fn cell_toml(variant: Variant, column: &str, features: &[String]) -> String {
+    let setting = SETTINGS.iter().find(|(c, _)| *c == column).map(|(c, _)| *c);
+    let threat = if setting.is_some() { "honest" } else { column };
+    let lossy = setting == Some("lossy-network");
     // Features on top of the variant's own (a feature the variant has is already on).
     let preset = variant.features().names();
-    let extra: Vec<String> = features
-        .iter()
-        .filter(|f| !preset.contains(&f.as_str()))
-        .map(|f| format!("\"{f}\""))
-        .collect();
+    let mut on: Vec<&str> = features.iter().map(String::as_str).collect();
+    if setting == Some("delivery-receipts") {
+        on.push("delivery-receipts");
+    }
+    let mut extra: Vec<String> = Vec::new();
+    for f in on {
+        let quoted = format!("\"{f}\"");
+        if !preset.contains(&f) && !extra.contains(&quoted) {
+            extra.push(quoted);
+        }
+    }
     let features_line = if extra.is_empty() {
         String::new()
     } else {
         format!("features = [{}]\n", extra.join(", "))
     };
+    let private =
+        preset.contains(&"private-discovery") || features.iter().any(|f| f == "private-discovery");
+    let log_fields_line = match (setting, private) {
+        (Some("for-message-logged"), false) => {
+            "log-fields = [\"requester\", \"target\", \"day\", \"address\", \"devices\", \
+             \"for-message\"]\n"
+        }
+        (Some("for-message-logged"), true) => {
+            "log-fields = [\"requester\", \"day\", \"address\", \"for-message\"]\n"
+        }
+        _ => "",
+    };
+    let name = match setting {
+        Some(s) => format!("honest, {s}"),
+        None => threat.to_string(),
+    };
     format!(
         r#"# A cell of the results matrix: `imessage-model matrix` checks this scenario.
-name = "matrix: {variant} / {threat}{lossy_name}"
+name = "matrix: {variant} / {name}"
 variant = "{variant}"
 {features_line}threat = "{threat}"
 logging = "before-reply"
-
+{log_fields_line}
 [network]
 order = "ordered"
 lossy = {lossy}
@@ -84,9 +194,9 @@ lookup = "A"
 
 [[legal-request]]
 handle = "B"
-"#,
+{claims}"#,
         variant = variant.name(),
-        lossy_name = if lossy { ", lossy network" } else { "" },
+        claims = finding_claims_toml(),
     )
 }
 
@@ -230,9 +340,9 @@ pub fn compute_with_progress(
     })
 }
 
-/// The threat a column stands for (`lossy-network` is honest servers on a lossy network).
+/// The threat a column stands for (a [`SETTINGS`] column is honest servers).
 pub fn column_threat(column: &str) -> Option<Threat> {
-    let name = if column == "lossy-network" {
+    let name = if SETTINGS.iter().any(|(c, _)| *c == column) {
         "honest"
     } else {
         column

@@ -193,6 +193,33 @@ fn a_matrix_cell_is_a_scenario_file_that_checks() {
     let s = imessage_model::Scenario::load(std::path::Path::new(&f)).unwrap();
     assert_eq!(s.variant, imessage_model::scenario::Variant::Imessage2016);
     assert_eq!(s.threat, imessage_model::scenario::Threat::GhostDevice);
+    // The settings columns: honest servers with one setting changed.
+    for (column, receipts, flag, lossy) in [
+        ("sealed-sender/delivery-receipts", true, false, false),
+        ("sealed-sender/for-message-logged", false, true, false),
+        ("imessage-2016/for-message-logged", false, true, false),
+        ("imessage-2016/lossy-network", false, false, true),
+    ] {
+        let out = run(&["matrix", "--cell", column]);
+        assert_eq!(out.status.code(), Some(0), "{column}");
+        let f = write(&dir, "cell.toml", &String::from_utf8_lossy(&out.stdout));
+        let s = imessage_model::Scenario::load(std::path::Path::new(&f)).unwrap();
+        assert_eq!(
+            s.threat,
+            imessage_model::scenario::Threat::Honest,
+            "{column}"
+        );
+        assert_eq!(
+            (s.features.delivery_receipts, s.log_for_message, s.lossy),
+            (receipts, flag, lossy),
+            "{column}"
+        );
+        // The cell checks the library claims its findings name.
+        assert!(s
+            .claims
+            .iter()
+            .any(|c| c.id() == "relay-links-sealed-sender"));
+    }
     let out = run(&["matrix", "--cell", "imessage-2016/solar-flare"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown threat `solar-flare`"));
@@ -792,7 +819,11 @@ fn matrix_checks_claims_given_on_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let claims = m["cells"][0]["report"]["claims"].as_array().unwrap();
-    assert_eq!(claims.len(), imessage_model::CATALOGUE.len() + 1);
+    // The catalogue, the library claims the findings name, then the claim given here.
+    assert_eq!(
+        claims.len(),
+        imessage_model::CATALOGUE.len() + imessage_model::matrix::finding_claim_ids().len() + 1
+    );
     let adhoc = claims.last().unwrap();
     assert_eq!(
         (&adhoc["id"], &adhoc["verdict"]),

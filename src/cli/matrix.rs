@@ -15,8 +15,9 @@ pub struct Args {
     /// Cells checked at the same time (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
-    /// Print the scenario file of one cell (`VARIANT/THREAT`) instead of checking.
-    #[arg(long, value_name = "VARIANT/THREAT", conflicts_with_all = ["shard", "merge"])]
+    /// Print the scenario file of one cell (`VARIANT/COLUMN`, a column a threat or a setting such
+    /// as `lossy-network`) instead of checking.
+    #[arg(long, value_name = "VARIANT/COLUMN", conflicts_with_all = ["shard", "merge"])]
     cell: Option<String>,
     /// Check only shard I of N (1-based): every N-th cell; combine the JSON shards with --merge.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -47,6 +48,8 @@ pub enum MatrixFormat {
     Markdown,
     Html,
     Json,
+    /// The findings from the literature alone, as a Markdown list (README.md's).
+    Findings,
 }
 
 /// Runs `matrix`; `Ok(false)` when a finding from the literature is not reproduced.
@@ -86,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             })?;
         if !matrix::is_threat(t) {
             bail!(
-                "--cell {cell}: unknown threat `{t}` (threats: {})",
+                "--cell {cell}: unknown threat `{t}` (columns: {})",
                 matrix::THREATS.join(", ")
             );
         }
@@ -120,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         MatrixFormat::Markdown => out!("{}", matrix_report::markdown(&m)),
         MatrixFormat::Html => out!("{}", matrix_report::html(&m)),
         MatrixFormat::Json => outln!("{}", serde_json::to_string_pretty(&m)?),
+        MatrixFormat::Findings => out!("{}", matrix_report::findings_markdown(&m)),
     }
     if shard.is_some() {
         // A shard holds some cells only: the findings are checked on the merged matrix.

@@ -11,20 +11,24 @@ use std::fmt::Write;
 pub struct Finding {
     pub statement: &'static str,
     pub source: &'static str,
+    /// What the cells show, in a sentence or two (README.md and docs/matrix.md print it).
+    pub detail: &'static str,
     /// (variant, threat, claim, verdict) that the matrix must contain.
     pub cells: &'static [(&'static str, &'static str, &'static str, Verdict)],
 }
 
 /// The findings the matrix reproduces.
-pub const FINDINGS: [Finding; 6] = [
+pub const FINDINGS: [Finding; 8] = [
     Finding {
         statement: "A lookup is logged although no message is sent.",
         source: "the 2016 law-enforcement FAQ",
+        detail: "`lookup-logged-without-message` is reachable under `imessage-2016`: B/1 looks A up and never writes to A, and the log keeps the record.",
         cells: &[("imessage-2016", "honest", "lookup-logged-without-message", Verdict::Reachable)],
     },
     Finding {
         statement: "A ghost device reads content silently without Contact Key Verification, and is caught with it.",
         source: "the ghost-user proposal; Contact Key Verification",
+        detail: "`no-server-learns-content` and `ghost-device-detected` are violated under `imessage-2016 / ghost-device` and hold under `imessage-ckv / ghost-device`; `content-authentic` is likewise violated under `key-swap` except with CKV.",
         cells: &[
             ("imessage-2016", "ghost-device", "no-server-learns-content", Verdict::Violated),
             ("imessage-2016", "ghost-device", "ghost-device-detected", Verdict::Violated),
@@ -35,6 +39,7 @@ pub const FINDINGS: [Finding; 6] = [
     Finding {
         statement: "Private discovery takes the target out of the log: a court order no longer reveals who looked up whom.",
         source: "Signal's private contact discovery",
+        detail: "`authority-learns-contact` is reachable under `imessage-2016` and unreachable under `private-discovery`, while `authority-links-handle-to-ip` stays reachable: the order still ties the requester to an address.",
         cells: &[
             ("imessage-2016", "honest", "authority-learns-contact", Verdict::Reachable),
             ("private-discovery", "honest", "authority-learns-contact", Verdict::Unreachable),
@@ -44,6 +49,7 @@ pub const FINDINGS: [Finding; 6] = [
     Finding {
         statement: "Sealed sender hides the sender from the relay.",
         source: "Signal's sealed sender",
+        detail: "`relay-learns-contact` is reachable under `private-discovery` and unreachable under `sealed-sender`.",
         cells: &[
             ("private-discovery", "honest", "relay-learns-contact", Verdict::Reachable),
             ("sealed-sender", "honest", "relay-learns-contact", Verdict::Unreachable),
@@ -52,6 +58,7 @@ pub const FINDINGS: [Finding; 6] = [
     Finding {
         statement: "Sealed sender does not hide the sender from the operator, who sees the connection a message is pushed on and knows whose device it is.",
         source: "Signal's sealed sender; Martiny et al., 'Improving Signal's Sealed Sender' (NDSS 2021)",
+        detail: "`operator-learns-contact` is reachable under `sealed-sender` as under `imessage-2016`: the relay sees the connection a push arrives on (the pushing device's token) and the directory knows whose device that is.",
         cells: &[
             ("sealed-sender", "honest", "operator-learns-contact", Verdict::Reachable),
             ("imessage-2016", "honest", "operator-learns-contact", Verdict::Reachable),
@@ -60,11 +67,33 @@ pub const FINDINGS: [Finding; 6] = [
     Finding {
         statement: "SMS fallback puts plaintext at the carrier, and an empty answer downgrades even a message to an iMessage user to SMS; no server learns the content.",
         source: "Apple Platform Security guide",
+        detail: "`sms-fallback-exposes-content` is reachable (A writes to unregistered C); `no-downgrade-to-sms` holds under `honest` and is violated under `empty-answer`, where even B's message goes by SMS; `no-server-learns-content` holds either way.",
         cells: &[
             ("imessage-2016", "honest", "sms-fallback-exposes-content", Verdict::Reachable),
             ("imessage-2016", "honest", "no-downgrade-to-sms", Verdict::Holds),
             ("imessage-2016", "empty-answer", "no-downgrade-to-sms", Verdict::Violated),
             ("imessage-2016", "empty-answer", "no-server-learns-content", Verdict::Holds),
+        ],
+    },
+    Finding {
+        statement: "With delivery receipts, sealed sender does not hide the sender from the relay alone: the receipt goes back to the sender's account through the relay, which learns whose device pushed the message.",
+        source: "Martiny, Kaptchuk, Aviv, Roche, Wustrow, 'Improving Signal's Sealed Sender' (NDSS 2021)",
+        detail: "`relay-links-sealed-sender` (`claims/receipts.toml`) is unreachable under `sealed-sender / honest` and reachable under `sealed-sender / delivery-receipts`: B's device answers A's sealed message with a receipt addressed to A, and the relay, handing it to A's device, learns that the device that pushed the message is A's. The link that Martiny et al. find statistically is exact at a relay that routes by push token, and needs no order of events.",
+        cells: &[
+            ("sealed-sender", "honest", "relay-links-sealed-sender", Verdict::Unreachable),
+            ("sealed-sender", "delivery-receipts", "relay-links-sealed-sender", Verdict::Reachable),
+        ],
+    },
+    Finding {
+        statement: "The lookup log does not indicate that any communication took place only while it drops the lookup's for-message flag: kept, a court order shows that one account looked another up to write to it.",
+        source: "the 2016 law-enforcement FAQ; reverse-engineered clients (x-required-for-message)",
+        detail: "`log-never-shows-a-message` (`claims/intent.toml`) holds under `imessage-2016 / honest` and is violated under `for-message-logged`, where `order-discloses-a-message` is reachable; under `private-discovery` the flag still shows that the requester wrote to someone, but the order cannot say to whom. Whether Apple's log keeps the flag is not public: `log-fields` is the switch.",
+        cells: &[
+            ("imessage-2016", "honest", "log-never-shows-a-message", Verdict::Holds),
+            ("imessage-2016", "for-message-logged", "log-never-shows-a-message", Verdict::Violated),
+            ("imessage-2016", "for-message-logged", "order-discloses-a-message", Verdict::Reachable),
+            ("private-discovery", "for-message-logged", "log-never-shows-a-message", Verdict::Violated),
+            ("private-discovery", "for-message-logged", "order-discloses-a-message", Verdict::Unreachable),
         ],
     },
 ];
@@ -113,6 +142,25 @@ fn cell_text(c: &ClaimReport) -> String {
     t
 }
 
+/// The findings as a Markdown list, each with whether the matrix reproduces it (README.md's list
+/// is this text: `imessage-model matrix --format findings` prints it).
+pub fn findings_markdown(m: &Matrix) -> String {
+    let mut out = String::new();
+    for (f, wrong) in check_findings(m) {
+        let verdict = if wrong.is_empty() {
+            "reproduced".to_string()
+        } else {
+            format!("not reproduced: {}", wrong.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "* **{}** ({}): **{verdict}**. {}",
+            f.statement, f.source, f.detail
+        );
+    }
+    crate::escape::terminal(&out)
+}
+
 /// The matrix as Markdown, safe to show on a terminal.
 pub fn markdown(m: &Matrix) -> String {
     let mut out = String::new();
@@ -124,29 +172,16 @@ pub fn markdown(m: &Matrix) -> String {
     let _ = writeln!(out, "**Population.** {}.\n", m.population);
     let _ = writeln!(
         out,
-        "Each cell is the verdict of one claim for one protocol variant under one threat, from an \
-         exhaustive check of that cell's scenario (`imessage-model matrix --cell VARIANT/THREAT` \
+        "Each cell is the verdict of one claim for one protocol variant under one threat or \
+         setting, from an exhaustive check of that cell's scenario (`imessage-model matrix --cell VARIANT/COLUMN` \
          prints it as a scenario file). `holds` / `violated` answer `always` and `eventually` \
          claims, `reachable` / `unreachable` answer `sometimes` claims. A `violated` cell links to \
          its shortest counterexample below. † marks a verdict that is not a proof: the search was \
-         bounded, or (for `eventually`) a cycle avoids the condition. The `lossy-network` column \
-         is not a threat a scenario file can name: it is the `honest` threat on a network that \
-         may lose messages (`[network] lossy = true`).\n"
+         bounded, or (for `eventually`) a cycle avoids the condition. {}\n",
+        crate::matrix::settings_text()
     );
     out.push_str("## Findings\n\n");
-    for (f, wrong) in check_findings(m) {
-        let _ = writeln!(
-            out,
-            "* {} ({}): **{}**.",
-            f.statement,
-            f.source,
-            if wrong.is_empty() {
-                "reproduced".to_string()
-            } else {
-                format!("not reproduced: {}", wrong.join("; "))
-            }
-        );
-    }
+    out.push_str(&findings_markdown(m));
     out.push('\n');
     for variant in &m.variants {
         let _ = writeln!(out, "## {variant}\n");
@@ -245,23 +280,23 @@ small { color: #666; } details { margin: .3em 0; } pre { background: #f6f6f6; pa
          <span class=\"violated\">violated</span><span class=\"reachable\">reachable</span>\
          <span class=\"unreachable\">unreachable</span> † not a proof (bounded search, or a cycle \
          avoids an <i>eventually</i> condition). Hover a cell for the states it was checked over. \
-         The <code>lossy-network</code> column is not a threat a scenario file can name: it is \
-         the <code>honest</code> threat on a network that may lose messages \
-         (<code>[network] lossy = true</code>).</p>",
-        escape(&m.population)
+         {}</p>",
+        escape(&m.population),
+        escape(&crate::matrix::settings_text())
     );
     out.push_str("<h2>Findings</h2><ul>\n");
     for (f, wrong) in check_findings(m) {
         let _ = writeln!(
             out,
-            "<li>{} <small>({})</small>: <b>{}</b></li>",
+            "<li>{} <small>({})</small>: <b>{}</b> {}</li>",
             escape(f.statement),
             escape(f.source),
             if wrong.is_empty() {
                 "reproduced".to_string()
             } else {
                 escape(&format!("not reproduced: {}", wrong.join("; ")))
-            }
+            },
+            escape(f.detail)
         );
     }
     out.push_str("</ul>\n");
