@@ -291,11 +291,24 @@ impl ProtocolModel {
 
     /// What a device may send for workload action `a` once it has an answer: a push (or an
     /// SMS) for a send, a typing indicator for a `type`.
-    fn dispatch_effects(&self, a: crate::scenario::UserAction, out: &mut Vec<(Id, Input)>) {
+    /// With own-device copies, a send also pushes to device `d`'s other devices.
+    fn dispatch_effects(
+        &self,
+        d: DeviceId,
+        a: crate::scenario::UserAction,
+        out: &mut Vec<(Id, Input)>,
+    ) {
         let relay = actor_id(Role::Relay);
         match a.kind {
             ActionKind::Send(_) => {
                 out.push((relay, Input::Push(self.push_targets(a.target))));
+                if self.scenario.features.own_device_copies {
+                    let own = self.scenario.device(d).account;
+                    let others = self.devices_of(own) & !bit(actor_id(Role::Device(d)));
+                    if others != 0 {
+                        out.push((relay, Input::Push(others)));
+                    }
+                }
                 out.push((actor_id(Role::Carrier), Input::Inert));
             }
             ActionKind::Type => out.push((relay, Input::Typing(self.push_targets(a.target)))),
@@ -319,13 +332,13 @@ impl ProtocolModel {
                 if a.kind == ActionKind::Read {
                     out.push((relay, Input::Receipt(self.devices_of(a.target))));
                 }
-                self.dispatch_effects(a, out);
+                self.dispatch_effects(d, a, out);
             }
             // Dispatches what waited for the answer: to any account the device's workload
             // writes or types to.
             (Role::Device(d), Input::LookupReply) => {
                 for a in &s.device(d).actions {
-                    self.dispatch_effects(*a, out);
+                    self.dispatch_effects(d, *a, out);
                 }
             }
             (Role::Device(d), Input::Deliver) => {

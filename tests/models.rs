@@ -140,6 +140,8 @@ fn state_counts_are_pinned() {
         ("retention-bug-never-purges.toml", 11, 11, 11, 11),
         ("sealed-sender.toml", 8, 8, 8, 8),
         ("sms-fallback.toml", 7, 7, 7, 7),
+        ("sync-off-sealed-sender.toml", 66, 113, 66, 103),
+        ("sync-sealed-sender.toml", 146, 313, 139, 247),
         ("tokens-lookup.toml", 6, 6, 6, 6),
         ("tokens-unregistered.toml", 7, 7, 7, 7),
         // Typing indicators (claims/typing.toml).
@@ -349,6 +351,16 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "the_relay_links_a_sealed_sender_through_a_receipt",
         trace_text(&r, "relay-links-sealed-sender")
+    );
+    let r = checked("sync-sealed-sender.toml");
+    insta::assert_snapshot!(
+        "the_relay_links_a_sealed_sender_through_an_own_device_copy",
+        trace_text(&r, "relay-links-sealed-sender")
+    );
+    let r = checked("sync-off-sealed-sender.toml");
+    insta::assert_snapshot!(
+        "without_own_device_copies_the_laptop_misses_the_phones_message",
+        trace_text(&r, "message-reaches-senders-other-devices")
     );
     let r = checked("typing-only.toml");
     insta::assert_snapshot!(

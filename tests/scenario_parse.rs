@@ -112,7 +112,7 @@ fn a_feature_that_is_unknown_or_already_on_is_rejected_where_it_stands() {
         "{msg}"
     );
     assert!(
-        msg.contains("ckv, private-discovery, sealed-sender, delivery-receipts"),
+        msg.contains("ckv, private-discovery, sealed-sender, delivery-receipts, own-device-copies"),
         "{msg}"
     );
     let (line, msg) = rejected(&text("\"private-discovery\""));

@@ -52,7 +52,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
         accounts,
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u8..128),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..256),
         prop::option::of(0usize..12),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
@@ -73,6 +73,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 .enumerate()
                 .filter(|(i, f)| extra & (1 << i) != 0 && !preset.contains(f))
                 .map(|(_, f)| format!("\"{f}\""))
+                .chain((extra & 128 != 0).then(|| "\"own-device-copies\"".to_string()))
                 .collect();
             // The log keeping the lookups' for-message flag, with the fields the FAQ names.
             let private = preset.contains(&"private-discovery") || extra & 2 != 0;

@@ -224,9 +224,19 @@ impl DeviceState {
                 // Every signed (sender, content) now readable is accepted at once if a sender
                 // certificate in the envelope vouches for its key (sealed sender), and otherwise
                 // waits for the sender's keys.
+                let own = scenario.device(d).account;
                 for (key, a, c) in signed {
-                    if scenario.features.sealed_sender
-                        && k.terms().any(|x| *x == sender_certificate(a, key))
+                    // A copy from a device of this account: its keys are known from
+                    // registration.
+                    let own_copy = a == own
+                        && scenario
+                            .account(own)
+                            .devices
+                            .iter()
+                            .any(|&e| key == KeyId::DeviceSig(e));
+                    if own_copy
+                        || scenario.features.sealed_sender
+                            && k.terms().any(|x| *x == sender_certificate(a, key))
                     {
                         next.accepted.insert((a, c));
                         continue;
@@ -308,9 +318,11 @@ impl DeviceState {
         o: &mut Out<Party>,
     ) {
         let from = (!scenario.features.sealed_sender).then_some(scenario.device(d).account);
+        let own = scenario.device(d).account;
+        // None for a copy from the account's own device.
         let due: BTreeSet<(AccountId, ContentId)> = signed
             .iter()
-            .filter(|(_, _, c)| !self.learned.contains(c))
+            .filter(|(_, a, c)| *a != own && !self.learned.contains(c))
             .map(|&(_, a, c)| (a, c))
             .collect();
         for (to, content) in due {
@@ -424,6 +436,31 @@ impl DeviceState {
                         payloads,
                     },
                 );
+                // A copy for each other device of the sender's account, pushed to the sender's
+                // own handle and sealed alike; the keys are the account's own, known from
+                // registration (no lookup of one's own handle is modelled).
+                let own: Vec<(Token, Term)> = scenario
+                    .account(from)
+                    .devices
+                    .iter()
+                    .filter(|&&e| e != d && scenario.features.own_device_copies)
+                    .map(|&e| {
+                        (
+                            Token::Device(e),
+                            Term::enc(KeyId::Device(e), signed.clone()),
+                        )
+                    })
+                    .collect();
+                if !own.is_empty() {
+                    o.send(
+                        actor_id(Role::Relay),
+                        Msg::Push {
+                            from: envelope_from,
+                            to: from,
+                            payloads: own,
+                        },
+                    );
+                }
                 self.sent.insert(Sent {
                     to,
                     content: c,

@@ -53,6 +53,7 @@ impl Variant {
             private_discovery: matches!(self, Variant::PrivateDiscovery | Variant::SealedSender),
             sealed_sender: self == Variant::SealedSender,
             delivery_receipts: false,
+            own_device_copies: false,
         }
     }
 }
@@ -69,6 +70,8 @@ pub struct Features {
     pub sealed_sender: bool,
     /// A device that decrypts a message sends its sender a delivery receipt.
     pub delivery_receipts: bool,
+    /// A sent message goes to the sender's other devices too, so they stay in sync.
+    pub own_device_copies: bool,
 }
 
 /// Where a feature's switch is in [`Features`].
@@ -76,11 +79,12 @@ pub type FeatureSwitch = fn(&mut Features) -> &mut bool;
 
 impl Features {
     /// Every feature a scenario can list, with its switch.
-    pub const ALL: [(&'static str, FeatureSwitch); 4] = [
+    pub const ALL: [(&'static str, FeatureSwitch); 5] = [
         ("ckv", |f| &mut f.ckv),
         ("private-discovery", |f| &mut f.private_discovery),
         ("sealed-sender", |f| &mut f.sealed_sender),
         ("delivery-receipts", |f| &mut f.delivery_receipts),
+        ("own-device-copies", |f| &mut f.own_device_copies),
     ];
 
     /// The names of the features that are on.
