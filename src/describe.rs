@@ -316,6 +316,12 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
         Msg::LegalRequest { handle } => {
             format!("court order for the records of {}", s.handle(*handle))
         }
+        Msg::ProspectiveOrder { handle, days } => format!(
+            "prospective order for the records of {} made in the next {} day{}",
+            s.handle(*handle),
+            days,
+            if *days == 1 { "" } else { "s" }
+        ),
         Msg::TokenRequest { token: t } => {
             format!("request for the account behind push token {}", token(s, *t))
         }

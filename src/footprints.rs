@@ -215,6 +215,7 @@ enum Input {
     KeyQuery(DeviceId),
     LogWrite,
     LegalRequest,
+    ProspectiveOrder,
     TokenRequest,
     /// A push, with the owners its payloads go to.
     Push(Owners),
@@ -246,6 +247,7 @@ impl ProtocolModel {
             },
             Msg::LogWrite(_) => Input::LogWrite,
             Msg::LegalRequest { .. } => Input::LegalRequest,
+            Msg::ProspectiveOrder { .. } => Input::ProspectiveOrder,
             Msg::TokenRequest { .. } => Input::TokenRequest,
             Msg::Push { payloads, .. } => Input::Push(
                 payloads
@@ -269,6 +271,15 @@ impl ProtocolModel {
             | Msg::DeliverReceipt { .. }
             | Msg::DeliverTyping { .. } => Input::Inert,
         }
+    }
+
+    /// Whether a request of the scenario is a prospective order (the directory then hands
+    /// records to the authority as it makes them).
+    fn prospective_orders(&self) -> bool {
+        self.scenario
+            .legal_requests
+            .iter()
+            .any(|r| r.prospective.is_some())
     }
 
     /// The owners that are devices of account `to`.
@@ -351,6 +362,9 @@ impl ProtocolModel {
             }
             (Role::Directory, Input::Lookup(d)) => {
                 out.push((log, Input::LogWrite));
+                if self.prospective_orders() {
+                    out.push((actor_id(Role::Authority), Input::Inert));
+                }
                 out.push((actor_id(Role::Device(d)), Input::LookupReply));
             }
             (Role::Directory, Input::LogAck) => {
@@ -363,6 +377,9 @@ impl ProtocolModel {
             (Role::Directory, Input::KeyQuery(d)) => {
                 if s.sender_lookup_logged {
                     out.push((log, Input::LogWrite));
+                    if self.prospective_orders() {
+                        out.push((actor_id(Role::Authority), Input::Inert));
+                    }
                 }
                 out.push((actor_id(Role::Device(d)), Input::Inert));
             }
@@ -372,7 +389,7 @@ impl ProtocolModel {
             (Role::LookupLog, Input::LogWrite) if s.logging == Logging::BeforeReply => {
                 out.push((directory, Input::LogAck));
             }
-            (Role::LookupLog, Input::LegalRequest) => {
+            (Role::LookupLog, Input::LegalRequest) | (Role::Directory, Input::ProspectiveOrder) => {
                 out.push((actor_id(Role::Authority), Input::Inert));
             }
             (Role::Relay, Input::Receipt(targets) | Input::Typing(targets)) => {
@@ -390,7 +407,11 @@ impl ProtocolModel {
                 }
             }
             (Role::Authority, Input::Timer(Timer::LegalRequest(n))) => {
-                match s.legal_requests[n as usize].records {
+                let order = s.legal_requests[n as usize];
+                match order.records {
+                    crate::scenario::RecordKind::LookupLog if order.prospective.is_some() => {
+                        out.push((directory, Input::ProspectiveOrder))
+                    }
                     crate::scenario::RecordKind::LookupLog => out.push((log, Input::LegalRequest)),
                     crate::scenario::RecordKind::PushToken(_) => {
                         out.push((relay, Input::TokenRequest))
@@ -499,8 +520,9 @@ impl Footprints for ProtocolModel {
         //   authority's court-order timers read nothing);
         // * the relay on an unordered network;
         // * the directory on an unordered network when its answers do not depend on what it
-        //   has learnt (no forged keys: honest, empty-answer and log-crash threats); each
-        //   acknowledgement releases only its own lookup (`LookupId`);
+        //   has learnt (no forged keys: honest, empty-answer and log-crash threats) and no
+        //   prospective order makes a lookup's disclosure depend on whether the order came
+        //   first; each acknowledgement releases only its own lookup (`LookupId`);
         // * the log on an unordered network when nothing reads its records but the claims
         //   (no court orders to answer, no crash and no persistence timer).
         let s = &self.scenario;
@@ -519,6 +541,7 @@ impl Footprints for ProtocolModel {
                         s.threat,
                         Threat::Honest | Threat::EmptyAnswer | Threat::LogCrash
                     )
+                    && !self.prospective_orders()
             }
             Role::LookupLog => {
                 unordered && s.legal_requests.is_empty() && s.threat != Threat::LogCrash

@@ -156,6 +156,7 @@ struct RawLegalRequest {
     process: Option<Spanned<String>>,
     records: Option<Spanned<String>>,
     day: Option<Spanned<i64>>,
+    prospective: Option<Spanned<i64>>,
 }
 
 /// Builds located errors for one file.
@@ -867,8 +868,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             (false, None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
             (true, None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
         };
+        let prospective = match &lr.prospective {
+            None => None,
+            Some(p) if records != RecordKind::LookupLog => {
+                return Err(loc.at(
+                    p,
+                    "key `legal-request.prospective`: only an order on the lookup log is \
+                     prospective (a push token's registration is a stored record)",
+                ))
+            }
+            Some(p) => match u8::try_from(*p.get_ref()) {
+                Ok(n) if n >= 1 && u16::from(n) <= u16::from(days) => Some(n),
+                _ => {
+                    return Err(loc.at(
+                        p,
+                        format!(
+                            "key `legal-request.prospective`: the days a prospective order \
+                             covers, from 1 to `bounds.days` ({days}); got {}",
+                            p.get_ref()
+                        ),
+                    ))
+                }
+            },
+        };
         legal_requests.push(LegalRequest {
             handle,
+            prospective,
             day: day_of(&lr.day, "legal-request.day")?,
             process: match &lr.process {
                 Some(p) => loc.choice("legal-request.process", p, &Process::ALL)?,

@@ -163,7 +163,7 @@ impl ProtocolModel {
                 let mut next = state.clone();
                 let dir = actor_index(Role::Directory);
                 let mut directory = as_directory(&state.actor_states[dir]).clone();
-                directory.day = Day(directory.day.0 + 1);
+                directory.tick();
                 next.actor_states[dir] = Arc::new(PartyState::Directory(directory));
                 let lg = actor_index(Role::LookupLog);
                 let ticked = log(state).tick(&self.scenario);

@@ -385,6 +385,10 @@ impl Rename for Msg {
             Msg::LegalRequest { handle } => Msg::LegalRequest {
                 handle: handle.rename(r),
             },
+            Msg::ProspectiveOrder { handle, days } => Msg::ProspectiveOrder {
+                handle: handle.rename(r),
+                days: *days,
+            },
             Msg::TokenRequest { token } => Msg::TokenRequest {
                 token: token.rename(r),
             },
@@ -489,6 +493,7 @@ impl Rename for DirectoryState {
             held_keys,
             answered,
             impersonating,
+            watching,
         } = self;
         DirectoryState {
             day: day.rename(r),
@@ -497,6 +502,7 @@ impl Rename for DirectoryState {
             held_keys: held_keys.rename(r),
             answered: answered.rename(r),
             impersonating: impersonating.rename(r),
+            watching: watching.rename(r),
         }
     }
 }

@@ -93,6 +93,8 @@ fn state_counts_are_pinned() {
         ("intent-faq.toml", 418, 934, 217, 304),
         ("intent-flag-kept.toml", 418, 934, 217, 304),
         ("intent-sender-lookup.toml", 12, 12, 12, 12),
+        ("legal-prospective-renewed.toml", 114, 174, 73, 82),
+        ("legal-stored-order.toml", 17, 17, 17, 17),
         ("legal-token-2016-subpoena.toml", 40, 67, 21, 23),
         ("legal-token-2023-d-order.toml", 40, 67, 21, 23),
         ("legal-token-2023-subpoena.toml", 20, 29, 11, 11),
@@ -351,6 +353,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "the_relay_links_a_sealed_sender_through_a_receipt",
         trace_text(&r, "relay-links-sealed-sender")
+    );
+    let r = checked("legal-prospective-renewed.toml");
+    insta::assert_snapshot!(
+        "a_prospective_order_and_its_renewal_reach_past_retention",
+        trace_text(&r, "disclosures-outlast-retention")
     );
     let r = checked("sync-sealed-sender.toml");
     insta::assert_snapshot!(

@@ -196,8 +196,8 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
     assert_eq!(s.legal_rules, LegalRules::Y2016);
     let r = s.legal_requests[0];
     assert_eq!(
-        (r.process, r.records),
-        (Process::DOrder, RecordKind::LookupLog)
+        (r.process, r.records, r.prospective),
+        (Process::DOrder, RecordKind::LookupLog, None)
     );
     let s = parse(
         Path::new("g.toml"),
@@ -246,6 +246,33 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
     );
     let (_, msg) = rejected(&with("", "records = \"push-token\"\n"));
     assert!(msg.contains("missing key `token`"), "{msg}");
+    // A prospective order: on the lookup log only, for 1 to `bounds.days` days.
+    let s = parse(
+        Path::new("g.toml"),
+        &with("", "handle = \"A\"\nprospective = 1\n"),
+    )
+    .unwrap();
+    assert_eq!(s.legal_requests[0].prospective, Some(1));
+    for n in ["0", "2", "-1"] {
+        let (_, msg) = rejected(&with("", &format!("handle = \"A\"\nprospective = {n}\n")));
+        assert!(
+            msg.contains(&format!(
+                "key `legal-request.prospective`: the days a prospective order covers, from 1 \
+                 to `bounds.days` (1); got {n}"
+            )),
+            "{msg}"
+        );
+    }
+    let (_, msg) = rejected(&with(
+        "",
+        "records = \"push-token\"\ntoken = \"B/1\"\nprospective = 1\n",
+    ));
+    assert!(
+        msg.contains(
+            "key `legal-request.prospective`: only an order on the lookup log is prospective"
+        ),
+        "{msg}"
+    );
     let (_, msg) = rejected(&with("", "records = \"push-token\"\ntoken = \"B/2\"\n"));
     assert!(
         msg.contains("key `legal-request.token`: `B/2` is not a device of the scenario"),

@@ -53,7 +53,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..256),
-        prop::option::of(0usize..12),
+        prop::option::of(0usize..15),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
             let handles = ["A", "B", "C"];
@@ -143,6 +143,8 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                     0 => format!("[[legal-request]]\nhandle = \"{handle}\"\n"),
                     1 => format!("[[legal-request]]\nhandle = \"{handle}\"\nprocess = \"subpoena\"\n"),
                     2 => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"subpoena\"\n", devices[0].1),
+                    // A prospective order from day 0 for one day.
+                    4 => format!("[[legal-request]]\nhandle = \"{handle}\"\nday = 0\nprospective = 1\n"),
                     _ => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"warrant\"\n", devices[0].1),
                 });
             }

@@ -295,7 +295,7 @@ fn representatives_are_exact_where_refinement_cannot_split() {
         Work {
             leaves: 24,
             renamed: 1010,
-            ties: 22
+            ties: 11
         },
         "labelling branches where refinement cannot split"
     );

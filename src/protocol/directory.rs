@@ -48,6 +48,8 @@ pub struct DirectoryState {
     /// Under key-swap: the (victim, target) pair the directory has chosen to impersonate, once
     /// it has chosen (a set, at most one element).
     pub impersonating: BTreeSet<(AccountId, AccountId)>,
+    /// Prospective orders in force: the handle, and the first day no longer covered.
+    pub watching: BTreeSet<(AccountId, Day)>,
 }
 
 impl DirectoryState {
@@ -93,6 +95,7 @@ impl DirectoryState {
             held_keys: BTreeSet::new(),
             answered: BTreeSet::new(),
             impersonating: BTreeSet::new(),
+            watching: BTreeSet::new(),
         }
     }
 
@@ -249,6 +252,7 @@ impl DirectoryState {
                 next.knowledge
                     .learn(req.to_term(scenario.features.private_discovery));
                 let record = self.record(scenario, device, &req);
+                self.disclose_as_made(&record, o);
                 match scenario.logging {
                     Logging::BeforeReply => {
                         next.held
@@ -322,6 +326,7 @@ impl DirectoryState {
                     .learn(req.to_term(scenario.features.private_discovery));
                 let mut record = self.record(scenario, d, &req);
                 record.lookup.origin = Origin::Sender(handle);
+                self.disclose_as_made(&record, o);
                 match scenario.logging {
                     Logging::BeforeReply => {
                         next.held_keys.insert((d, handle, record.clone()));
@@ -352,9 +357,50 @@ impl DirectoryState {
                     .learn(Term::pair(Term::Handle(sender), Term::Handle(to)));
                 (next != *self).then_some(next)
             }
+            // A pen-register order: served at once (an empty disclosure says so), then in
+            // force from today for `days` days.
+            Msg::ProspectiveOrder { handle, days } => {
+                o.send(
+                    actor_id(Role::Authority),
+                    Msg::Disclosure {
+                        handle,
+                        day: self.day,
+                        records: Vec::new(),
+                    },
+                );
+                let mut next = self.clone();
+                next.watching
+                    .insert((handle, Day(self.day.0.saturating_add(days))));
+                (next != *self).then_some(next)
+            }
             // The directory receives nothing else.
             _ => None,
         }
+    }
+
+    /// Hands a record it makes to the authority under each prospective order in force for a
+    /// handle the record names, as the record goes to the log.
+    fn disclose_as_made(&self, record: &Record, o: &mut Out<Party>) {
+        for &(handle, until) in &self.watching {
+            let names = record.requester == handle || record.target == Some(handle);
+            if names && self.day < until {
+                o.send(
+                    actor_id(Role::Authority),
+                    Msg::Disclosure {
+                        handle,
+                        day: self.day,
+                        records: vec![record.clone()],
+                    },
+                );
+            }
+        }
+    }
+
+    /// The next day begins: orders whose days are over are no longer in force.
+    pub fn tick(&mut self) {
+        self.day = Day(self.day.0 + 1);
+        let today = self.day;
+        self.watching.retain(|(_, until)| *until > today);
     }
 
     /// The record the directory logs for a lookup: everything the request carried, stamped

@@ -209,6 +209,13 @@ impl Actor for Party {
                     return;
                 }
                 match order.records {
+                    RecordKind::LookupLog if order.prospective.is_some() => o.send(
+                        actor_id(Role::Directory),
+                        Msg::ProspectiveOrder {
+                            handle: order.handle,
+                            days: order.prospective.unwrap_or(1),
+                        },
+                    ),
                     RecordKind::LookupLog => o.send(
                         actor_id(Role::LookupLog),
                         Msg::LegalRequest {

@@ -225,11 +225,15 @@ pub enum Msg {
     },
     /// authority -> lookup log: a court order for the records of a handle
     LegalRequest { handle: AccountId },
+    /// authority -> directory: a prospective (pen-register) order for the records of a handle
+    /// made from today for `days` days
+    ProspectiveOrder { handle: AccountId, days: u8 },
     /// authority -> relay: a request for the registration of a push token
     TokenRequest { token: Token },
     /// relay -> authority: the account a push token is registered to
     TokenDisclosure { token: Token, account: AccountId },
-    /// lookup log -> authority
+    /// lookup log -> authority (a stored order), or directory -> authority (a prospective
+    /// order: nothing when it is served, then each record as it is made)
     Disclosure {
         handle: AccountId,
         day: Day,

@@ -154,6 +154,13 @@ pub fn facts(s: &Scenario, st: &State) -> BTreeMap<String, BTreeSet<String>> {
                 for r in labelled(s, &d.answered) {
                     f.insert(format!("answered: {r}"));
                 }
+                for (h, until) in &d.watching {
+                    f.insert(format!(
+                        "hands the authority each record naming {} until day {} begins",
+                        s.handle(*h),
+                        until.0
+                    ));
+                }
             }
             Role::LookupLog => {
                 let l = model::log(st);

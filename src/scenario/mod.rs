@@ -281,6 +281,10 @@ pub struct LegalRequest {
     pub day: Option<Day>,
     pub process: Process,
     pub records: RecordKind,
+    /// A prospective (pen-register) order on the lookup log: the number of days, from the day
+    /// it is served, for which each new record naming the handle goes to the authority as it
+    /// is made; `None` for an order on the records stored when it is served.
+    pub prospective: Option<u8>,
 }
 
 /// The legal process a request is served with (Apple's legal process guidelines, US).
