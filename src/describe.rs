@@ -71,6 +71,10 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                         "serves {process} for the account behind push token {}",
                         s.device_name(d)
                     ),
+                    RecordKind::PushConnections(d) => format!(
+                        "serves {process} for the relay's connection records of push token {}",
+                        s.device_name(d)
+                    ),
                 };
                 if !s.legal_rules.allows(r.process, r.records) {
                     what.push_str(&format!(
@@ -348,6 +352,29 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
                 out.push_str(&format!(" [{}]", record(s, r)));
             }
             out
+        }
+        Msg::ConnectionRequest { device } => format!(
+            "request for the connection records of push token {}",
+            s.device_name(*device)
+        ),
+        Msg::ConnectionDisclosure {
+            device,
+            day,
+            connected,
+        } => {
+            let days: Vec<String> = connected.iter().map(|d| d.0.to_string()).collect();
+            format!(
+                "disclosure on day {}: push token {} was connected from {} on day{} {}",
+                day.0,
+                s.device_name(*device),
+                s.ips[s.device(*device).ip.0 as usize],
+                if connected.len() == 1 { "" } else { "s" },
+                if days.is_empty() {
+                    "(none kept)".to_string()
+                } else {
+                    days.join(", ")
+                }
+            )
         }
     }
 }

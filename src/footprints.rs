@@ -248,7 +248,8 @@ impl ProtocolModel {
             Msg::LogWrite(_) => Input::LogWrite,
             Msg::LegalRequest { .. } => Input::LegalRequest,
             Msg::ProspectiveOrder { .. } => Input::ProspectiveOrder,
-            Msg::TokenRequest { .. } => Input::TokenRequest,
+            // Either request for the relay's push records: it answers the authority.
+            Msg::TokenRequest { .. } | Msg::ConnectionRequest { .. } => Input::TokenRequest,
             Msg::Push { payloads, .. } => Input::Push(
                 payloads
                     .iter()
@@ -268,6 +269,7 @@ impl ProtocolModel {
             | Msg::Sms { .. }
             | Msg::Disclosure { .. }
             | Msg::TokenDisclosure { .. }
+            | Msg::ConnectionDisclosure { .. }
             | Msg::DeliverReceipt { .. }
             | Msg::DeliverTyping { .. } => Input::Inert,
         }
@@ -413,7 +415,8 @@ impl ProtocolModel {
                         out.push((directory, Input::ProspectiveOrder))
                     }
                     crate::scenario::RecordKind::LookupLog => out.push((log, Input::LegalRequest)),
-                    crate::scenario::RecordKind::PushToken(_) => {
+                    crate::scenario::RecordKind::PushToken(_)
+                    | crate::scenario::RecordKind::PushConnections(_) => {
                         out.push((relay, Input::TokenRequest))
                     }
                 }
@@ -518,7 +521,8 @@ impl Footprints for ProtocolModel {
         // each other. Which parties' receipts do depends on the scenario:
         // * the carrier and the authority always (they send nothing on receipt; the
         //   authority's court-order timers read nothing);
-        // * the relay on an unordered network;
+        // * the relay on an unordered network, unless it keeps connection records (a request
+        //   for them reads what each push writes);
         // * the directory on an unordered network when its answers do not depend on what it
         //   has learnt (no forged keys: honest, empty-answer and log-crash threats) and no
         //   prospective order makes a lookup's disclosure depend on whether the order came
@@ -534,7 +538,7 @@ impl Footprints for ProtocolModel {
         let unordered = s.order == Order::Unordered;
         let commutes = match role_of(dst) {
             Role::Carrier | Role::Authority => true,
-            Role::Relay => unordered,
+            Role::Relay => unordered && !s.keeps_connections(),
             Role::Directory => {
                 unordered
                     && matches!(

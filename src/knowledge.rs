@@ -47,7 +47,9 @@ impl ContentId {
 pub struct IpId(pub u8);
 
 /// A day of the scenario's clock, counted from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Day(pub u8);
 
 impl fmt::Display for Day {

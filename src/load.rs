@@ -81,6 +81,7 @@ struct RawNetwork {
 struct RawBounds {
     days: Option<Spanned<i64>>,
     retention: Option<Spanned<i64>>,
+    connection_retention: Option<Spanned<i64>>,
     max_depth: Option<Spanned<i64>>,
     max_states: Option<Spanned<i64>>,
     max_memory: Option<Spanned<i64>>,
@@ -503,6 +504,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
     let mut days = 1u8;
     let mut retention = DEFAULT_RETENTION;
+    let mut connection_retention = None;
     let mut max_depth = None;
     let mut max_states = DEFAULT_MAX_STATES;
     let mut max_memory = None;
@@ -513,6 +515,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
         if let Some(r) = &b.retention {
             retention = loc.int("bounds.retention", r, 1, 255)? as u8;
+        }
+        if let Some(r) = &b.connection_retention {
+            connection_retention =
+                Some((r, loc.int("bounds.connection-retention", r, 1, 255)? as u8));
         }
         if let Some(d) = &b.max_depth {
             max_depth = Some(loc.int("bounds.max-depth", d, 1, 1_000_000)? as usize);
@@ -833,48 +839,53 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(loc.at(spanned, "a scenario has at most 64 `[[legal-request]]`s"));
         }
         let lr = spanned.get_ref();
-        let kind = match &lr.records {
+        // The records asked for: the lookup log (by handle), or one of the relay's two kinds of
+        // push records (by token).
+        let kind: Option<fn(DeviceId) -> RecordKind> = match &lr.records {
             Some(r) => loc.choice(
                 "legal-request.records",
                 r,
-                &[("lookup-log", false), ("push-token", true)],
+                &[
+                    ("lookup-log", None),
+                    ("push-token", Some(RecordKind::PushToken as fn(_) -> _)),
+                    ("push-connections", Some(RecordKind::PushConnections)),
+                ],
             )?,
-            None => false,
+            None => None,
         };
-        let (handle, records) = match (kind, &lr.handle, &lr.token) {
-            (false, Some(h), None) => (
-                find_account(h, "legal-request.handle")?,
-                RecordKind::LookupLog,
-            ),
-            (true, None, Some(t)) => {
-                let d = find_device(t, "legal-request.token")?;
-                (devices[d.0 as usize].account, RecordKind::PushToken(d))
-            }
-            (false, _, Some(t)) => {
-                return Err(loc.at(
-                    t,
-                    "key `legal-request.token`: a token names the device of a push-token \
-                     request; this request asks for lookup-log records (set `records = \
-                     \"push-token\"`, or name the records' handle with `handle`)",
-                ))
-            }
-            (true, Some(h), _) => {
-                return Err(loc.at(
+        let (handle, records) =
+            match (kind, &lr.handle, &lr.token) {
+                (None, Some(h), None) => (
+                    find_account(h, "legal-request.handle")?,
+                    RecordKind::LookupLog,
+                ),
+                (Some(k), None, Some(t)) => {
+                    let d = find_device(t, "legal-request.token")?;
+                    (devices[d.0 as usize].account, k(d))
+                }
+                (None, _, Some(t)) => {
+                    return Err(loc.at(
+                        t,
+                        "key `legal-request.token`: a token names the device of a push-token or \
+                     push-connections request; this request asks for lookup-log records (set \
+                     `records = \"push-token\"`, or name the records' handle with `handle`)",
+                    ))
+                }
+                (Some(_), Some(h), _) => return Err(loc.at(
                     h,
-                    "key `legal-request.handle`: a push-token request names a device's token \
-                     (`token = \"B/1\"`), not a handle",
-                ))
-            }
-            (false, None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
-            (true, None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
-        };
+                    "key `legal-request.handle`: a request for the relay's push records names a \
+                     device's token (`token = \"B/1\"`), not a handle",
+                )),
+                (None, None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
+                (Some(_), None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
+            };
         let prospective = match &lr.prospective {
             None => None,
             Some(p) if records != RecordKind::LookupLog => {
                 return Err(loc.at(
                     p,
                     "key `legal-request.prospective`: only an order on the lookup log is \
-                     prospective (a push token's registration is a stored record)",
+                     prospective (the relay's push records are stored records)",
                 ))
             }
             Some(p) => match u8::try_from(*p.get_ref()) {
@@ -935,6 +946,38 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             ),
         ));
     }
+    // The relay keeps connection records only for a request that asks for them.
+    let asks_connections = legal_requests
+        .iter()
+        .any(|r: &LegalRequest| matches!(r.records, RecordKind::PushConnections(_)));
+    let connection_retention = match connection_retention {
+        Some((span, _)) if !asks_connections => {
+            return Err(loc.at(
+                span,
+                "key `bounds.connection-retention`: the relay keeps connection records only \
+                 for a `[[legal-request]]` with `records = \"push-connections\"`, and this \
+                 scenario has none",
+            ))
+        }
+        Some((_, n)) => n,
+        None => retention,
+    };
+    if bugs.contains(&Bug::RelayNeverPurges) && (!asks_connections || days <= connection_retention)
+    {
+        let b = raw
+            .bugs
+            .iter()
+            .find(|b| b.get_ref() == "relay-never-purges")
+            .expect("parsed from it");
+        return Err(loc.at(
+            b,
+            format!(
+                "key `bugs`: `relay-never-purges` has no effect here: the relay keeps connection \
+                 records only for a `push-connections` request, and with `bounds.days` = {days} \
+                 and a connection retention of {connection_retention} none would age out"
+            ),
+        ));
+    }
     let preservation_order = raw.preservation_order.as_ref().map(|p| *p.get_ref());
     if let Some(p) = raw.preservation_order.as_ref().filter(|p| *p.get_ref()) {
         if !legal_requests
@@ -975,6 +1018,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         key_swap,
         days,
         retention,
+        connection_retention,
         max_depth,
         max_states,
         max_memory,

@@ -171,6 +171,12 @@ impl ProtocolModel {
                     next.actor_storages[lg] = Some(ticked.persisted.clone());
                 }
                 next.actor_states[lg] = Arc::new(PartyState::LookupLog(ticked));
+                if self.scenario.keeps_connections() {
+                    let rl = actor_index(Role::Relay);
+                    let mut relay = crate::protocol::as_relay(&state.actor_states[rl]).clone();
+                    relay.tick(&self.scenario);
+                    next.actor_states[rl] = Arc::new(PartyState::Relay(relay));
+                }
                 Some(next)
             }
         }

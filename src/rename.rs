@@ -22,8 +22,8 @@ use crate::knowledge::{AccountId, ContentId, Day, DeviceId, IpId, KeyId, Knowled
 use crate::protocol::device::{Channel, Sent};
 use crate::protocol::wire::{Answer, Entry, LookupId, LookupRequest, Msg, Origin, Record, Timer};
 use crate::protocol::{
-    AuthorityState, CarrierState, DeviceState, DirectoryState, LogState, PartyState, RelayState,
-    SERVERS,
+    AuthorityState, CarrierState, Connections, DeviceState, DirectoryState, HashedIfUsed, LogState,
+    PartyState, RelayState, SERVERS,
 };
 use crate::state::{State, Step};
 use stateright::actor::{
@@ -396,6 +396,18 @@ impl Rename for Msg {
                 token: token.rename(r),
                 account: account.rename(r),
             },
+            Msg::ConnectionRequest { device } => Msg::ConnectionRequest {
+                device: device.rename(r),
+            },
+            Msg::ConnectionDisclosure {
+                device,
+                day,
+                connected,
+            } => Msg::ConnectionDisclosure {
+                device: device.rename(r),
+                day: day.rename(r),
+                connected: connected.rename(r),
+            },
             Msg::Disclosure {
                 handle,
                 day,
@@ -530,9 +542,16 @@ impl Rename for LogState {
 
 impl Rename for RelayState {
     fn rename<R: Renamer + ?Sized>(&self, r: &R) -> Self {
-        let RelayState { knowledge } = self;
+        let RelayState {
+            knowledge,
+            connections,
+        } = self;
         RelayState {
             knowledge: knowledge.rename(r),
+            connections: HashedIfUsed(Connections {
+                day: connections.day,
+                records: connections.records.rename(r),
+            }),
         }
     }
 }
@@ -552,12 +571,14 @@ impl Rename for AuthorityState {
             served,
             disclosed,
             tokens,
+            connections,
             knowledge,
         } = self;
         AuthorityState {
             served: served.rename(r),
             disclosed: disclosed.rename(r),
             tokens: tokens.rename(r),
+            connections: HashedIfUsed(connections.0.rename(r)),
             knowledge: knowledge.rename(r),
         }
     }

@@ -73,6 +73,10 @@ fn state_counts_are_pinned() {
         ("address-per-device.toml", 236, 513, 120, 169),
         ("baseline.toml", 90, 182, 30, 33),
         ("cache-off.toml", 17, 17, 17, 17),
+        ("connections-aged-out.toml", 14, 14, 14, 14),
+        ("connections-bug-never-purges.toml", 14, 14, 14, 14),
+        ("connections-recipient.toml", 48, 77, 25, 27),
+        ("connections-subpoena-2023.toml", 20, 29, 11, 11),
         ("cache-outlives-record.toml", 13, 13, 13, 13),
         ("draft-in-lookup.toml", 10, 10, 10, 10),
         ("duplicating-network.toml", 47, 198, 47, 198),
@@ -358,6 +362,16 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "a_prospective_order_and_its_renewal_reach_past_retention",
         trace_text(&r, "disclosures-outlast-retention")
+    );
+    let r = checked("connections-recipient.toml");
+    insta::assert_snapshot!(
+        "the_relays_connection_records_give_a_recipients_address",
+        trace_text(&r, "authority-learns-address-only-of-requesters")
+    );
+    let r = checked("connections-bug-never-purges.toml");
+    insta::assert_snapshot!(
+        "a_relay_that_never_purges_discloses_an_aged_out_connection",
+        trace_text(&r, "connection-retention-respected")
     );
     let r = checked("sync-sealed-sender.toml");
     insta::assert_snapshot!(

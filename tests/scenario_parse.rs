@@ -236,12 +236,18 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
     assert!(msg.contains("key `legal-request.process`: unknown value `letter` (expected one of: subpoena, d-order, warrant)"), "{msg}");
     let (_, msg) = rejected(&with("", "handle = \"A\"\ntoken = \"B/1\"\n"));
     assert!(
-        msg.contains("key `legal-request.token`: a token names the device of a push-token request"),
+        msg.contains(
+            "key `legal-request.token`: a token names the device of a push-token or \
+             push-connections request"
+        ),
         "{msg}"
     );
     let (_, msg) = rejected(&with("", "records = \"push-token\"\nhandle = \"B\"\n"));
     assert!(
-        msg.contains("key `legal-request.handle`: a push-token request names a device's token"),
+        msg.contains(
+            "key `legal-request.handle`: a request for the relay's push records names a \
+             device's token"
+        ),
         "{msg}"
     );
     let (_, msg) = rejected(&with("", "records = \"push-token\"\n"));
@@ -289,7 +295,81 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
         "{msg}"
     );
     let (_, msg) = rejected(&with("", "records = \"call-logs\"\nhandle = \"B\"\n"));
-    assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, push-token)"), "{msg}");
+    assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, push-token, push-connections)"), "{msg}");
+}
+
+#[test]
+fn connection_records_are_kept_only_when_asked_for_and_their_retention_is_checked() {
+    use imessage_model::scenario::{LegalRules, Process, RecordKind};
+    let request = "\n[[legal-request]]\nrecords = \"push-connections\"\ntoken = \"B/1\"\n";
+    let with = |bounds: &str, request: &str| {
+        let days = MINIMAL.replace(
+            "variant = \"imessage-2016\"",
+            "variant = \"imessage-2016\"\nbugs = []",
+        );
+        format!("{days}\n[bounds]\n{bounds}\n{request}")
+    };
+    let s = parse(Path::new("g.toml"), &with("days = 2", request)).unwrap();
+    let b1 = imessage_model::knowledge::DeviceId(1);
+    assert_eq!(s.legal_requests[0].records, RecordKind::PushConnections(b1));
+    assert_eq!(s.handle(s.legal_requests[0].handle), "B");
+    assert!(s.keeps_connections());
+    assert_eq!(
+        s.connection_retention, s.retention,
+        "the default: the log's"
+    );
+    // Push-notification records: as a push token's registration under each preset.
+    let c = RecordKind::PushConnections(b1);
+    assert!(LegalRules::Y2016.allows(Process::Subpoena, c));
+    assert!(!LegalRules::After2023.allows(Process::Subpoena, c));
+    assert!(LegalRules::After2023.allows(Process::DOrder, c));
+    let s = parse(
+        Path::new("g.toml"),
+        &with("days = 2\nconnection-retention = 1", request),
+    )
+    .unwrap();
+    assert_eq!(s.connection_retention, 1);
+    // Without a request for them the relay keeps none: a retention for them is a mistake.
+    let s = parse(Path::new("g.toml"), &with("days = 2", "")).unwrap();
+    assert!(!s.keeps_connections());
+    let (line, msg) = rejected(&with("days = 2\nconnection-retention = 1", ""));
+    assert!(
+        msg.contains(
+            "key `bounds.connection-retention`: the relay keeps connection records only for a \
+             `[[legal-request]]` with `records = \"push-connections\"`"
+        ),
+        "{msg}"
+    );
+    assert!(line > 1, "located at the key: {line}");
+    let (_, msg) = rejected(&with("days = 2\nconnection-retention = 0", request));
+    assert!(msg.contains("bounds.connection-retention"), "{msg}");
+    // The planted bug needs records that could age out.
+    let bug = |bounds: &str, request: &str| {
+        with(bounds, request).replace("bugs = []", "bugs = [\"relay-never-purges\"]")
+    };
+    assert!(parse(
+        Path::new("g.toml"),
+        &bug("days = 2\nconnection-retention = 1", request)
+    )
+    .is_ok());
+    for (bounds, req) in [
+        ("days = 2\nconnection-retention = 2", request),
+        ("days = 2", ""),
+    ] {
+        let (_, msg) = rejected(&bug(bounds, req));
+        assert!(
+            msg.contains("key `bugs`: `relay-never-purges` has no effect here"),
+            "{msg}"
+        );
+    }
+    let (_, msg) = rejected(&with(
+        "days = 2",
+        "\n[[legal-request]]\nrecords = \"push-connections\"\ntoken = \"B/1\"\nprospective = 1\n",
+    ));
+    assert!(
+        msg.contains("only an order on the lookup log is prospective"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -45,7 +45,8 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 /// start typing), optional court
 /// order, every variant with any further features, threat, network, logging mode, cache
 /// setting, whether the log keeps the for-message flag, whether sender lookups are logged, and
-/// the legal rules, with a court order, a refused subpoena or a push-token request.
+/// the legal rules, with a court order, a refused subpoena, a prospective order, a push-token
+/// request or a request for the relay's connection records.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
@@ -53,7 +54,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..256),
-        prop::option::of(0usize..15),
+        prop::option::of(0usize..18),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
             let handles = ["A", "B", "C"];
@@ -135,8 +136,9 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 };
                 text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
             }
-            // A court order on the log (with a court order, or a subpoena the rules refuse), or
-            // a request for the account behind a device's push token.
+            // A court order on the log (with a court order, or a subpoena the rules refuse, or
+            // prospective), a request for the account behind a device's push token, or one for
+            // the relay's connection records of a device.
             if let Some(o) = order {
                 let handle = handles[o % accounts.len()];
                 text.push_str(&match o / 3 {
@@ -145,6 +147,9 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                     2 => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"subpoena\"\n", devices[0].1),
                     // A prospective order from day 0 for one day.
                     4 => format!("[[legal-request]]\nhandle = \"{handle}\"\nday = 0\nprospective = 1\n"),
+                    // The relay's connection records of a device (kept, and purged after the
+                    // log's retention, only for such a request).
+                    5 => format!("[[legal-request]]\nrecords = \"push-connections\"\ntoken = \"{}\"\n", devices[o % devices.len()].1),
                     _ => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"warrant\"\n", devices[0].1),
                 });
             }
@@ -259,7 +264,7 @@ fn atom_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    (0usize..35, party).prop_map(|(i, p)| match i {
+    (0usize..37, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -294,6 +299,11 @@ fn atom_text() -> impl Strategy<Value = String> {
         31 => format!("holds({p}, pair(handle(a), pair(handle(b), pair(_, read))))"),
         32 => "for-message(r)".into(),
         33 => "(exists e: device. has-token(d, e))".into(),
+        34 => {
+            "(exists x in connections. x.device = d and x.day - x.connected < connection-retention)"
+                .into()
+        }
+        35 => "(exists x in connections. x.address = d.address)".into(),
         _ => "d.account = a".into(),
     })
 }
@@ -318,6 +328,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in log. for-message(r))",
         "(exists e: device. has-token(d, e))",
         "(exists x in disclosures. x.record.requester = b)",
+        "(exists x in connections. x.device = d)",
         "(exists r in answered. received(r) and not acked(r))",
         "(exists r in answered. purged(r))",
         "served(b)",

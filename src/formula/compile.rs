@@ -223,15 +223,16 @@ const FUNCTIONS: [(&str, Func, &str); 7] = [
     ),
 ];
 
-const COLLECTIONS: [(&str, Coll, Sort); 5] = [
+const COLLECTIONS: [(&str, Coll, Sort); 6] = [
     ("log", Coll::Log, Sort::Record),
     ("answered", Coll::Answered, Sort::Record),
     ("in-transit", Coll::InTransit, Sort::Record),
     ("logged", Coll::Logged, Sort::Record),
     ("disclosures", Coll::Disclosures, Sort::Disclosure),
+    ("connections", Coll::Connections, Sort::Connection),
 ];
 
-const FIELDS: [(Sort, &str, Field, Sort); 10] = [
+const FIELDS: [(Sort, &str, Field, Sort); 14] = [
     (Sort::Record, "requester", Field::Requester, Sort::Account),
     (Sort::Record, "target", Field::Target, Sort::Account),
     (Sort::Record, "day", Field::RecordDay, Sort::Day),
@@ -245,6 +246,25 @@ const FIELDS: [(Sort, &str, Field, Sort); 10] = [
         Sort::Record,
     ),
     (Sort::Disclosure, "day", Field::DisclosedDay, Sort::Day),
+    (
+        Sort::Connection,
+        "device",
+        Field::ConnectionDevice,
+        Sort::Device,
+    ),
+    (
+        Sort::Connection,
+        "address",
+        Field::ConnectionAddress,
+        Sort::Address,
+    ),
+    (Sort::Connection, "day", Field::ConnectionDay, Sort::Day),
+    (
+        Sort::Connection,
+        "connected",
+        Field::ConnectedDay,
+        Sort::Day,
+    ),
     (Sort::Device, "account", Field::DeviceAccount, Sort::Account),
     (Sort::Device, "address", Field::DeviceAddress, Sort::Address),
 ];
@@ -309,6 +329,10 @@ pub(crate) fn product(s: &Scenario, n: &Node) -> u64 {
                 Domain::Values(v) => v.len() as u64,
                 Domain::Coll(Coll::Disclosures) => {
                     lookups * (s.legal_requests.len() as u64).max(1) * s.days as u64
+                }
+                // A request discloses at most one record a day of one device.
+                Domain::Coll(Coll::Connections) => {
+                    (s.legal_requests.len() as u64).max(1) * s.days as u64
                 }
                 Domain::Coll(_) => lookups,
             };
@@ -1140,6 +1164,12 @@ impl Checker<'_> {
         match n {
             "day" | "today" => return Ok((E::Today, Sort::Day)),
             "retention" => return Ok((E::Const(Val::Int(s.retention as i64)), Sort::Number)),
+            "connection-retention" => {
+                return Ok((
+                    E::Const(Val::Int(s.connection_retention as i64)),
+                    Sort::Number,
+                ))
+            }
             "imessage" => return Ok((E::Const(Val::Channel(Channel::Imessage)), Sort::Channel)),
             "sms" => return Ok((E::Const(Val::Channel(Channel::Sms)), Sort::Channel)),
             "registered" if want == Some(Sort::Answer) => {
@@ -1195,6 +1225,7 @@ impl Checker<'_> {
             [
                 "day",
                 "retention",
+                "connection-retention",
                 "imessage",
                 "sms",
                 "registered",

@@ -27,6 +27,14 @@ pub(crate) fn in_transit(s: &State) -> impl Iterator<Item = Val> + '_ {
     })
 }
 
+/// The relay's connection records disclosed to the authority.
+fn connections(s: &State) -> impl Iterator<Item = Val> + '_ {
+    model::authority(s)
+        .connections
+        .iter()
+        .map(|&(day, d, on)| Val::Connection(day, d, on))
+}
+
 pub(crate) struct Ev<'a> {
     pub(crate) m: &'a dyn Run,
     pub(crate) s: &'a State,
@@ -253,6 +261,7 @@ impl<'a> Ev<'a> {
                 want,
                 body,
             ),
+            Domain::Coll(Coll::Connections) => self.range(connections(s), slot, want, body),
         }
     }
 
@@ -536,6 +545,13 @@ impl<'a> Ev<'a> {
                     day.0
                 )
             }
+            Val::Connection(day, d, on) => format!(
+                "{} connected from {} on day {}, disclosed on day {}",
+                sc.device_name(*d),
+                sc.ip(sc.device(*d).ip),
+                on.0,
+                day.0
+            ),
             Val::Term(_) => "a term".into(),
             Val::Channel(c) => format!("{c:?}").to_lowercase(),
             Val::Answer(true) => "registered".into(),
@@ -584,6 +600,7 @@ impl<'a> Ev<'a> {
                 .iter()
                 .map(|(d, r)| Val::Disclosure(*d, r.clone()))
                 .collect(),
+            Coll::Connections => connections(s).collect(),
         }
     }
 
@@ -620,6 +637,12 @@ impl<'a> Ev<'a> {
                     (Val::Record(r), Field::Lookup) => Val::Device(r.lookup.device),
                     (Val::Disclosure(_, r), Field::DisclosedRecord) => Val::Record(r),
                     (Val::Disclosure(d, _), Field::DisclosedDay) => Val::Int(d.0 as i64),
+                    (Val::Connection(_, d, _), Field::ConnectionDevice) => Val::Device(d),
+                    (Val::Connection(_, d, _), Field::ConnectionAddress) => {
+                        Val::Address(sc.device(d).ip)
+                    }
+                    (Val::Connection(day, ..), Field::ConnectionDay) => Val::Int(day.0 as i64),
+                    (Val::Connection(.., on), Field::ConnectedDay) => Val::Int(on.0 as i64),
                     (Val::Device(d), Field::DeviceAccount) => Val::Account(sc.device(d).account),
                     (Val::Device(d), Field::DeviceAddress) => Val::Address(sc.device(d).ip),
                     _ => Val::Bool(false),

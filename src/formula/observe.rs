@@ -114,10 +114,12 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
         Part::Disclosed => {
             let a = model::authority(s);
             let served = a.served.iter().map(|x| h((0, x)));
+            let connections = a.connections.iter().map(|x| h((2, x)));
             a.disclosed
                 .iter()
                 .map(|x| h((1, x)))
                 .chain(served)
+                .chain(connections)
                 .collect()
         }
         Part::Crashes => {

@@ -38,6 +38,8 @@ pub enum Sort {
     Message,
     Record,
     Disclosure,
+    /// A connection record of the relay's, disclosed to the authority.
+    Connection,
     Term,
     Channel,
     Answer,
@@ -56,6 +58,7 @@ impl Sort {
             Sort::Message => "message",
             Sort::Record => "record",
             Sort::Disclosure => "disclosure",
+            Sort::Connection => "connection",
             Sort::Term => "term",
             Sort::Channel => "channel",
             Sort::Answer => "answer",
@@ -103,6 +106,8 @@ pub enum Val {
     Message(ContentId),
     Record(Record),
     Disclosure(Day, Record),
+    /// A connection record disclosed: the day disclosed, the device, the day it was connected.
+    Connection(Day, DeviceId, Day),
     Term(Pat),
     Channel(Channel),
     /// A device was told: `true` registered, `false` not registered.
@@ -198,6 +203,8 @@ pub enum Coll {
     Logged,
     /// What legal requests disclosed: each record with the day it was disclosed.
     Disclosures,
+    /// The relay's connection records legal requests disclosed.
+    Connections,
 }
 
 /// Fields of records, disclosures and devices.
@@ -211,6 +218,10 @@ pub enum Field {
     Lookup,
     DisclosedRecord,
     DisclosedDay,
+    ConnectionDevice,
+    ConnectionAddress,
+    ConnectionDay,
+    ConnectedDay,
     DeviceAccount,
     DeviceAddress,
 }
@@ -825,7 +836,7 @@ pub(crate) fn coll_parts(c: Coll) -> Vec<Part> {
         Coll::Answered => vec![Part::Answered],
         Coll::InTransit => vec![Part::InTransit],
         Coll::Logged => vec![Part::Logged],
-        Coll::Disclosures => vec![Part::Disclosed],
+        Coll::Disclosures | Coll::Connections => vec![Part::Disclosed],
     }
 }
 

@@ -8,8 +8,8 @@
 //! whether it was still within retention.
 
 use super::wire::{Msg, Record, Timer};
-use super::Party;
-use crate::knowledge::{AccountId, Day, Knowledge, Term, Token};
+use super::{HashedIfUsed, Party};
+use crate::knowledge::{AccountId, Day, DeviceId, Knowledge, Term, Token};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Out};
@@ -23,6 +23,9 @@ pub struct AuthorityState {
     pub disclosed: BTreeSet<(Day, Record)>,
     /// Push tokens whose registration the relay disclosed, with the account behind each.
     pub tokens: BTreeSet<(Token, AccountId)>,
+    /// The relay's connection records disclosed: (day disclosed, device, day connected).
+    #[serde(default)]
+    pub connections: HashedIfUsed<BTreeSet<(Day, DeviceId, Day)>>,
     /// What the authority can derive from the records disclosed to it.
     pub knowledge: Knowledge,
 }
@@ -35,7 +38,26 @@ impl AuthorityState {
         Self::default()
     }
 
-    pub fn on_msg(&self, msg: Msg) -> Option<Self> {
+    pub fn on_msg(&self, scenario: &Scenario, msg: Msg) -> Option<Self> {
+        // Each connection record ties the device's token to its address on a day.
+        if let Msg::ConnectionDisclosure {
+            device,
+            day,
+            connected,
+        } = msg
+        {
+            let mut next = self.clone();
+            let ip = scenario.device(device).ip;
+            for on in connected {
+                next.connections.insert((day, device, on));
+                next.knowledge.learn(Term::tuple(vec![
+                    Term::Day(on),
+                    Term::Token(Token::Device(device)),
+                    Term::Ip(ip),
+                ]));
+            }
+            return (next != *self).then_some(next);
+        }
         if let Msg::TokenDisclosure { token, account } = msg {
             let mut next = self.clone();
             next.tokens.insert((token, account));

@@ -17,6 +17,7 @@ pub mod wire;
 
 use crate::knowledge::{DeviceId, Token};
 use crate::scenario::{RecordKind, Scenario};
+use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ pub use carrier::CarrierState;
 pub use device::DeviceState;
 pub use directory::DirectoryState;
 pub use lookup_log::{LogState, LogStorage};
-pub use relay::RelayState;
+pub use relay::{Connections, RelayState};
 
 /// Which party an actor is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,6 +43,41 @@ pub enum Role {
 
 /// Number of server-side actors, which come before the devices.
 pub const SERVERS: usize = 5;
+
+/// A part of a party's state that only some scenarios use: while it is as at the start it
+/// hashes to nothing, so the states of a scenario that never uses it hash as they did before
+/// the part existed (the states' hashes choose symmetry's representatives, and so shape the
+/// reduced graph and its pinned counts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HashedIfUsed<T>(pub T);
+
+impl<T: Default + PartialEq> HashedIfUsed<T> {
+    pub fn is_unused(&self) -> bool {
+        self.0 == T::default()
+    }
+}
+
+impl<T: Default + PartialEq + std::hash::Hash> std::hash::Hash for HashedIfUsed<T> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.is_unused() {
+            self.0.hash(h);
+        }
+    }
+}
+
+impl<T> std::ops::Deref for HashedIfUsed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for HashedIfUsed<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
 
 /// The stateright actor id of a role.
 pub fn actor_id(role: Role) -> Id {
@@ -177,7 +213,7 @@ impl Actor for Party {
             }),
             Role::Carrier => update(state, as_carrier, PartyState::Carrier, |st| st.on_msg(msg)),
             Role::Authority => update(state, as_authority, PartyState::Authority, |st| {
-                st.on_msg(msg)
+                st.on_msg(s, msg)
             }),
             Role::Device(d) => update(state, as_device, PartyState::Device, |st| {
                 st.on_msg(s, d, msg, o)
@@ -228,6 +264,9 @@ impl Actor for Party {
                             token: Token::Device(d),
                         },
                     ),
+                    RecordKind::PushConnections(device) => {
+                        o.send(actor_id(Role::Relay), Msg::ConnectionRequest { device })
+                    }
                 }
             }
             // Each party sets only its own kind of timer.

@@ -10,17 +10,36 @@
 //! names the sender depends on who knows whose token it is). It forwards in the
 //! handler that receives, since no claim can tell a relay that has received
 //! a push from one that has also forwarded it.
+//!
+//! When a legal request of the scenario asks for them, it also keeps connection records: each
+//! day a device was connected to push or to be pushed to (APNs delivers over the device's own
+//! connection, so a recipient is connected too), from the device's address, purged after
+//! `bounds.connection-retention` days. What APNs keeps and for how long is not public; these
+//! records are the scenario's assumption, off unless asked for.
 
 use super::wire::Msg;
+use super::HashedIfUsed;
 use super::{role_of, token_holder, Party, Role};
-use crate::knowledge::{AccountId, Knowledge, Term, Token};
-use crate::scenario::Scenario;
+use crate::knowledge::{AccountId, Day, DeviceId, Knowledge, Term, Token};
+use crate::scenario::{Bug, Scenario};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
+use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RelayState {
     pub knowledge: Knowledge,
+    /// Connection records, kept only when a request asks for them (empty otherwise).
+    #[serde(default)]
+    pub connections: HashedIfUsed<Connections>,
+}
+
+/// The relay's connection records and its day (it stamps each record with the day).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Connections {
+    pub day: Day,
+    /// (device, day it was connected on).
+    pub records: BTreeSet<(DeviceId, Day)>,
 }
 
 impl RelayState {
@@ -46,6 +65,23 @@ impl RelayState {
                     },
                 );
             }
+            return None;
+        }
+        if let Msg::ConnectionRequest { device } = msg {
+            o.send(
+                super::actor_id(super::Role::Authority),
+                Msg::ConnectionDisclosure {
+                    device,
+                    day: self.connections.day,
+                    connected: self
+                        .connections
+                        .records
+                        .iter()
+                        .filter(|(d, _)| *d == device)
+                        .map(|(_, day)| *day)
+                        .collect(),
+                },
+            );
             return None;
         }
         // (sender on the envelope, target, per device: token, payload, what goes on to it)
@@ -119,11 +155,18 @@ impl RelayState {
         let mut next = self.clone();
         // The pushing connection: a device's token (the directory's own forgery comes over a
         // connection that is no device's).
+        let keeps = scenario.keeps_connections();
         if let Role::Device(d) = role_of(src) {
             next.knowledge
                 .learn(Term::pair(Term::Token(Token::Device(d)), Term::Handle(to)));
+            if keeps {
+                next.connections.records.insert((d, self.connections.day));
+            }
         }
         for (token, payload, forward) in legs {
+            if let (true, Token::Device(e)) = (keeps, token) {
+                next.connections.records.insert((e, self.connections.day));
+            }
             let mut envelope: Vec<Term> = from.map(Term::Handle).into_iter().collect();
             envelope.extend([Term::Handle(to), Term::Token(token)]);
             envelope.extend(payload);
@@ -131,5 +174,20 @@ impl RelayState {
             o.send(token_holder(token), forward);
         }
         Some(next)
+    }
+
+    /// The next day begins: connection records past their retention are purged (unless the
+    /// relay is buggy). A no-op in a scenario that keeps none.
+    pub fn tick(&mut self, scenario: &Scenario) {
+        if !scenario.keeps_connections() {
+            return;
+        }
+        let c = &mut self.connections;
+        c.day = Day(c.day.0 + 1);
+        let today = c.day.0 as u16;
+        if !scenario.bugs.contains(&Bug::RelayNeverPurges) {
+            let keep = scenario.connection_retention as u16;
+            c.records.retain(|(_, d)| d.0 as u16 + keep > today);
+        }
     }
 }

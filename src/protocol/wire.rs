@@ -232,6 +232,15 @@ pub enum Msg {
     TokenRequest { token: Token },
     /// relay -> authority: the account a push token is registered to
     TokenDisclosure { token: Token, account: AccountId },
+    /// authority -> relay: a request for the connection records of a device's push token
+    ConnectionRequest { device: DeviceId },
+    /// relay -> authority: the days the device was connected (from its address) that the
+    /// relay still keeps, disclosed on `day`
+    ConnectionDisclosure {
+        device: DeviceId,
+        day: Day,
+        connected: Vec<Day>,
+    },
     /// lookup log -> authority (a stored order), or directory -> authority (a prospective
     /// order: nothing when it is served, then each record as it is made)
     Disclosure {

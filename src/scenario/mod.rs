@@ -192,14 +192,17 @@ pub enum Preservation {
 pub enum Bug {
     /// The lookup log never purges records, whatever the retention window.
     LogNeverPurges,
+    /// The push relay never purges its connection records.
+    RelayNeverPurges,
     /// A device attaches the draft it is about to send to the lookup it makes for it, and the
     /// directory logs the request as it came.
     LookupCarriesDraft,
 }
 
 impl Bug {
-    pub const ALL: [(&'static str, Bug); 2] = [
+    pub const ALL: [(&'static str, Bug); 3] = [
         ("log-never-purges", Bug::LogNeverPurges),
+        ("relay-never-purges", Bug::RelayNeverPurges),
         ("lookup-carries-draft", Bug::LookupCarriesDraft),
     ];
     pub fn name(self) -> &'static str {
@@ -314,6 +317,9 @@ pub enum RecordKind {
     LookupLog,
     /// The push relay's registration of a device's push token: the account behind it.
     PushToken(DeviceId),
+    /// The push relay's connection records for a device's token: the days it was connected,
+    /// from its address, to push or to receive (kept `bounds.connection-retention` days).
+    PushConnections(DeviceId),
 }
 
 /// Which legal process obtains which records: the rules in force.
@@ -339,8 +345,10 @@ impl LegalRules {
     pub fn allows(self, process: Process, records: RecordKind) -> bool {
         match (records, self) {
             (RecordKind::LookupLog, _) => process != Process::Subpoena,
-            (RecordKind::PushToken(_), LegalRules::Y2016) => true,
-            (RecordKind::PushToken(_), LegalRules::After2023) => process != Process::Subpoena,
+            (RecordKind::PushToken(_) | RecordKind::PushConnections(_), LegalRules::Y2016) => true,
+            (RecordKind::PushToken(_) | RecordKind::PushConnections(_), LegalRules::After2023) => {
+                process != Process::Subpoena
+            }
         }
     }
 }
@@ -391,6 +399,8 @@ pub struct Scenario {
     pub days: u8,
     /// A record made on day d is purged when the day reaches d + retention.
     pub retention: u8,
+    /// The same for the relay's connection records (kept only when a request asks for them).
+    pub connection_retention: u8,
     pub max_depth: Option<usize>,
     pub max_states: usize,
     /// `bounds.max-memory` (given in MiB, kept in bytes): the search stops (and says so) when
@@ -413,13 +423,23 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The devices a push-token request names, a bit per device (as
+    /// Whether the relay keeps connection records: only when a request asks for them, so
+    /// that scenarios without one keep their states.
+    pub fn keeps_connections(&self) -> bool {
+        self.legal_requests
+            .iter()
+            .any(|r| matches!(r.records, RecordKind::PushConnections(_)))
+    }
+
+    /// The devices a push-token or connection request names, a bit per device (as
     /// [`Self::devices_named_by_claims`]).
     pub fn devices_named_by_requests(&self) -> u64 {
         self.legal_requests
             .iter()
             .filter_map(|r| match r.records {
-                RecordKind::PushToken(d) if d.0 < 64 => Some(1u64 << d.0),
+                RecordKind::PushToken(d) | RecordKind::PushConnections(d) if d.0 < 64 => {
+                    Some(1u64 << d.0)
+                }
                 _ => None,
             })
             .fold(0, |a, b| a | b)
