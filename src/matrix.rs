@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The columns: the threats of docs/design.md §5, then the [`SETTINGS`] columns.
-pub const THREATS: [&str; 8] = [
+pub const THREATS: [&str; 9] = [
     "honest",
     "ghost-device",
     "empty-answer",
@@ -22,11 +22,12 @@ pub const THREATS: [&str; 8] = [
     "lossy-network",
     "delivery-receipts",
     "for-message-logged",
+    "sender-lookup-logged",
 ];
 
 /// The columns that are no threat a scenario file can name: honest servers with one setting
 /// changed, as (column, what it sets, in words, with the scenario key that sets it).
-pub const SETTINGS: [(&str, &str); 3] = [
+pub const SETTINGS: [(&str, &str); 4] = [
     (
         "lossy-network",
         "a network that may lose messages (`[network] lossy = true`)",
@@ -38,6 +39,11 @@ pub const SETTINGS: [(&str, &str); 3] = [
     (
         "for-message-logged",
         "a log that keeps each lookup's for-message flag (`log-fields` listing `\"for-message\"`)",
+    ),
+    (
+        "sender-lookup-logged",
+        "a device that receives a message from a handle it has no keys for looks the sender up, \
+         and the log records that lookup like any other (`sender-lookup = \"logged\"`)",
     ),
 ];
 
@@ -66,7 +72,11 @@ const FINDING_CLAIMS: [(&str, &str, &[&str]); 2] = [
     (
         "claims/intent.toml",
         include_str!("../claims/intent.toml"),
-        &["log-never-shows-a-message", "order-discloses-a-message"],
+        &[
+            "log-never-shows-a-message",
+            "order-discloses-a-message",
+            "log-shows-a-conversation",
+        ],
     ),
 ];
 
@@ -114,7 +124,7 @@ fn finding_claims_toml() -> String {
 /// The standard population and workload, in words.
 pub const POPULATION: &str = "accounts A (one device, 198.51.100.7), B (two devices, \
 203.0.113.9) and C (not registered for iMessage); A/1 sends B a message and sends C a message, \
-B/1 looks A up, and an authority serves a court order for B's records; one day, retention 30 \
+B/1 looks C up, and an authority serves a court order for B's records; one day, retention 30 \
 days, ordered network, logging before the reply";
 
 /// The scenario of one cell, as a scenario file.
@@ -152,6 +162,11 @@ pub fn cell_toml(variant: Variant, column: &str, features: &[String]) -> String 
         }
         _ => "",
     };
+    let sender_lookup_line = if setting == Some("sender-lookup-logged") {
+        "sender-lookup = \"logged\"\n"
+    } else {
+        ""
+    };
     let name = match setting {
         Some(s) => format!("honest, {s}"),
         None => threat.to_string(),
@@ -162,7 +177,7 @@ name = "matrix: {variant} / {name}"
 variant = "{variant}"
 {features_line}threat = "{threat}"
 logging = "before-reply"
-{log_fields_line}
+{log_fields_line}{sender_lookup_line}
 [network]
 order = "ordered"
 lossy = {lossy}
@@ -190,7 +205,7 @@ send = "C"
 
 [[action]]
 by = "B/1"
-lookup = "A"
+lookup = "C"
 
 [[legal-request]]
 handle = "B"

@@ -18,11 +18,11 @@ pub struct Finding {
 }
 
 /// The findings the matrix reproduces.
-pub const FINDINGS: [Finding; 8] = [
+pub const FINDINGS: [Finding; 9] = [
     Finding {
         statement: "A lookup is logged although no message is sent.",
         source: "the 2016 law-enforcement FAQ",
-        detail: "`lookup-logged-without-message` is reachable under `imessage-2016`: B/1 looks A up and never writes to A, and the log keeps the record.",
+        detail: "`lookup-logged-without-message` is reachable under `imessage-2016`: B/1 looks C up and never writes to C, and the log keeps the record.",
         cells: &[("imessage-2016", "honest", "lookup-logged-without-message", Verdict::Reachable)],
     },
     Finding {
@@ -94,6 +94,17 @@ pub const FINDINGS: [Finding; 8] = [
             ("imessage-2016", "for-message-logged", "order-discloses-a-message", Verdict::Reachable),
             ("private-discovery", "for-message-logged", "log-never-shows-a-message", Verdict::Violated),
             ("private-discovery", "for-message-logged", "order-discloses-a-message", Verdict::Unreachable),
+        ],
+    },
+    Finding {
+        statement: "A log that records a recipient's lookup of its sender shows both sides of a conversation, even while the FAQ's sentence holds.",
+        source: "the 2016 law-enforcement FAQ; reverse-engineered clients (a device that receives a message from a handle it has no keys for looks the sender up)",
+        detail: "`log-shows-a-conversation` (`claims/intent.toml`) is unreachable under `imessage-2016 / honest` and reachable under `sender-lookup-logged`: A's lookup of B and B's devices' lookups of A, made when A's message arrives, are both in the log, while `log-never-shows-a-message` still holds (no record carries the for-message flag). Under `private-discovery` the log holds no targets and shows neither side. Whether the sender lookup is logged is not public: `sender-lookup` is the switch.",
+        cells: &[
+            ("imessage-2016", "honest", "log-shows-a-conversation", Verdict::Unreachable),
+            ("imessage-2016", "sender-lookup-logged", "log-shows-a-conversation", Verdict::Reachable),
+            ("imessage-2016", "sender-lookup-logged", "log-never-shows-a-message", Verdict::Holds),
+            ("private-discovery", "sender-lookup-logged", "log-shows-a-conversation", Verdict::Unreachable),
         ],
     },
 ];
