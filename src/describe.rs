@@ -176,6 +176,9 @@ pub(crate) fn record(s: &Scenario, r: &Record) -> String {
         Some(false) => out.push_str(", not for a message"),
         None => {}
     }
+    if *r.sender_check {
+        out.push_str(", to check a message's sender");
+    }
     out
 }
 

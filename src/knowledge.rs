@@ -110,6 +110,9 @@ pub enum Term {
     Enc(KeyId, Arc<Term>),
     /// `body` signed with the private key of `KeyId`.
     Sign(KeyId, Arc<Term>),
+    /// A record's mark that its lookup was made to check the sender of a received message
+    /// (`log-fields` listing `sender-check`). Last, so that the other terms keep their order.
+    SenderCheck,
 }
 
 impl Term {

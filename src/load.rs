@@ -322,22 +322,26 @@ const MAX_TEXT: usize = 4000;
 /// The fields of a lookup the log keeps (`log-fields`): the 2016 FAQ's (requester, day,
 /// address, and the target and the device count unless private discovery hides them), and
 /// optionally the lookup's `for-message` flag (`x-required-for-message` in reverse-engineered
-/// clients; whether Apple's log keeps it is not public). Returns whether the flag is kept.
+/// clients; whether Apple's log keeps it is not public), and whether a lookup was made to check
+/// a received message's sender (`sender-check`: an assumption, and only with the sender lookup
+/// logged). Returns whether each of the two is kept.
 fn log_fields(
     loc: &Locator,
     raw: Option<&Spanned<Vec<Spanned<String>>>>,
     features: Features,
-) -> Result<bool, ScenarioError> {
-    const FIELDS: [(&str, ()); 6] = [
+    sender_lookup_logged: bool,
+) -> Result<(bool, bool), ScenarioError> {
+    const FIELDS: [(&str, ()); 7] = [
         ("requester", ()),
         ("target", ()),
         ("day", ()),
         ("address", ()),
         ("devices", ()),
         ("for-message", ()),
+        ("sender-check", ()),
     ];
     let Some(list) = raw else {
-        return Ok(false);
+        return Ok((false, false));
     };
     let mut seen = BTreeSet::new();
     for f in list.get_ref() {
@@ -345,6 +349,14 @@ fn log_fields(
         let name = f.get_ref().as_str();
         if !seen.insert(name) {
             return Err(loc.at(f, format!("key `log-fields`: `{name}` is listed twice")));
+        }
+        if name == "sender-check" && !sender_lookup_logged {
+            return Err(loc.at(
+                f,
+                "key `log-fields`: `sender-check` needs `sender-lookup = \"logged\"` (without \
+                 it no lookup is made to check a message's sender, and the field could change \
+                 nothing)",
+            ));
         }
         if features.private_discovery && matches!(name, "target" | "devices") {
             return Err(loc.at(
@@ -360,7 +372,7 @@ fn log_fields(
     let faq: Vec<&str> = FIELDS
         .iter()
         .map(|(n, _)| *n)
-        .filter(|n| *n != "for-message")
+        .filter(|n| !matches!(*n, "for-message" | "sender-check"))
         .filter(|n| !(features.private_discovery && matches!(*n, "target" | "devices")))
         .collect();
     let missing: Vec<&str> = faq.iter().copied().filter(|n| !seen.contains(n)).collect();
@@ -369,7 +381,7 @@ fn log_fields(
             list,
             format!(
                 "key `log-fields`: the log keeps every field the 2016 FAQ names ({}); missing {} \
-                 (`log-fields` may add `for-message`)",
+                 (`log-fields` may add `for-message` and `sender-check`)",
                 faq.join(", "),
                 missing
                     .iter()
@@ -379,7 +391,7 @@ fn log_fields(
             ),
         ));
     }
-    Ok(seen.contains("for-message"))
+    Ok((seen.contains("for-message"), seen.contains("sender-check")))
 }
 
 fn is_handle(h: &str) -> bool {
@@ -464,7 +476,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
         *on = true;
     }
-    let log_for_message = log_fields(&loc, raw.log_fields.as_ref(), features)?;
     let legal_rules = match &raw.legal_rules {
         Some(r) => loc.choice("legal-rules", r, &LegalRules::ALL)?,
         None => LegalRules::Y2016,
@@ -477,6 +488,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         )?,
         None => false,
     };
+    let (log_for_message, log_sender_check) = log_fields(
+        &loc,
+        raw.log_fields.as_ref(),
+        features,
+        sender_lookup_logged,
+    )?;
     let threat = match &raw.threat {
         Some(t) => loc.choice("threat", t, &Threat::ALL)?,
         None => Threat::Honest,
@@ -1008,6 +1025,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         logging,
         legal_rules,
         log_for_message,
+        log_sender_check,
         sender_lookup_logged,
         order,
         lossy,

@@ -176,6 +176,7 @@ impl Rename for Term {
             Term::Count(n) => Term::Count(n.rename(r)),
             Term::Read => Term::Read,
             Term::ForMessage => Term::ForMessage,
+            Term::SenderCheck => Term::SenderCheck,
             Term::Content(c) => Term::Content(c.rename(r)),
             Term::Pk(k) => Term::Pk(k.rename(r)),
             Term::Sk(k) => Term::Sk(k.rename(r)),
@@ -242,6 +243,7 @@ impl Rename for Record {
             draft,
             for_message,
             lookup,
+            sender_check,
         } = self;
         Record {
             day: day.rename(r),
@@ -253,6 +255,7 @@ impl Rename for Record {
             // A flag names no device.
             for_message: *for_message,
             lookup: lookup.rename(r),
+            sender_check: *sender_check,
         }
     }
 }
@@ -415,7 +418,14 @@ impl Rename for Msg {
             } => Msg::Disclosure {
                 handle: handle.rename(r),
                 day: day.rename(r),
-                records: records.rename(r),
+                // The log discloses its records in their order (a set's): renamed records are
+                // sorted again, or two devices swapped would give a disclosure the log never
+                // sends.
+                records: {
+                    let mut renamed = records.rename(r);
+                    renamed.sort();
+                    renamed
+                },
             },
         }
     }

@@ -97,6 +97,8 @@ fn state_counts_are_pinned() {
         ("intent-faq.toml", 418, 934, 217, 304),
         ("intent-flag-kept.toml", 418, 934, 217, 304),
         ("intent-sender-lookup.toml", 12, 12, 12, 12),
+        ("intent-sender-check-dropped.toml", 72, 113, 35, 37),
+        ("intent-sender-check-kept.toml", 72, 113, 35, 37),
         ("legal-prospective-renewed.toml", 114, 174, 73, 82),
         ("legal-stored-order.toml", 17, 17, 17, 17),
         ("legal-token-2016-subpoena.toml", 40, 67, 21, 23),
@@ -306,6 +308,11 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "the_recipients_lookup_of_its_sender_shows_a_conversation",
         trace_text(&r, "log-shows-a-conversation")
+    );
+    let r = checked("intent-sender-check-kept.toml");
+    insta::assert_snapshot!(
+        "a_log_that_keeps_why_shows_a_message_was_received",
+        trace_text(&r, "log-never-shows-a-message")
     );
     let r = checked("questions-day-0-lost.toml");
     insta::assert_snapshot!(

@@ -158,7 +158,7 @@ fn log_fields_keep_the_faqs_fields_and_may_add_the_for_message_flag() {
         "{msg}"
     );
     assert!(
-        msg.contains("requester, target, day, address, devices, for-message"),
+        msg.contains("requester, target, day, address, devices, for-message, sender-check"),
         "{msg}"
     );
     let (line, msg) = rejected(&with(
@@ -175,6 +175,22 @@ fn log_fields_keep_the_faqs_fields_and_may_add_the_for_message_flag() {
         msg.contains("under private discovery the log never sees `target`"),
         "{msg}"
     );
+    // Why a lookup was made to check a sender: kept only where such lookups are logged.
+    let check = format!("{faq}, \"sender-check\"");
+    assert!(!s_sender_check(MINIMAL));
+    let logged = with("imessage-2016", &check)
+        .replace("log-fields", "sender-lookup = \"logged\"\nlog-fields");
+    assert!(s_sender_check(&logged));
+    let (line, msg) = rejected(&with("imessage-2016", &check));
+    assert_eq!(line, 3, "{msg}");
+    assert!(
+        msg.contains("key `log-fields`: `sender-check` needs `sender-lookup = \"logged\"`"),
+        "{msg}"
+    );
+}
+
+fn s_sender_check(text: &str) -> bool {
+    parse(Path::new("g.toml"), text).unwrap().log_sender_check
 }
 
 #[test]

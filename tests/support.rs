@@ -44,7 +44,8 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 /// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
 /// start typing), optional court
 /// order, every variant with any further features, threat, network, logging mode, cache
-/// setting, whether the log keeps the for-message flag, whether sender lookups are logged, and
+/// setting, whether the log keeps the for-message flag, whether sender lookups are logged (and
+/// whether the log keeps that a lookup checked a sender), and
 /// the legal rules, with a court order, a refused subpoena, a prospective order, a push-token
 /// request or a request for the relay's connection records.
 pub fn scenario_text() -> impl Strategy<Value = String> {
@@ -53,7 +54,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
         accounts,
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
-        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..256),
+        (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..512),
         prop::option::of(0usize..18),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
@@ -88,6 +89,19 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
             // A receiving device's query for the sender's keys logged as a lookup.
             if extra & 32 != 0 {
                 log_fields.push_str("sender-lookup = \"logged\"\n");
+                // And the log keeping why such a lookup was made.
+                if extra & 256 != 0 {
+                    let fields = if private {
+                        "\"requester\", \"day\", \"address\", \"sender-check\""
+                    } else {
+                        "\"requester\", \"target\", \"day\", \"address\", \"devices\", \"sender-check\""
+                    };
+                    if extra & 16 == 0 {
+                        log_fields.push_str(&format!("log-fields = [{fields}]\n"));
+                    } else {
+                        log_fields = log_fields.replace("\"for-message\"]", "\"for-message\", \"sender-check\"]");
+                    }
+                }
             }
             if extra & 64 != 0 {
                 log_fields.push_str("legal-rules = \"after-2023-12\"\n");
@@ -264,7 +278,7 @@ fn atom_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    (0usize..37, party).prop_map(|(i, p)| match i {
+    (0usize..38, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -304,6 +318,7 @@ fn atom_text() -> impl Strategy<Value = String> {
                 .into()
         }
         35 => "(exists x in connections. x.address = d.address)".into(),
+        36 => "for-sender-check(r)".into(),
         _ => "d.account = a".into(),
     })
 }
@@ -326,6 +341,7 @@ pub fn past_formula_text() -> impl Strategy<Value = String> {
         "(exists r in in-transit. r.requester = a)",
         "(exists r in logged. kept(r))",
         "(exists r in log. for-message(r))",
+        "(exists r in log. for-sender-check(r))",
         "(exists e: device. has-token(d, e))",
         "(exists x in disclosures. x.record.requester = b)",
         "(exists x in connections. x.device = d)",

@@ -660,6 +660,7 @@ send = "A"
                 device: DeviceId(0),
                 origin: Origin::Action(0),
             },
+            sender_check: Default::default(),
         };
         st.actor_storages[1] = Some([record].into());
         st

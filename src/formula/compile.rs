@@ -32,7 +32,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 25] = [
+const PREDICATES: [PredInfo; 26] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -110,6 +110,12 @@ const PREDICATES: [PredInfo; 25] = [
         pred: Pred::ForMessage,
         args: &[Sort::Record],
         doc: "for-message(r): record r says its lookup was made to send a message (the lookup's x-required-for-message flag; false unless the scenario's log-fields keeps it)",
+    },
+    PredInfo {
+        name: "for-sender-check",
+        pred: Pred::ForSenderCheck,
+        args: &[Sort::Record],
+        doc: "for-sender-check(r): record r says its lookup was made to check the sender of a message the requester received (false unless the scenario's log-fields keeps sender-check)",
     },
     PredInfo {
         name: "kept",

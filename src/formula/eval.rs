@@ -774,6 +774,7 @@ impl<'a> Ev<'a> {
                 r.requester == *a && r.target == Some(*b)
             }
             (Pred::ForMessage, [Val::Record(r)]) => r.for_message == Some(true),
+            (Pred::ForSenderCheck, [Val::Record(r)]) => *r.sender_check,
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, model::today(s)),
             (Pred::Read, [Val::Device(d), Val::Message(c)]) => {
                 model::device(s, *d).read.contains(c)

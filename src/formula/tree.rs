@@ -164,6 +164,7 @@ pub enum Pred {
     MaySend,
     Shows,
     ForMessage,
+    ForSenderCheck,
     Kept,
     Logged,
     Received,
@@ -771,7 +772,7 @@ pub(crate) fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 }
                 Pred::Registered => vec![],
                 Pred::MaySend => vec![Part::MaySend],
-                Pred::Shows | Pred::ForMessage => vec![],
+                Pred::Shows | Pred::ForMessage | Pred::ForSenderCheck => vec![],
                 Pred::Kept => vec![Part::Today],
                 Pred::Logged => vec![Part::Logged],
                 Pred::Received => vec![Part::Received],

@@ -326,6 +326,7 @@ impl DirectoryState {
                     .learn(req.to_term(scenario.features.private_discovery));
                 let mut record = self.record(scenario, d, &req);
                 record.lookup.origin = Origin::Sender(handle);
+                record.sender_check.0 = scenario.log_sender_check;
                 self.disclose_as_made(&record, o);
                 match scenario.logging {
                     Logging::BeforeReply => {
@@ -421,6 +422,7 @@ impl DirectoryState {
             }),
             draft: req.draft,
             for_message: scenario.log_for_message.then_some(req.for_message),
+            sender_check: Default::default(),
         }
     }
 }

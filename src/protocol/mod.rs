@@ -17,7 +17,6 @@ pub mod wire;
 
 use crate::knowledge::{DeviceId, Token};
 use crate::scenario::{RecordKind, Scenario};
-use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -29,6 +28,7 @@ pub use device::DeviceState;
 pub use directory::DirectoryState;
 pub use lookup_log::{LogState, LogStorage};
 pub use relay::{Connections, RelayState};
+pub use wire::HashedIfUsed;
 
 /// Which party an actor is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,41 +43,6 @@ pub enum Role {
 
 /// Number of server-side actors, which come before the devices.
 pub const SERVERS: usize = 5;
-
-/// A part of a party's state that only some scenarios use: while it is as at the start it
-/// hashes to nothing, so the states of a scenario that never uses it hash as they did before
-/// the part existed (the states' hashes choose symmetry's representatives, and so shape the
-/// reduced graph and its pinned counts).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct HashedIfUsed<T>(pub T);
-
-impl<T: Default + PartialEq> HashedIfUsed<T> {
-    pub fn is_unused(&self) -> bool {
-        self.0 == T::default()
-    }
-}
-
-impl<T: Default + PartialEq + std::hash::Hash> std::hash::Hash for HashedIfUsed<T> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.is_unused() {
-            self.0.hash(h);
-        }
-    }
-}
-
-impl<T> std::ops::Deref for HashedIfUsed<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> std::ops::DerefMut for HashedIfUsed<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
-    }
-}
 
 /// The stateright actor id of a role.
 pub fn actor_id(role: Role) -> Id {

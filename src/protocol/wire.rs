@@ -92,6 +92,12 @@ pub struct Record {
     pub for_message: Option<bool>,
     /// Which lookup this is (not a term: no claim reads the time stamp itself).
     pub lookup: LookupId,
+    /// Whether the record says its lookup was made to check the sender of a message the
+    /// device received (`log-fields` listing `sender-check`; an assumption, off by default).
+    /// Last, and hashed only when set, so that records of the scenarios that do not keep it
+    /// order and hash as before it existed.
+    #[serde(default)]
+    pub sender_check: HashedIfUsed<bool>,
 }
 
 impl Record {
@@ -104,6 +110,9 @@ impl Record {
         parts.extend(self.draft.map(Term::Content));
         if self.for_message == Some(true) {
             parts.push(Term::ForMessage);
+        }
+        if *self.sender_check {
+            parts.push(Term::SenderCheck);
         }
         Term::tuple(parts)
     }
@@ -276,4 +285,39 @@ pub enum Channel {
     Imessage,
     /// In plaintext, through the carrier.
     Sms,
+}
+
+/// A part of a party's state that only some scenarios use: while it is as at the start it
+/// hashes to nothing, so the states of a scenario that never uses it hash as they did before
+/// the part existed (the states' hashes choose symmetry's representatives, and so shape the
+/// reduced graph and its pinned counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HashedIfUsed<T>(pub T);
+
+impl<T: Default + PartialEq> HashedIfUsed<T> {
+    pub fn is_unused(&self) -> bool {
+        self.0 == T::default()
+    }
+}
+
+impl<T: Default + PartialEq + std::hash::Hash> std::hash::Hash for HashedIfUsed<T> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.is_unused() {
+            self.0.hash(h);
+        }
+    }
+}
+
+impl<T> std::ops::Deref for HashedIfUsed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for HashedIfUsed<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
 }

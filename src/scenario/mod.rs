@@ -383,6 +383,9 @@ pub struct Scenario {
     pub legal_rules: LegalRules,
     /// Whether the log keeps a lookup's `for-message` flag (`log-fields`; off by default).
     pub log_for_message: bool,
+    /// Whether the log keeps that a lookup was made to check a received message's sender
+    /// (`log-fields` listing `sender-check`; needs `sender-lookup = "logged"`).
+    pub log_sender_check: bool,
     /// Whether a device's query for the keys of a message's sender is logged as a lookup
     /// (`sender-lookup = "logged"`; by default it is an unlogged key query).
     pub sender_lookup_logged: bool,
