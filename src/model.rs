@@ -77,6 +77,19 @@ impl ProtocolModel {
         }
     }
 
+    /// The devices symmetry reduction treats as interchangeable, class by class (empty when it
+    /// is off or no two devices are alike).
+    pub fn interchangeable_devices(&self) -> Vec<Vec<crate::knowledge::DeviceId>> {
+        self.symmetry
+            .interchangeable()
+            .map(|c| {
+                c.iter()
+                    .map(|&i| crate::knowledge::DeviceId(i as u8))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The same model without symmetry reduction: every state is its own representative.
     pub fn without_symmetry(mut self) -> Self {
         self.symmetry = Symmetry::default();

@@ -76,6 +76,15 @@ pub struct Symmetry {
 }
 
 impl Symmetry {
+    /// The classes of two or more interchangeable devices, each in device order: those the
+    /// search canonicalises (none: symmetry reduction does nothing).
+    pub fn interchangeable(&self) -> impl Iterator<Item = &[usize]> {
+        self.classes
+            .iter()
+            .filter(|c| c.len() > 1)
+            .map(Vec::as_slice)
+    }
+
     pub fn of(scenario: &Scenario) -> Self {
         let n = scenario.devices.len();
         // Colours are written as device ids, with one value kept for the device a key is

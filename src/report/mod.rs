@@ -148,6 +148,10 @@ pub struct ScenarioReport {
     pub trace_search_states: usize,
     /// The bound the search stopped at, when it is not complete.
     pub bound: Option<String>,
+    /// The classes of interchangeable devices symmetry reduction canonicalised (`[["B/1",
+    /// "B/2"]]`); empty when it did not run (`--symmetry off`, or no two devices alike).
+    #[serde(default)]
+    pub symmetry: Vec<Vec<String>>,
     pub claims: Vec<ClaimReport>,
 }
 
@@ -257,6 +261,12 @@ pub fn scenario_report(x: &Exploration, witnesses: bool) -> ScenarioReport {
             Bound::Depth(d) => format!("depth {d}"),
             Bound::Memory(b) => format!("{} MiB of memory", group(b / crate::scenario::MIB)),
         }),
+        symmetry: x
+            .model
+            .interchangeable_devices()
+            .into_iter()
+            .map(|c| c.into_iter().map(|d| scenario.device_name(d)).collect())
+            .collect(),
         claims,
     }
 }

@@ -52,6 +52,9 @@ fn scenario(out: &mut String, s: &ScenarioReport, timings: bool) {
             )
         }
     );
+    for class in &s.symmetry {
+        let _ = write!(out, ", symmetry over {}", class.join(" "));
+    }
     if timings {
         let _ = write!(
             out,
