@@ -885,7 +885,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                         t,
                         "key `legal-request.token`: a token names the device of a push-token or \
                      push-connections request; this request asks for lookup-log records (set \
-                     `records = \"push-token\"`, or name the records' handle with `handle`)",
+                     `records = \"push-token\"` or `\"push-connections\"`, or name the records' handle with `handle`)",
                     ))
                 }
                 (Some(_), Some(h), _) => return Err(loc.at(
@@ -949,14 +949,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         ));
     }
     // Switches and bugs that cannot change anything are mistakes, not scenarios.
-    if bugs.contains(&Bug::LogNeverPurges) && days <= retention {
-        let b = raw
-            .bugs
+    let bug_at = |name: &str| {
+        raw.bugs
             .iter()
-            .find(|b| b.get_ref() == "log-never-purges")
-            .expect("parsed from it");
+            .find(|b| b.get_ref() == name)
+            .expect("parsed from it")
+    };
+    if bugs.contains(&Bug::LogNeverPurges) && days <= retention {
         return Err(loc.at(
-            b,
+            bug_at("log-never-purges"),
             format!(
                 "key `bugs`: `log-never-purges` has no effect here: with `bounds.days` = {days} \
                  and `bounds.retention` = {retention} no record ages out (set days > retention)"
@@ -981,13 +982,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     };
     if bugs.contains(&Bug::RelayNeverPurges) && (!asks_connections || days <= connection_retention)
     {
-        let b = raw
-            .bugs
-            .iter()
-            .find(|b| b.get_ref() == "relay-never-purges")
-            .expect("parsed from it");
         return Err(loc.at(
-            b,
+            bug_at("relay-never-purges"),
             format!(
                 "key `bugs`: `relay-never-purges` has no effect here: the relay keeps connection \
                  records only for a `push-connections` request, and with `bounds.days` = {days} \
