@@ -120,6 +120,16 @@ pub fn property_undone_by(
     }
 }
 
+/// The premise property of claim `p`, if it has one (its position after the claims): a state
+/// that is a counterexample of `always (φ implies ψ)` satisfies `φ`, and one of `φ leads-to ψ`
+/// is reached through a state that does, so while the premise is undiscovered the claim cannot
+/// be discovered either (see [`crate::engine::Footprints::guard`]).
+pub fn property_guard(s: &Scenario, p: usize) -> Option<usize> {
+    premises(s)
+        .position(|(i, _)| i == p)
+        .map(|j| s.claims.len() + j)
+}
+
 /// What property `p` of the scenario (a claim, or a premise after them) reads, if it is
 /// written in the claim language (a catalogue condition's reads are not computed).
 pub fn property_reads(s: &Scenario, p: usize) -> Option<Reads> {

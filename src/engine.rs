@@ -127,6 +127,11 @@ pub trait Footprints:
     fn global_blocked(&self, state: &Self::State, owners: Owners) -> bool;
     /// Whether `action` can undo a discovery of property `p` (an index into `properties()`).
     fn may_undo(&self, p: usize, action: &Self::Action) -> bool;
+    /// Whether `action` can undo a discovery of any of the properties `ps`: the same as asking
+    /// [`may_undo`](Self::may_undo) of each (a model may share the work between them).
+    fn may_undo_any(&self, ps: &[usize], action: &Self::Action) -> bool {
+        ps.iter().any(|&p| self.may_undo(p, action))
+    }
     /// What `action` may change, in bits of the model's choosing (`None`: anything). A
     /// property whose [`reads`](Self::reads) a step does not change has the same value after
     /// it as before, so the search does not evaluate it on a state reached by that step
@@ -137,6 +142,13 @@ pub trait Footprints:
     /// What property `p`'s condition reads, in the bits of [`changes`](Self::changes)
     /// (`None`: anything).
     fn reads(&self, _p: usize) -> Option<u64> {
+        None
+    }
+    /// A `sometimes` property that every search discovers no later than property `p`: each
+    /// state that is a discovery of `p` is a discovery of it, or is reached by a path through
+    /// one (for a claim `always (φ implies ψ)`, the premise `sometimes φ`). While it is looked
+    /// for and undiscovered, the search does not evaluate `p`, which cannot be discovered.
+    fn guard(&self, _p: usize) -> Option<usize> {
         None
     }
     /// Whether the full state graph has no cycle (a promise the tests check on full graphs).
@@ -479,6 +491,10 @@ struct Search<'m, M: Footprints> {
     wanted: Vec<bool>,
     /// Per property: what its condition reads (`Footprints::reads`).
     reads: Vec<Option<u64>>,
+    /// Per property: its [`Footprints::guard`].
+    guard: Vec<Option<usize>>,
+    /// The order properties are evaluated in on a new state: every guard before the rest.
+    order: Vec<usize>,
     generated: usize,
     bound: Option<Bound>,
 }
@@ -490,9 +506,15 @@ impl<'m, M: Footprints> Search<'m, M> {
         if let Some(s) = model.init_states().into_iter().next() {
             model.split(s, &mut parts);
         }
+        let guard: Vec<Option<usize>> = (0..props.len()).map(|p| model.guard(p)).collect();
+        let (mut order, rest): (Vec<usize>, Vec<usize>) =
+            (0..props.len()).partition(|q| guard.contains(&Some(*q)));
+        order.extend(rest);
         Search {
             model,
             reads: (0..props.len()).map(|p| model.reads(p)).collect(),
+            guard,
+            order,
             first: vec![None; props.len()],
             props,
             store: Store::new(parts.len()),
@@ -503,9 +525,18 @@ impl<'m, M: Footprints> Search<'m, M> {
         }
     }
 
+    /// Whether property `p` is looked for in the state being noted: wanted, undiscovered, and
+    /// not behind a guard that is undiscovered still (evaluated first: see `order`).
+    fn looked_for(&self, p: usize) -> bool {
+        self.wanted[p]
+            && self.first[p].is_none()
+            && !self.guard[p].is_some_and(|q| self.wanted[q] && self.first[q].is_none())
+    }
+
     fn note_discoveries(&mut self, i: u32, s: &M::State) {
-        for (p, prop) in self.props.iter().enumerate() {
-            if self.wanted[p] && self.first[p].is_none() && discovered(prop, self.model, s) {
+        for k in 0..self.order.len() {
+            let p = self.order[k];
+            if self.looked_for(p) && discovered(&self.props[p], self.model, s) {
                 self.first[p] = Some(i);
             }
         }
@@ -521,8 +552,9 @@ impl<'m, M: Footprints> Search<'m, M> {
             _ => true,
         };
         let mut state = None;
-        for p in 0..self.props.len() {
-            if self.wanted[p] && self.first[p].is_none() && may_change(p) {
+        for k in 0..self.order.len() {
+            let p = self.order[k];
+            if self.looked_for(p) && may_change(p) {
                 let s = state.get_or_insert_with(|| self.store.state(self.model, i));
                 if discovered(&self.props[p], self.model, s) {
                     self.first[p] = Some(i);
@@ -779,12 +811,21 @@ pub(crate) fn persistent_set<M: Footprints>(
     if owners.iter().any(Option::is_none) {
         return None; // A global step depends on every step.
     }
-    let visible = |a: &M::Action| undecided.iter().any(|&p| model.may_undo(p, a));
+    // Whether a step may undo an undecided discovery, asked once per step.
+    let known: Vec<std::cell::Cell<Option<bool>>> = vec![Default::default(); actions.len()];
+    let visible = |i: usize| match known[i].get() {
+        Some(v) => v,
+        None => {
+            let v = model.may_undo_any(undecided, &actions[i]);
+            known[i].set(Some(v));
+            v
+        }
+    };
     let mut best: Option<Vec<usize>> = None;
     let consider = |best: &mut Option<Vec<usize>>, set: Vec<usize>| {
         if set.len() < actions.len()
             && best.as_ref().is_none_or(|b| set.len() < b.len())
-            && !set.iter().any(|&i| visible(&actions[i]))
+            && !set.iter().any(|&i| visible(i))
         {
             *best = Some(set);
         }
@@ -848,6 +889,9 @@ pub(crate) fn decide_eventually<'g>(
     let mut seen = vec![false; n];
     let mut via: Vec<u32> = vec![NO_PARENT; n];
     let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
+    // Each state's condition is read once, however many edges lead to it.
+    let mut avoided: Vec<Option<bool>> = vec![None; n];
+    let mut avoids = |i: u32| *avoided[i as usize].get_or_insert_with(|| avoids(i));
     let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| initial(i) && avoids(i)).collect();
     for &i in &queue {
         seen[i as usize] = true;

@@ -628,6 +628,16 @@ impl Footprints for ProtocolModel {
         crate::claims::property_undone_by(&self.scenario, p, step, || self.writes(step))
     }
 
+    /// The step's writes are worked out once, for every claim written in the language.
+    fn may_undo_any(&self, ps: &[usize], step: &Step) -> bool {
+        let mut writes = None;
+        ps.iter().any(|&p| {
+            crate::claims::property_undone_by(&self.scenario, p, step, || {
+                *writes.get_or_insert_with(|| self.writes(step))
+            })
+        })
+    }
+
     /// Every step consumes a message in flight or a one-shot timer, or advances the day, the
     /// log's crash count or its crash state towards a bound, so no state repeats, except on a
     /// duplicating network, where a delivered message stays deliverable.
@@ -637,6 +647,10 @@ impl Footprints for ProtocolModel {
 
     fn changes(&self, step: &Step) -> Option<u64> {
         self.writes(step).map(|w| u64::from(w.grow | w.shrink))
+    }
+
+    fn guard(&self, p: usize) -> Option<usize> {
+        crate::claims::property_guard(&self.scenario, p)
     }
 
     fn reads(&self, p: usize) -> Option<u64> {

@@ -32,6 +32,37 @@ fn bit(o: usize) -> u64 {
     1 << o
 }
 
+/// Guards (`Footprints::guard`): no run from an initial state reaches a discovery of a
+/// property without passing through a discovery of its guard (for a claim `always (φ implies
+/// ψ)` or `φ leads-to ψ`, its premise `φ`), so the search need not evaluate the property while
+/// the guard is undiscovered.
+fn check_guards(name: &str, m: &ProtocolModel, graph: &[crate::support::Expanded]) {
+    let index: std::collections::HashMap<&State, usize> =
+        graph.iter().enumerate().map(|(i, (s, _))| (s, i)).collect();
+    for p in 0..m.properties().len() {
+        let Some(q) = m.guard(p) else { continue };
+        // The states reached without passing through a discovery of the guard.
+        let mut seen = vec![false; graph.len()];
+        let mut stack: Vec<usize> = m.init_states().iter().map(|s| index[s]).collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let (s, succ) = &graph[i];
+            if discovered(m, q, s) {
+                continue;
+            }
+            assert!(
+                !discovered(m, p, s),
+                "{name}: {} is discovered on a run where its guard {} is not",
+                m.properties()[p].name,
+                m.properties()[q].name
+            );
+            stack.extend(succ.iter().map(|(_, t)| index[t]));
+        }
+    }
+}
+
 /// Checks every point of the `Footprints` contract on every edge and every pair of steps of
 /// one scenario's full graph. The contract binds only a model that declares itself reducible
 /// (on a duplicating network the engine never reduces: a delivered message stays deliverable,
@@ -49,6 +80,8 @@ pub fn check_contract(name: &str, m: &ProtocolModel) -> bool {
         .filter(|(_, c)| c.formula().is_some_and(|f| f.history_bits() > 0))
         .map(|(p, _)| p)
         .collect();
+    check_guards(name, m, &graph);
+    let props: Vec<usize> = (0..m.properties().len()).collect();
     for (s, succ) in &graph {
         let tick_enabled = succ.iter().any(|(a, _)| m.owner(a).is_none());
         for (a, t) in succ {
@@ -61,6 +94,12 @@ pub fn check_contract(name: &str, m: &ProtocolModel) -> bool {
                      operator reads"
                 );
             }
+            // Asked of many properties at once, the same answer.
+            assert_eq!(
+                m.may_undo_any(&props, a),
+                props.iter().any(|&p| m.may_undo(p, a)),
+                "{name}: {a:?}"
+            );
             // Undo: a step said not to undo a discovery does not.
             // Every property: the catalogue's, claims written in the language, premises.
             for (p, prop) in m.properties().iter().enumerate() {
