@@ -27,6 +27,28 @@ fn with_library(s: &Scenario) -> Scenario {
     s
 }
 
+/// The catalogue's claims over a device, a message and an account (and their premises) bind
+/// the chain at once from a device's sets (a join); the agreement tests compare them with the
+/// built-in conditions, and generated ones with binding every value.
+#[test]
+fn the_catalogues_chains_of_quantifiers_are_joined() {
+    let s = with_library(&model("baseline.toml"));
+    let joins = |id: &str| {
+        let c = s
+            .claims
+            .iter()
+            .find(|c| c.id() == id)
+            .expect("a library claim");
+        let f = c.formula().expect("a formula");
+        (f.joins(), f.premise().map(|p| p.joins()))
+    };
+    assert_eq!(joins("ghost-device-detected"), (vec![3], Some(vec![3])));
+    assert_eq!(joins("no-downgrade-to-sms"), (vec![3], Some(vec![3])));
+    assert_eq!(joins("message-without-logged-lookup"), (vec![3], None));
+    assert_eq!(joins("content-authentic"), (vec![2], None));
+    assert_eq!(joins("content-never-in-lookup-log"), (vec![], None));
+}
+
 /// Every library claim has the value of its catalogue condition in every state of the
 /// scenario's full graph; returns the states compared (0 when the graph is too large).
 fn agree_on_every_state(name: &str, s: &Scenario) -> usize {

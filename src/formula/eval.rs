@@ -38,7 +38,8 @@ fn connections(s: &State) -> impl Iterator<Item = Val> + '_ {
 pub(crate) struct Ev<'a> {
     pub(crate) m: &'a dyn Run,
     pub(crate) s: &'a State,
-    pub(crate) env: Vec<Val>,
+    /// The values of the formula's variables, by slot (on the stack for most formulas).
+    pub(crate) env: smallvec::SmallVec<[Val; 8]>,
     /// The formula's first bit in the state's history.
     pub(crate) base: usize,
     /// Whether the run has ended in this state, once asked (it generates every successor).
@@ -51,7 +52,7 @@ impl Formula {
         Ev {
             m,
             s,
-            env: vec![Val::Bool(false); self.slots],
+            env: smallvec::smallvec![Val::Bool(false); self.slots],
             base: self.history_base,
             ended: None,
         }
@@ -267,6 +268,9 @@ impl<'a> Ev<'a> {
 
     /// A quantifier with a guide: the same as [`Ev::quantify`], binding only the candidates.
     fn guided(&mut self, want: bool, slot: usize, g: &Guide, body: &Node) -> bool {
+        if let Some(j) = &g.join {
+            return self.joined(want, g, j, body);
+        }
         let mut values = smallvec::SmallVec::<[Val; 8]>::new();
         for atom in &g.atoms {
             self.candidates(atom, &g.domain, &mut values);
@@ -360,73 +364,58 @@ impl<'a> Ev<'a> {
                 wild,
                 at,
             } => {
-                let fixed: smallvec::SmallVec<[Option<Val>; 4]> = args
-                    .iter()
-                    .zip(wild)
-                    .map(|(a, w)| (!w).then(|| self.expr(a)))
-                    .collect();
-                // A tuple of the predicate's relation: its value at `at` if it matches.
-                let mut tuple = |t: &[Val]| {
-                    if t.iter()
-                        .zip(&fixed)
-                        .all(|(v, f)| f.as_ref().is_none_or(|f| f == v))
-                    {
-                        push(t[*at].clone());
-                    }
-                };
-                for (id, dev) in model::devices(self.s) {
-                    let d = Val::Device(id);
-                    if fixed[0].as_ref().is_some_and(|f| *f != d) {
-                        continue;
-                    }
-                    match pred {
-                        Pred::Sent => dev.sent.iter().for_each(|x| {
-                            tuple(&[d.clone(), Val::Message(x.content), Val::Account(x.to)])
-                        }),
-                        Pred::SentVia => dev.sent.iter().for_each(|x| {
-                            tuple(&[
-                                d.clone(),
-                                Val::Message(x.content),
-                                Val::Account(x.to),
-                                Val::Channel(x.channel),
-                            ])
-                        }),
-                        Pred::Learned => dev
-                            .learned
-                            .iter()
-                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
-                        Pred::Accepted => dev.accepted.iter().for_each(|(a, c)| {
-                            tuple(&[d.clone(), Val::Account(*a), Val::Message(*c)])
-                        }),
-                        Pred::Alerted => dev
-                            .alerts
-                            .iter()
-                            .for_each(|a| tuple(&[d.clone(), Val::Account(*a)])),
-                        Pred::Told => dev.cache.iter().chain(&dev.keys).for_each(|(a, ans)| {
-                            let yes = matches!(ans, Answer::Devices(_));
-                            tuple(&[d.clone(), Val::Account(*a), Val::Answer(yes)])
-                        }),
-                        Pred::Receipt => dev
-                            .receipts
-                            .iter()
-                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
-                        Pred::Read => dev
-                            .read
-                            .iter()
-                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
-                        Pred::ReadReceipt => dev
-                            .read_receipts
-                            .iter()
-                            .for_each(|c| tuple(&[d.clone(), Val::Message(*c)])),
-                        Pred::Typing => dev
-                            .typing
-                            .iter()
-                            .for_each(|a| tuple(&[d.clone(), Val::Account(*a)])),
-                        _ => {}
-                    }
-                }
+                let fixed = self.fixed(args, wild);
+                device_tuples(self.s, *pred, &fixed, &mut |t| {
+                    push(t[*at].clone());
+                    false
+                });
             }
         }
+    }
+
+    /// The values of a device atom's arguments that are bound (`None` for a `wild` one).
+    fn fixed(&self, args: &[E], wild: &[bool]) -> smallvec::SmallVec<[Option<Val>; 4]> {
+        args.iter()
+            .zip(wild)
+            .map(|(a, w)| (!w).then(|| self.expr(a)))
+            .collect()
+    }
+
+    /// A chain of quantifiers joined (see [`Join`]), `body` the first one's: binds the whole
+    /// chain from each tuple of the guide's atoms that matches their bound arguments and
+    /// whose values are in the domains, and evaluates the innermost body.
+    fn joined(&mut self, want: bool, g: &Guide, j: &Join, body: &Node) -> bool {
+        let mut inner = body;
+        for _ in 1..j.vars.len() {
+            let NodeKind::Quant { body, .. } = &inner.kind else {
+                unreachable!("a join's quantifiers are nested directly")
+            };
+            inner = body;
+        }
+        // Each binding as its tuple is found (a binding twice changes no quantifier's value).
+        let s: &'a State = self.s;
+        for (atom, at) in g.atoms.iter().zip(&j.at) {
+            let GuideAtom::Device {
+                pred, args, wild, ..
+            } = atom
+            else {
+                unreachable!("a join's atoms are device atoms")
+            };
+            let fixed = self.fixed(args, wild);
+            let decided = device_tuples(s, *pred, &fixed, &mut |t| {
+                if !j.vars.iter().zip(at).all(|((_, d), &p)| d.contains(&t[p])) {
+                    return false;
+                }
+                for ((slot, _), &p) in j.vars.iter().zip(at) {
+                    self.env[*slot] = t[p].clone();
+                }
+                self.node(inner) == want
+            });
+            if decided {
+                return want;
+            }
+        }
+        !want
     }
 
     fn range(
@@ -816,6 +805,79 @@ impl<'a> Ev<'a> {
             _ => false,
         }
     }
+}
+
+/// Calls `f` on each tuple of a device predicate's relation in `s` that matches the `fixed`
+/// arguments, until it returns true; whether it did.
+fn device_tuples(
+    s: &State,
+    pred: Pred,
+    fixed: &[Option<Val>],
+    f: &mut dyn FnMut(&[Val]) -> bool,
+) -> bool {
+    let mut tuple = |t: &[Val]| {
+        t.iter()
+            .zip(fixed)
+            .all(|(v, x)| x.as_ref().is_none_or(|x| x == v))
+            && f(t)
+    };
+    for (id, dev) in model::devices(s) {
+        let d = Val::Device(id);
+        if fixed[0].as_ref().is_some_and(|x| *x != d) {
+            continue;
+        }
+        let found = match pred {
+            Pred::Sent => dev
+                .sent
+                .iter()
+                .any(|x| tuple(&[d.clone(), Val::Message(x.content), Val::Account(x.to)])),
+            Pred::SentVia => dev.sent.iter().any(|x| {
+                tuple(&[
+                    d.clone(),
+                    Val::Message(x.content),
+                    Val::Account(x.to),
+                    Val::Channel(x.channel),
+                ])
+            }),
+            Pred::Learned => dev
+                .learned
+                .iter()
+                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::Accepted => dev
+                .accepted
+                .iter()
+                .any(|(a, c)| tuple(&[d.clone(), Val::Account(*a), Val::Message(*c)])),
+            Pred::Alerted => dev
+                .alerts
+                .iter()
+                .any(|a| tuple(&[d.clone(), Val::Account(*a)])),
+            Pred::Told => dev.cache.iter().chain(&dev.keys).any(|(a, ans)| {
+                let yes = matches!(ans, Answer::Devices(_));
+                tuple(&[d.clone(), Val::Account(*a), Val::Answer(yes)])
+            }),
+            Pred::Receipt => dev
+                .receipts
+                .iter()
+                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::Read => dev
+                .read
+                .iter()
+                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::ReadReceipt => dev
+                .read_receipts
+                .iter()
+                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::Typing => dev
+                .typing
+                .iter()
+                .any(|a| tuple(&[d.clone(), Val::Account(*a)])),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
 }
 
 /// The account a message is sent to (each message belongs to one send action).

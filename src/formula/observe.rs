@@ -59,7 +59,7 @@ pub fn elements(m: &ProtocolModel, s: &State, part: Part) -> BTreeSet<u64> {
     let ev = Ev {
         m,
         s,
-        env: Vec::new(),
+        env: smallvec::SmallVec::new(),
         base: 0,
         ended: None,
     };

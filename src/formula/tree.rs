@@ -303,6 +303,23 @@ pub struct Guide {
     pub(crate) atoms: Vec<GuideAtom>,
     /// The quantifier's domain (fixed values): a candidate outside it is not bound.
     pub(crate) domain: Vec<Val>,
+    /// When the quantifier heads a chain of quantifiers of its kind that every atom names:
+    /// the values of the whole chain are bound at once, from the atoms' tuples.
+    pub(crate) join: Option<Join>,
+}
+
+/// A chain of directly nested quantifiers of one kind over fixed domains (`exists d: device,
+/// m: message, b: account. φ`), each of whose variables every atom of the first one's guide
+/// (all [`GuideAtom::Device`]) names as a plain argument. For every binding of the chain that
+/// decides it, one atom holds, so one of its relation's tuples carries the whole binding:
+/// evaluation binds the chain from each matching tuple (in the domains) and evaluates the
+/// innermost body once per tuple, instead of drawing each variable's candidates in turn.
+#[derive(Clone, Debug)]
+pub struct Join {
+    /// The chain's variables, outermost first: slot and domain.
+    pub(crate) vars: Vec<(usize, Vec<Val>)>,
+    /// Per atom of the guide, the argument each variable of the chain is read from.
+    pub(crate) at: Vec<Vec<usize>>,
 }
 
 /// An atom of a [`Guide`], with the quantified variable in it.
@@ -925,7 +942,63 @@ pub(crate) fn guide(q: Quant, slot: usize, domain: &Domain, body: &Node) -> Opti
         })
         .collect::<Option<Vec<Val>>>()?;
     let atoms = guide_atoms(body, q == Quant::Exists, slot, &mut Vec::new())?;
-    Some(Box::new(Guide { atoms, domain }))
+    let join = join(q, (slot, &domain), body, &atoms);
+    Some(Box::new(Guide {
+        atoms,
+        domain,
+        join,
+    }))
+}
+
+/// The [`Join`] of a guided quantifier (its slot and fixed domain first), if the quantifiers
+/// directly under it make one: the longest chain of quantifiers of its kind over fixed domains
+/// whose variables each atom names as a plain argument, if it has two variables or more.
+fn join(q: Quant, first: (usize, &[Val]), body: &Node, atoms: &[GuideAtom]) -> Option<Join> {
+    let args: Vec<&[E]> = atoms
+        .iter()
+        .map(|a| match a {
+            GuideAtom::Device { args, .. } => Some(args.as_slice()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let position = |slot: usize| -> Option<Vec<usize>> {
+        args.iter()
+            .map(|a| a.iter().position(|e| matches!(e, E::Var(i) if *i == slot)))
+            .collect()
+    };
+    let mut vars = vec![(first.0, first.1.to_vec())];
+    let mut at = vec![position(first.0)?];
+    let mut n = body;
+    while let NodeKind::Quant {
+        q: inner,
+        slot,
+        domain: Domain::Values(values),
+        body,
+        ..
+    } = &n.kind
+    {
+        let fixed = values
+            .iter()
+            .map(|e| match e {
+                E::Const(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<Val>>>();
+        let (Some(fixed), Some(p), true) = (fixed, position(*slot), *inner == q) else {
+            break;
+        };
+        vars.push((*slot, fixed));
+        at.push(p);
+        n = body;
+    }
+    if vars.len() < 2 {
+        return None;
+    }
+    // Per atom, the position of each variable.
+    let at = (0..atoms.len())
+        .map(|k| at.iter().map(|p| p[k]).collect())
+        .collect();
+    Some(Join { vars, at })
 }
 
 /// Atoms of `n` naming variable `slot`, one of which holds whenever `n` has the value `want`.
@@ -1061,6 +1134,45 @@ fn guide_eq(x: &E, e: &E, slot: usize) -> Option<GuideAtom> {
 }
 
 impl Formula {
+    /// The lengths of its joined chains of quantifiers (see [`Join`]), outermost first: the
+    /// tests check that the catalogue's chains are joined.
+    #[doc(hidden)]
+    pub fn joins(&self) -> Vec<usize> {
+        fn walk(n: &Node, out: &mut Vec<usize>) {
+            match &n.kind {
+                NodeKind::Const(_) | NodeKind::Cmp(..) | NodeKind::Member(..) => {}
+                NodeKind::Pred(..) | NodeKind::Ended => {}
+                NodeKind::Not(a) => walk(a, out),
+                NodeKind::And(a, b) | NodeKind::Or(a, b) | NodeKind::Implies(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                NodeKind::Quant { guide, body, .. } => {
+                    if let Some(j) = guide.as_ref().and_then(|g| g.join.as_ref()) {
+                        out.push(j.vars.len());
+                        // The chain's inner quantifiers are bound by the join.
+                        let mut inner: &Node = body;
+                        for _ in 1..j.vars.len() {
+                            if let NodeKind::Quant { body, .. } = &inner.kind {
+                                inner = body;
+                            }
+                        }
+                        walk(inner, out);
+                    } else {
+                        walk(body, out);
+                    }
+                }
+                NodeKind::Past { a, b, .. } => {
+                    walk(a, out);
+                    b.iter().for_each(|b| walk(b, out));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
+
     /// The formula with no quantifier guided (see [`Guide`]): each binds every value of its
     /// domain. The tests compare the two evaluations.
     #[doc(hidden)]
