@@ -75,6 +75,10 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
                         "serves {process} for the relay's connection records of push token {}",
                         s.device_name(d)
                     ),
+                    RecordKind::Subscriber => format!(
+                        "serves {process} for the subscriber information of {}",
+                        s.handle(r.handle)
+                    ),
                 };
                 if !s.legal_rules.allows(r.process, r.records) {
                     what.push_str(&format!(
@@ -328,6 +332,21 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
             s.handle(*handle),
             days,
             if *days == 1 { "" } else { "s" }
+        ),
+        Msg::SubscriberRequest { handle } => {
+            format!(
+                "request for the subscriber information of {}",
+                s.handle(*handle)
+            )
+        }
+        Msg::SubscriberDisclosure { handle, addresses } => format!(
+            "subscriber information of {}: connects from {}",
+            s.handle(*handle),
+            addresses
+                .iter()
+                .map(|ip| s.ip(*ip).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Msg::TokenRequest { token: t } => {
             format!("request for the account behind push token {}", token(s, *t))

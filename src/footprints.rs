@@ -217,6 +217,7 @@ enum Input {
     LegalRequest,
     ProspectiveOrder,
     TokenRequest,
+    SubscriberRequest,
     /// A push, with the owners its payloads go to.
     Push(Owners),
     /// A delivery receipt, with the owners it goes to.
@@ -250,6 +251,7 @@ impl ProtocolModel {
             Msg::ProspectiveOrder { .. } => Input::ProspectiveOrder,
             // Either request for the relay's push records: it answers the authority.
             Msg::TokenRequest { .. } | Msg::ConnectionRequest { .. } => Input::TokenRequest,
+            Msg::SubscriberRequest { .. } => Input::SubscriberRequest,
             Msg::Push { payloads, .. } => Input::Push(
                 payloads
                     .iter()
@@ -269,6 +271,7 @@ impl ProtocolModel {
             | Msg::Sms { .. }
             | Msg::Disclosure { .. }
             | Msg::TokenDisclosure { .. }
+            | Msg::SubscriberDisclosure { .. }
             | Msg::ConnectionDisclosure { .. }
             | Msg::DeliverReceipt { .. }
             | Msg::DeliverTyping { .. } => Input::Inert,
@@ -419,9 +422,12 @@ impl ProtocolModel {
                     | crate::scenario::RecordKind::PushConnections(_) => {
                         out.push((relay, Input::TokenRequest))
                     }
+                    crate::scenario::RecordKind::Subscriber => {
+                        out.push((directory, Input::SubscriberRequest))
+                    }
                 }
             }
-            (Role::Relay, Input::TokenRequest) => {
+            (Role::Relay, Input::TokenRequest) | (Role::Directory, Input::SubscriberRequest) => {
                 out.push((actor_id(Role::Authority), Input::Inert));
             }
             // Everything else sends nothing: key replies, SMS, disclosures, the log's

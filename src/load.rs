@@ -856,53 +856,58 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(loc.at(spanned, "a scenario has at most 64 `[[legal-request]]`s"));
         }
         let lr = spanned.get_ref();
-        // The records asked for: the lookup log (by handle), or one of the relay's two kinds of
-        // push records (by token).
-        let kind: Option<fn(DeviceId) -> RecordKind> = match &lr.records {
+        // The records asked for: the lookup log or the subscriber information (by handle), or
+        // one of the relay's two kinds of push records (by token).
+        let kind: Result<RecordKind, fn(DeviceId) -> RecordKind> = match &lr.records {
             Some(r) => loc.choice(
                 "legal-request.records",
                 r,
                 &[
-                    ("lookup-log", None),
-                    ("push-token", Some(RecordKind::PushToken as fn(_) -> _)),
-                    ("push-connections", Some(RecordKind::PushConnections)),
+                    ("lookup-log", Ok(RecordKind::LookupLog)),
+                    ("subscriber-information", Ok(RecordKind::Subscriber)),
+                    ("push-token", Err(RecordKind::PushToken as fn(_) -> _)),
+                    ("push-connections", Err(RecordKind::PushConnections)),
                 ],
             )?,
-            None => None,
+            None => Ok(RecordKind::LookupLog),
         };
-        let (handle, records) =
-            match (kind, &lr.handle, &lr.token) {
-                (None, Some(h), None) => (
-                    find_account(h, "legal-request.handle")?,
-                    RecordKind::LookupLog,
-                ),
-                (Some(k), None, Some(t)) => {
-                    let d = find_device(t, "legal-request.token")?;
-                    (devices[d.0 as usize].account, k(d))
-                }
-                (None, _, Some(t)) => {
-                    return Err(loc.at(
+        let (handle, records) = match (kind, &lr.handle, &lr.token) {
+            (Ok(k), Some(h), None) => (find_account(h, "legal-request.handle")?, k),
+            (Err(k), None, Some(t)) => {
+                let d = find_device(t, "legal-request.token")?;
+                (devices[d.0 as usize].account, k(d))
+            }
+            (Ok(k), _, Some(t)) => {
+                let asks = match k {
+                    RecordKind::Subscriber => "subscriber-information",
+                    _ => "lookup-log",
+                };
+                return Err(loc.at(
                         t,
-                        "key `legal-request.token`: a token names the device of a push-token or \
-                     push-connections request; this request asks for lookup-log records (set \
-                     `records = \"push-token\"` or `\"push-connections\"`, or name the records' handle with `handle`)",
-                    ))
-                }
-                (Some(_), Some(h), _) => return Err(loc.at(
+                        format!(
+                            "key `legal-request.token`: a token names the device of a push-token or \
+                     push-connections request; this request asks for {asks} records (set \
+                     `records = \"push-token\"` or `\"push-connections\"`, or name the records' handle with `handle`)"
+                        ),
+                    ));
+            }
+            (Err(_), Some(h), _) => {
+                return Err(loc.at(
                     h,
                     "key `legal-request.handle`: a request for the relay's push records names a \
                      device's token (`token = \"B/1\"`), not a handle",
-                )),
-                (None, None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
-                (Some(_), None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
-            };
+                ))
+            }
+            (Ok(_), None, None) => return Err(loc.missing_key(Some(spanned.span()), "handle")),
+            (Err(_), None, None) => return Err(loc.missing_key(Some(spanned.span()), "token")),
+        };
         let prospective = match &lr.prospective {
             None => None,
             Some(p) if records != RecordKind::LookupLog => {
                 return Err(loc.at(
                     p,
                     "key `legal-request.prospective`: only an order on the lookup log is \
-                     prospective (the relay's push records are stored records)",
+                     prospective (push records and subscriber information are stored records)",
                 ))
             }
             Some(p) => match u8::try_from(*p.get_ref()) {

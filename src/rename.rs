@@ -392,6 +392,17 @@ impl Rename for Msg {
                 handle: handle.rename(r),
                 days: *days,
             },
+            Msg::SubscriberRequest { handle } => Msg::SubscriberRequest {
+                handle: handle.rename(r),
+            },
+            Msg::SubscriberDisclosure { handle, addresses } => Msg::SubscriberDisclosure {
+                handle: handle.rename(r),
+                addresses: {
+                    let mut a: Vec<_> = addresses.iter().map(|ip| ip.rename(r)).collect();
+                    a.sort();
+                    a
+                },
+            },
             Msg::TokenRequest { token } => Msg::TokenRequest {
                 token: token.rename(r),
             },

@@ -101,6 +101,8 @@ fn state_counts_are_pinned() {
         ("intent-sender-check-kept.toml", 72, 113, 35, 37),
         ("legal-prospective-renewed.toml", 114, 174, 73, 82),
         ("legal-stored-order.toml", 17, 17, 17, 17),
+        ("legal-subscriber-2023-subpoena.toml", 24, 39, 15, 17),
+        ("legal-subscriber-unregistered.toml", 18, 28, 12, 14),
         ("legal-token-2016-subpoena.toml", 40, 67, 21, 23),
         ("legal-token-2023-d-order.toml", 40, 67, 21, 23),
         ("legal-token-2023-subpoena.toml", 20, 29, 11, 11),
@@ -298,6 +300,15 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "a_court_links_a_push_token_to_its_account",
         trace_text(&r, "court-links-token-to-account")
+    );
+    let r = checked("legal-subscriber-2023-subpoena.toml");
+    insta::assert_snapshot!(
+        "a_subpoena_links_a_handle_to_its_address",
+        trace_text(&r, "subpoena-links-handle-to-address")
+    );
+    insta::assert_snapshot!(
+        "subscriber_information_discloses_a_non_requesters_address",
+        trace_text(&r, "authority-learns-address-only-of-requesters")
     );
     let r = checked("tokens-lookup.toml");
     insta::assert_snapshot!(

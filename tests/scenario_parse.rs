@@ -258,6 +258,14 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
         ),
         "{msg}"
     );
+    let (_, msg) = rejected(&with(
+        "",
+        "records = \"subscriber-information\"\ntoken = \"B/1\"\n",
+    ));
+    assert!(
+        msg.contains("this request asks for subscriber-information records"),
+        "{msg}"
+    );
     let (_, msg) = rejected(&with("", "records = \"push-token\"\nhandle = \"B\"\n"));
     assert!(
         msg.contains(
@@ -311,7 +319,7 @@ fn legal_requests_name_their_process_and_records_and_the_rules_decide() {
         "{msg}"
     );
     let (_, msg) = rejected(&with("", "records = \"call-logs\"\nhandle = \"B\"\n"));
-    assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, push-token, push-connections)"), "{msg}");
+    assert!(msg.contains("key `legal-request.records`: unknown value `call-logs` (expected one of: lookup-log, subscriber-information, push-token, push-connections)"), "{msg}");
 }
 
 #[test]

@@ -47,7 +47,8 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
 /// setting, whether the log keeps the for-message flag, whether sender lookups are logged (and
 /// whether the log keeps that a lookup checked a sender), and
 /// the legal rules, with a court order, a refused subpoena, a prospective order, a push-token
-/// request or a request for the relay's connection records.
+/// request, a request for the relay's connection records or one for a handle's subscriber
+/// information.
 pub fn scenario_text() -> impl Strategy<Value = String> {
     let accounts = prop::collection::vec((0u8..3, any::<bool>(), any::<bool>()), 2..=3);
     (
@@ -55,7 +56,7 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
         prop::collection::vec((0usize..8, 0u8..6, 0usize..3), 1..=3),
         (0usize..4, 0usize..5, 0usize..3, any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=2, 1u8..=2, 0u16..512),
-        prop::option::of(0usize..18),
+        prop::option::of(0usize..21),
     )
         .prop_map(|(accounts, actions, (v, t, o, lossy), (before, cache, days, retention, extra), order)| {
             let handles = ["A", "B", "C"];
@@ -151,8 +152,9 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
             }
             // A court order on the log (with a court order, or a subpoena the rules refuse, or
-            // prospective), a request for the account behind a device's push token, or one for
-            // the relay's connection records of a device.
+            // prospective), a request for the account behind a device's push token, one for
+            // the relay's connection records of a device, or one for a handle's subscriber
+            // information.
             if let Some(o) = order {
                 let handle = handles[o % accounts.len()];
                 text.push_str(&match o / 3 {
@@ -164,6 +166,8 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                     // The relay's connection records of a device (kept, and purged after the
                     // log's retention, only for such a request).
                     5 => format!("[[legal-request]]\nrecords = \"push-connections\"\ntoken = \"{}\"\n", devices[o % devices.len()].1),
+                    // A handle's subscriber information, on a subpoena.
+                    3 => format!("[[legal-request]]\nrecords = \"subscriber-information\"\nhandle = \"{handle}\"\nprocess = \"subpoena\"\n"),
                     _ => format!("[[legal-request]]\nrecords = \"push-token\"\ntoken = \"{}\"\nprocess = \"warrant\"\n", devices[0].1),
                 });
             }

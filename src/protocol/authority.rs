@@ -58,6 +58,15 @@ impl AuthorityState {
             }
             return (next != *self).then_some(next);
         }
+        if let Msg::SubscriberDisclosure { handle, addresses } = msg {
+            let mut next = self.clone();
+            next.knowledge.learn_all(
+                addresses
+                    .into_iter()
+                    .map(|ip| Term::pair(Term::Handle(handle), Term::Ip(ip))),
+            );
+            return (next != *self).then_some(next);
+        }
         if let Msg::TokenDisclosure { token, account } = msg {
             let mut next = self.clone();
             next.tokens.insert((token, account));

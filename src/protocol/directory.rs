@@ -25,6 +25,7 @@ use super::wire::{
     sender_certificate, Answer, Entry, LookupId, LookupRequest, Msg, Origin, Record,
 };
 use super::{actor_id, role_of, Party, Role};
+use crate::knowledge::IpId;
 use crate::knowledge::{AccountId, ContentId, Day, DeviceId, KeyId, Knowledge, Term, Token};
 use crate::scenario::{Logging, Scenario, Threat};
 use serde::{Deserialize, Serialize};
@@ -244,6 +245,25 @@ impl DirectoryState {
     ) -> Option<Self> {
         let log = actor_id(Role::LookupLog);
         match msg {
+            // A legal request for a handle's subscriber information: the addresses its
+            // registered devices connect from (an account not registered has none here).
+            Msg::SubscriberRequest { handle } => {
+                if scenario.account(handle).registered {
+                    let mut addresses: Vec<IpId> = scenario
+                        .account(handle)
+                        .devices
+                        .iter()
+                        .map(|d| scenario.device(*d).ip)
+                        .collect();
+                    addresses.sort();
+                    addresses.dedup();
+                    o.send(
+                        actor_id(Role::Authority),
+                        Msg::SubscriberDisclosure { handle, addresses },
+                    );
+                }
+                None
+            }
             Msg::Lookup(req) => {
                 let Role::Device(device) = role_of(src) else {
                     return None; // Lookups come from devices only.

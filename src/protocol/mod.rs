@@ -232,6 +232,12 @@ impl Actor for Party {
                     RecordKind::PushConnections(device) => {
                         o.send(actor_id(Role::Relay), Msg::ConnectionRequest { device })
                     }
+                    RecordKind::Subscriber => o.send(
+                        actor_id(Role::Directory),
+                        Msg::SubscriberRequest {
+                            handle: order.handle,
+                        },
+                    ),
                 }
             }
             // Each party sets only its own kind of timer.

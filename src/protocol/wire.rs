@@ -241,6 +241,14 @@ pub enum Msg {
     TokenRequest { token: Token },
     /// relay -> authority: the account a push token is registered to
     TokenDisclosure { token: Token, account: AccountId },
+    /// authority -> directory: a request for the subscriber information of a handle's account
+    SubscriberRequest { handle: AccountId },
+    /// directory -> authority: a handle's subscriber information: the addresses its
+    /// registered devices connect from
+    SubscriberDisclosure {
+        handle: AccountId,
+        addresses: Vec<IpId>,
+    },
     /// authority -> relay: a request for the connection records of a device's push token
     ConnectionRequest { device: DeviceId },
     /// relay -> authority: the days the device was connected (from its address) that the

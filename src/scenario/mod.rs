@@ -320,6 +320,11 @@ pub enum RecordKind {
     /// The push relay's connection records for a device's token: the days it was connected,
     /// from its address, to push or to receive (kept `bounds.connection-retention` days).
     PushConnections(DeviceId),
+    /// The subscriber information of the account of the handle, as Apple's identity service
+    /// keeps it: the handle and the addresses its registered devices connect from (basic
+    /// subscriber information and IP connection logs, which Apple's guidelines give on a
+    /// subpoena).
+    Subscriber,
 }
 
 /// Which legal process obtains which records: the rules in force.
@@ -345,6 +350,9 @@ impl LegalRules {
     pub fn allows(self, process: Process, records: RecordKind) -> bool {
         match (records, self) {
             (RecordKind::LookupLog, _) => process != Process::Subpoena,
+            // Subscriber information and connection logs: a subpoena or greater, both before
+            // and since December 2023.
+            (RecordKind::Subscriber, _) => true,
             (RecordKind::PushToken(_) | RecordKind::PushConnections(_), LegalRules::Y2016) => true,
             (RecordKind::PushToken(_) | RecordKind::PushConnections(_), LegalRules::After2023) => {
                 process != Process::Subpoena
