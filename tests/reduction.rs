@@ -17,7 +17,7 @@ type State = imessage_model::state::State;
 
 /// Largest full graph the contract is checked on in a debug test run; larger scenarios are
 /// covered by the comparison of reduced and full searches.
-const CONTRACT_GRAPH_LIMIT: usize = 60_000;
+pub const CONTRACT_GRAPH_LIMIT: usize = 60_000;
 
 fn discovered(m: &ProtocolModel, p: usize, s: &State) -> bool {
     let prop = &m.properties()[p];
