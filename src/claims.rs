@@ -522,7 +522,7 @@ fn all_messages_delivered(m: &ProtocolModel, s: &State) -> bool {
     let carrier = &model::carrier(s).knowledge;
     m.scenario.devices.iter().all(|d| {
         d.actions.iter().all(|a| match a.kind {
-            ActionKind::Lookup | ActionKind::Type | ActionKind::Read => true,
+            ActionKind::Lookup | ActionKind::Refresh | ActionKind::Type | ActionKind::Read => true,
             ActionKind::Send(c) => {
                 carrier.knows_content(c)
                     || m.scenario

@@ -43,7 +43,10 @@ pub fn describe(s: &Scenario, step: &Step) -> TraceStep {
             (Role::Device(d), Timer::UserAction(n)) => {
                 let a = s.device(d).actions[*n as usize];
                 let what = match a.kind {
-                    ActionKind::Lookup => format!("user looks up {}", s.handle(a.target)),
+                    ActionKind::Lookup => format!("user looks up {}", handles(s, &a)),
+                    ActionKind::Refresh => {
+                        format!("contacts refresh looks up {}", handles(s, &a))
+                    }
                     ActionKind::Type => format!("user starts typing to {}", s.handle(a.target)),
                     ActionKind::Read => {
                         format!("user reads the conversation with {}", s.handle(a.target))
@@ -157,6 +160,14 @@ fn key(s: &Scenario, k: KeyId) -> String {
 }
 
 /// An envelope's sender: a handle, or none under sealed sender.
+/// The handles a lookup action asks about, joined with `+` when it is a batch.
+fn handles(s: &Scenario, a: &crate::scenario::UserAction) -> String {
+    a.targets()
+        .map(|t| s.handle(t).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 fn sender(s: &Scenario, from: Option<AccountId>) -> String {
     from.map_or_else(|| "(sealed)".to_string(), |a| s.handle(a).to_string())
 }
@@ -191,11 +202,17 @@ pub fn message(s: &Scenario, m: &Msg) -> String {
     match m {
         Msg::Lookup(q) => {
             // Under private discovery the target is sealed: only the requesting device reads it.
-            let target = if s.features.private_discovery {
-                format!("sealed({})", s.handle(q.target))
-            } else {
-                s.handle(q.target).to_string()
-            };
+            let target = q
+                .targets()
+                .map(|t| {
+                    if s.features.private_discovery {
+                        format!("sealed({})", s.handle(t))
+                    } else {
+                        s.handle(t).to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("+");
             let mut out = format!(
                 "lookup target={target} requester={} ip={} token={}",
                 s.handle(q.requester),

@@ -328,7 +328,7 @@ impl ProtocolModel {
                 out.push((actor_id(Role::Carrier), Input::Inert));
             }
             ActionKind::Type => out.push((relay, Input::Typing(self.push_targets(a.target)))),
-            ActionKind::Lookup | ActionKind::Read => {}
+            ActionKind::Lookup | ActionKind::Refresh | ActionKind::Read => {}
         }
     }
 

@@ -137,11 +137,54 @@ impl<'de> Deserialize<'de> for RawIp {
     }
 }
 
+/// `lookup` and `refresh`: one handle, or a list of handles asked about in one query.
+enum RawHandles {
+    One(String),
+    Batch(Vec<Spanned<String>>),
+}
+
+impl RawHandles {
+    /// Each handle with where it is written (a lone handle is where the whole value is).
+    fn each(value: &Spanned<RawHandles>) -> Vec<Spanned<String>> {
+        match value.get_ref() {
+            RawHandles::One(h) => vec![Spanned::new(value.span(), h.clone())],
+            RawHandles::Batch(list) => list.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawHandles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawHandles;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a handle, or a list of handles to look up in one query")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawHandles, E> {
+                Ok(RawHandles::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawHandles, A::Error> {
+                let mut list = Vec::new();
+                while let Some(x) = seq.next_element::<Spanned<String>>()? {
+                    list.push(x);
+                }
+                Ok(RawHandles::Batch(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawAction {
     by: Spanned<String>,
-    lookup: Option<Spanned<String>>,
+    lookup: Option<Spanned<RawHandles>>,
+    refresh: Option<Spanned<RawHandles>>,
     send: Option<Spanned<String>>,
     #[serde(rename = "type")]
     typing: Option<Spanned<String>>,
@@ -733,11 +776,47 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let a = action.get_ref();
         let device = find_device(&a.by, "action.by")?;
         let by = a.by.get_ref().trim();
-        let (kind, target) = match (&a.lookup, &a.send, &a.typing, &a.read) {
-            (Some(t), None, None, None) => (ActionKind::Lookup, find_account(t, "action.lookup")?),
-            (None, None, Some(t), None) => (ActionKind::Type, find_account(t, "action.type")?),
-            (None, None, None, Some(t)) => (ActionKind::Read, find_account(t, "action.read")?),
-            (None, Some(t), None, None) => {
+        let own = devices[device.0 as usize].account;
+        let mut also = 0u32;
+        // A lookup or a refresh of several handles is one query (a batch).
+        let mut batch =
+            |value: &Spanned<RawHandles>, key: &str| -> Result<AccountId, ScenarioError> {
+                let handles = RawHandles::each(value);
+                if handles.is_empty() {
+                    return Err(loc.at(value, format!("key `{key}`: the list names no handle")));
+                }
+                let mut first = None;
+                for h in &handles {
+                    let t = find_account(h, key)?;
+                    if t == own {
+                        return Err(loc.at(
+                            h,
+                            format!("key `{key}`: `{by}` would address its own account"),
+                        ));
+                    }
+                    if first == Some(t) || also & (1 << t.0) != 0 {
+                        return Err(loc.at(
+                            h,
+                            format!("key `{key}`: `{}` is listed twice", h.get_ref().trim()),
+                        ));
+                    }
+                    match first {
+                        None => first = Some(t),
+                        Some(_) => also |= 1 << t.0,
+                    }
+                }
+                Ok(first.expect("the list is not empty"))
+            };
+        let (kind, target) = match (&a.lookup, &a.refresh, &a.send, &a.typing, &a.read) {
+            (Some(t), None, None, None, None) => (ActionKind::Lookup, batch(t, "action.lookup")?),
+            (None, Some(t), None, None, None) => (ActionKind::Refresh, batch(t, "action.refresh")?),
+            (None, None, None, Some(t), None) => {
+                (ActionKind::Type, find_account(t, "action.type")?)
+            }
+            (None, None, None, None, Some(t)) => {
+                (ActionKind::Read, find_account(t, "action.read")?)
+            }
+            (None, None, Some(t), None, None) => {
                 if contents == u8::MAX - 1 {
                     return Err(loc.at(t, "key `action.send`: too many send actions (at most 254)"));
                 }
@@ -747,29 +826,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     find_account(t, "action.send")?,
                 )
             }
-            _ => return Err(loc.at(
-                action,
-                "an `[[action]]` has exactly one of the keys `lookup`, `send`, `type` or `read`",
-            )),
+            _ => {
+                return Err(loc.at(
+                    action,
+                    "an `[[action]]` has exactly one of the keys `lookup`, `refresh`, `send`, \
+                     `type` or `read`",
+                ))
+            }
         };
-        let own = devices[device.0 as usize].account;
         if target == own {
             let value = a
-                .lookup
+                .send
                 .as_ref()
-                .or(a.send.as_ref())
                 .or(a.typing.as_ref())
                 .or(a.read.as_ref())
-                .expect("one is set");
+                .expect("a lookup or refresh checked its own handles");
             return Err(loc.at(
                 value,
                 format!("key `action`: `{by}` would address its own account"),
             ));
         }
         let day = day_of(&a.day, "action.day")?;
-        devices[device.0 as usize]
-            .actions
-            .push(UserAction { kind, target, day });
+        devices[device.0 as usize].actions.push(UserAction {
+            kind,
+            target,
+            day,
+            also,
+        });
         if devices[device.0 as usize].actions.len() > 16 {
             return Err(loc.at(action, format!("`{by}` has more than 16 actions")));
         }

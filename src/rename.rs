@@ -205,6 +205,7 @@ impl Rename for LookupRequest {
             target,
             for_message,
             draft,
+            also,
         } = self;
         LookupRequest {
             action: action.rename(r),
@@ -215,6 +216,7 @@ impl Rename for LookupRequest {
             // A flag names no device.
             for_message: *for_message,
             draft: draft.rename(r),
+            also: HashedIfUsed(also.0.rename(r)),
         }
     }
 }
@@ -227,6 +229,7 @@ impl Rename for LookupId {
             origin: match origin {
                 Origin::Action(n) => Origin::Action(*n),
                 Origin::Sender(a) => Origin::Sender(a.rename(r)),
+                Origin::Batch(n, a) => Origin::Batch(*n, a.rename(r)),
             },
         }
     }

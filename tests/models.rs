@@ -125,6 +125,11 @@ fn state_counts_are_pinned() {
         // The exact statements of questions 3 and 4 (claims/timing.toml) keep history for
         // `once` and `leads-to`; the cached-answer scenario is questions-ghost-device.toml's
         // run, and stores what it stores.
+        // A contacts refresh (claims/refresh.toml): one query for several handles, served at
+        // once; under private discovery the batch leaves one record.
+        ("refresh-contacts.toml", 72, 134, 65, 97),
+        ("refresh-conversation-with-message.toml", 12, 12, 12, 12),
+        ("refresh-private-discovery.toml", 44, 72, 44, 64),
         ("questions-day-0-delivered.toml", 27, 50, 13, 14),
         ("questions-day-0-lost.toml", 124, 249, 87, 103),
         ("questions-ghost-device-cached-answer.toml", 17, 20, 17, 19),
@@ -309,6 +314,15 @@ fn counterexamples_to_claims_of_our_own() {
     insta::assert_snapshot!(
         "subscriber_information_discloses_a_non_requesters_address",
         trace_text(&r, "authority-learns-address-only-of-requesters")
+    );
+    let r = checked("refresh-contacts.toml");
+    insta::assert_snapshot!(
+        "a_contacts_refresh_shows_a_conversation_that_never_took_place",
+        trace_text(&r, "log-shows-a-conversation-without-a-message")
+    );
+    insta::assert_snapshot!(
+        "a_batch_lookup_links_the_handles_it_asks_about",
+        trace_text(&r, "log-links-the-handles-of-one-query")
     );
     let r = checked("tokens-lookup.toml");
     insta::assert_snapshot!(

@@ -526,9 +526,63 @@ fn an_action_needs_exactly_one_of_lookup_or_send() {
     let text = MINIMAL.replace("send = \"B\"", "send = \"B\"\nlookup = \"B\"");
     let (_, msg) = rejected(&text);
     assert!(
-        msg.contains("exactly one of the keys `lookup`, `send`, `type` or `read`"),
+        msg.contains("exactly one of the keys `lookup`, `refresh`, `send`, `type` or `read`"),
         "{msg}"
     );
+}
+
+/// MINIMAL with a third account, `C`, and A/1's action replaced by `action`.
+fn with_batch(action: &str) -> String {
+    MINIMAL
+        .replace("[[action]]", "[[account]]\nhandle = \"C\"\n\n[[action]]")
+        .replace("send = \"B\"", action)
+}
+
+#[test]
+fn a_batch_lookup_is_one_action_for_several_handles() {
+    use imessage_model::knowledge::AccountId;
+    for (text, kind) in [
+        ("refresh = [\"C\", \"B\"]", ActionKind::Refresh),
+        ("lookup = [\"C\", \"B\"]", ActionKind::Lookup),
+    ] {
+        let s = parse(Path::new("m.toml"), &with_batch(text)).unwrap();
+        let a = s.devices[0].actions[0];
+        assert_eq!(a.kind, kind);
+        assert_eq!(
+            a.targets().collect::<Vec<_>>(),
+            [AccountId(2), AccountId(1)]
+        );
+    }
+    let s = parse(Path::new("m.toml"), &with_batch("refresh = \"B\"")).unwrap();
+    assert_eq!(s.devices[0].actions[0].targets().count(), 1);
+}
+
+#[test]
+fn a_batch_with_a_bad_handle_is_located_at_it() {
+    let (line, msg) = rejected(&with_batch("refresh = [\"B\",\n  \"D\"]"));
+    assert_eq!(line, 16);
+    assert!(
+        msg.contains("key `action.refresh`: no account has the handle `D`"),
+        "{msg}"
+    );
+    let (line, msg) = rejected(&with_batch("lookup = [\"B\", \"C\",\n  \"B\"]"));
+    assert_eq!(line, 16);
+    assert!(
+        msg.contains("key `action.lookup`: `B` is listed twice"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with_batch("refresh = [\"B\", \"A\"]"));
+    assert!(
+        msg.contains("key `action.refresh`: `A/1` would address its own account"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with_batch("refresh = []"));
+    assert!(
+        msg.contains("key `action.refresh`: the list names no handle"),
+        "{msg}"
+    );
+    let (_, msg) = rejected(&with_batch("send = [\"B\", \"C\"]"));
+    assert!(msg.contains("send"), "{msg}");
 }
 
 #[test]

@@ -41,8 +41,8 @@ pub fn full_graph_within(m: &ProtocolModel, limit: usize) -> Option<Vec<Expanded
     Some(out)
 }
 
-/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up or
-/// start typing), optional court
+/// A small valid scenario: 2–3 accounts, 0–2 devices each, 1–3 actions (send, look up,
+/// refresh the contacts in one query, start typing or read), optional court
 /// order, every variant with any further features, threat, network, logging mode, cache
 /// setting, whether the log keeps the for-message flag, whether sender lookups are logged (and
 /// whether the log keeps that a lookup checked a sender), and
@@ -145,11 +145,23 @@ pub fn scenario_text() -> impl Strategy<Value = String> {
                 let target = handles[(account + 1 + target % (accounts.len() - 1)) % accounts.len()];
                 let verb = match kind {
                     0 | 1 => "send",
-                    2 | 3 => "lookup",
+                    2 => "lookup",
+                    3 => "refresh",
                     4 => "type",
                     _ => "read",
                 };
-                text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = \"{target}\"\n"));
+                // A refresh asks about every other account in one query (a batch of two when
+                // there are three accounts).
+                let value = if kind == 3 {
+                    let others: Vec<String> = (0..accounts.len())
+                        .filter(|i| i != account)
+                        .map(|i| format!("\"{}\"", handles[i]))
+                        .collect();
+                    format!("[{}]", others.join(", "))
+                } else {
+                    format!("\"{target}\"")
+                };
+                text.push_str(&format!("[[action]]\nby = \"{by}\"\n{verb} = {value}\n"));
             }
             // A court order on the log (with a court order, or a subpoena the rules refuse, or
             // prospective), a request for the account behind a device's push token, one for
@@ -282,7 +294,7 @@ fn atom_text() -> impl Strategy<Value = String> {
         "{directory, relay}",
         "{log, authority}",
     ]);
-    (0usize..38, party).prop_map(|(i, p)| match i {
+    (0usize..39, party).prop_map(|(i, p)| match i {
         0 => format!("knows({p}, content(m))"),
         1 => format!("knows({p}, handle(a))"),
         2 => format!("knows({p}, address(d))"),
@@ -323,6 +335,7 @@ fn atom_text() -> impl Strategy<Value = String> {
         }
         35 => "(exists x in connections. x.address = d.address)".into(),
         36 => "for-sender-check(r)".into(),
+        37 => "(exists q in log. r != q and same-query(r, q))".into(),
         _ => "d.account = a".into(),
     })
 }

@@ -32,7 +32,7 @@ struct PredInfo {
     doc: &'static str,
 }
 
-const PREDICATES: [PredInfo; 26] = [
+const PREDICATES: [PredInfo; 27] = [
     PredInfo {
         name: "knows",
         pred: Pred::Knows,
@@ -116,6 +116,12 @@ const PREDICATES: [PredInfo; 26] = [
         pred: Pred::ForSenderCheck,
         args: &[Sort::Record],
         doc: "for-sender-check(r): record r says its lookup was made to check the sender of a message the requester received (false unless the scenario's log-fields keeps sender-check)",
+    },
+    PredInfo {
+        name: "same-query",
+        pred: Pred::SameQuery,
+        args: &[Sort::Record, Sort::Record],
+        doc: "same-query(r, q): records r and q come from one query (they bear one time stamp: a batch lookup, or r is q)",
     },
     PredInfo {
         name: "kept",

@@ -764,6 +764,9 @@ impl<'a> Ev<'a> {
             }
             (Pred::ForMessage, [Val::Record(r)]) => r.for_message == Some(true),
             (Pred::ForSenderCheck, [Val::Record(r)]) => *r.sender_check,
+            (Pred::SameQuery, [Val::Record(r), Val::Record(q)]) => {
+                r.lookup.query() == q.lookup.query() && r.day == q.day
+            }
             (Pred::Kept, [Val::Record(r)]) => LogState::keeps(sc, r, model::today(s)),
             (Pred::Read, [Val::Device(d), Val::Message(c)]) => {
                 model::device(s, *d).read.contains(c)
@@ -934,7 +937,7 @@ pub fn may_still_send(sc: &Scenario, s: &State, d: DeviceId, to: AccountId) -> b
         .iter()
         .any(|(dev, _, t, _)| *dev == d && *t == to);
     held || model::in_flight_envelopes(s).any(|(src, dst, msg)| match msg {
-        Msg::Lookup(q) => src == me && q.target == to,
+        Msg::Lookup(q) => src == me && q.targets().any(|t| t == to),
         Msg::LookupReply { target, .. } => dst == me && *target == to,
         _ => false,
     })

@@ -165,6 +165,7 @@ pub enum Pred {
     Shows,
     ForMessage,
     ForSenderCheck,
+    SameQuery,
     Kept,
     Logged,
     Received,
@@ -789,7 +790,7 @@ pub(crate) fn reads_node(n: &Node, pos: bool, r: &mut Reads) {
                 }
                 Pred::Registered => vec![],
                 Pred::MaySend => vec![Part::MaySend],
-                Pred::Shows | Pred::ForMessage | Pred::ForSenderCheck => vec![],
+                Pred::Shows | Pred::ForMessage | Pred::ForSenderCheck | Pred::SameQuery => vec![],
                 Pred::Kept => vec![Part::Today],
                 Pred::Logged => vec![Part::Logged],
                 Pred::Received => vec![Part::Received],

@@ -78,8 +78,18 @@ impl DeviceState {
         target: AccountId,
         draft: Option<ContentId>,
     ) -> Msg {
+        Msg::Lookup(Self::query(scenario, d, action, target, draft))
+    }
+
+    fn query(
+        scenario: &Scenario,
+        d: DeviceId,
+        action: u8,
+        target: AccountId,
+        draft: Option<ContentId>,
+    ) -> LookupRequest {
         let account = scenario.device(d).account;
-        Msg::Lookup(LookupRequest {
+        LookupRequest {
             action,
             requester: account,
             token: Token::Device(d),
@@ -89,7 +99,8 @@ impl DeviceState {
             // indicators look up without one.
             for_message: draft.is_some(),
             draft: draft.filter(|_| scenario.bugs.contains(&Bug::LookupCarriesDraft)),
-        })
+            also: Default::default(),
+        }
     }
 
     pub fn on_user_action(
@@ -102,9 +113,12 @@ impl DeviceState {
         let action = scenario.device(d).actions[n as usize];
         let directory = actor_id(Role::Directory);
         match action.kind {
-            ActionKind::Lookup => {
-                // Typing a handle into a new conversation always asks the directory.
-                o.send(directory, Self::lookup(scenario, d, n, action.target, None));
+            ActionKind::Lookup | ActionKind::Refresh => {
+                // Typing a handle into a new conversation always asks the directory, and so
+                // does a contacts refresh: one query for every handle of the action.
+                let mut query = Self::query(scenario, d, n, action.target, None);
+                query.also.0 = action.targets().skip(1).collect();
+                o.send(directory, Msg::Lookup(query));
                 None
             }
             ActionKind::Read => {

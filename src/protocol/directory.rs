@@ -269,20 +269,34 @@ impl DirectoryState {
                     return None; // Lookups come from devices only.
                 };
                 let mut next = self.clone();
-                next.knowledge
-                    .learn(req.to_term(scenario.features.private_discovery));
-                let record = self.record(scenario, device, &req);
-                self.disclose_as_made(&record, o);
-                match scenario.logging {
-                    Logging::BeforeReply => {
-                        next.held
-                            .insert((device, req.action, req.target, record.clone()));
-                        o.send(log, Msg::LogWrite(record));
+                // A batch is served handle by handle, at once: one record per handle, each
+                // with the query's identity (its time stamp).
+                // (Under private discovery the records of a batch are one: the log never
+                // sees the handles, so it gets that record once.)
+                let batch = !req.also.is_empty() && !scenario.features.private_discovery;
+                let mut written = Vec::new();
+                for target in req.targets() {
+                    let req = req.about(target);
+                    next.knowledge
+                        .learn(req.to_term(scenario.features.private_discovery));
+                    let mut record = self.record(scenario, device, &req);
+                    if batch {
+                        record.lookup.origin = Origin::Batch(req.action, target);
                     }
-                    Logging::AfterReply => {
-                        self.reply(scenario, device, req.target, o);
-                        next.answered.insert(record.clone());
-                        o.send(log, Msg::LogWrite(record));
+                    match scenario.logging {
+                        Logging::BeforeReply => {
+                            next.held
+                                .insert((device, req.action, req.target, record.clone()));
+                        }
+                        Logging::AfterReply => {
+                            self.reply(scenario, device, req.target, o);
+                            next.answered.insert(record.clone());
+                        }
+                    }
+                    if !written.contains(&record) {
+                        self.disclose_as_made(&record, o);
+                        o.send(log, Msg::LogWrite(record.clone()));
+                        written.push(record);
                     }
                 }
                 Some(next)
@@ -341,6 +355,7 @@ impl DirectoryState {
                     target: handle,
                     for_message: false,
                     draft: None,
+                    also: Default::default(),
                 };
                 next.knowledge
                     .learn(req.to_term(scenario.features.private_discovery));

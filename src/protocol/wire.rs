@@ -31,9 +31,28 @@ pub struct LookupRequest {
     pub for_message: bool,
     /// Only under the planted bug `lookup-carries-draft`: the draft the lookup is made for.
     pub draft: Option<ContentId>,
+    /// The other handles the same query asks about (a batch: a `lookup` or `refresh` listing
+    /// several handles). Last, and hashed only when set, so that single lookups hash and order
+    /// as before batches existed.
+    #[serde(default)]
+    pub also: HashedIfUsed<Vec<AccountId>>,
 }
 
 impl LookupRequest {
+    /// Every handle the query asks about: `target`, then the batch's others.
+    pub fn targets(&self) -> impl Iterator<Item = AccountId> + '_ {
+        std::iter::once(self.target).chain(self.also.iter().copied())
+    }
+
+    /// The part of the query about one of its handles, as the directory serves it.
+    pub fn about(&self, target: AccountId) -> LookupRequest {
+        LookupRequest {
+            target,
+            also: HashedIfUsed::default(),
+            ..self.clone()
+        }
+    }
+
     /// The request as the directory's operator receives it. Under private discovery the target
     /// travels encrypted to the discovery enclave, whose private key the operator never holds.
     pub fn to_term(&self, private_discovery: bool) -> Term {
@@ -72,6 +91,22 @@ pub enum Origin {
     /// A message claiming to come from this account, whose keys the device did not have
     /// (`sender-lookup = "logged"`: the key query is logged as a lookup).
     Sender(AccountId),
+    /// The workload action of that index, for the record of one handle of a batch (a query
+    /// about several handles): the records of a batch are one query's, as their time stamp
+    /// says, and each is a record of its own. (Under private discovery, where no record names
+    /// a handle, a batch leaves one record, of `Action`.)
+    Batch(u8, AccountId),
+}
+
+impl LookupId {
+    /// The query this record's lookup was part of: equal for the records of one batch.
+    pub fn query(&self) -> (DeviceId, Origin) {
+        let origin = match self.origin {
+            Origin::Batch(n, _) => Origin::Action(n),
+            o => o,
+        };
+        (self.device, origin)
+    }
 }
 
 /// One record of the lookup log: what the directory logs about one lookup.

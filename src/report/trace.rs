@@ -108,7 +108,7 @@ fn labelled<'a>(s: &Scenario, records: impl IntoIterator<Item = &'a Record>) -> 
         .map(|(text, r)| {
             if texts.iter().filter(|x| *x == text).count() > 1 {
                 match r.lookup.origin {
-                    Origin::Action(n) => {
+                    Origin::Action(n) | Origin::Batch(n, _) => {
                         format!(
                             "{text} (action {} of {})",
                             n + 1,

@@ -233,8 +233,13 @@ pub struct Account {
 /// What a user action does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActionKind {
-    /// Type the handle into a new conversation: the device asks the directory.
+    /// Type the handle into a new conversation: the device asks the directory (about every
+    /// handle of the action at once, when it lists several: a new group conversation).
     Lookup,
+    /// Refresh the contacts: the device asks the directory about the action's handles in one
+    /// query, with no user addressing any of them (as clients re-query the handles of the
+    /// address book to keep their keys fresh).
+    Refresh,
     /// Send the content to the handle, looking it up first unless the answer is cached.
     Send(ContentId),
     /// Start composing to the handle: a typing indicator to its devices, looking it up first
@@ -252,6 +257,21 @@ pub struct UserAction {
     pub target: AccountId,
     /// The day the user acts on; `None` for any day.
     pub day: Option<Day>,
+    /// The other handles the same query asks about, a bit per account (`lookup` or `refresh`
+    /// listing several handles: a batch); 0 for every other action.
+    pub also: u32,
+}
+
+impl UserAction {
+    /// Every handle the action's query asks about: the target, then the batch's others in
+    /// account order.
+    pub fn targets(&self) -> impl Iterator<Item = AccountId> + '_ {
+        std::iter::once(self.target).chain(
+            (0..32u8)
+                .filter(|a| self.also & (1 << a) != 0)
+                .map(AccountId),
+        )
+    }
 }
 
 /// A device and its workload.
