@@ -78,8 +78,12 @@ pub fn default_memory_budget() -> Option<usize> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Symmetry {
-    /// Interchangeable devices (same account, same workload) are explored once.
+    /// Where it pays: the classes of at least [`symmetry::PAYING_CLASS`] interchangeable
+    /// devices are canonicalised, smaller classes are not (measured in `benches/symmetry.sh`:
+    /// below that size canonicalising a state costs more than the states it saves).
     #[default]
+    Auto,
+    /// Interchangeable devices (same account, same workload) are explored once, in every class.
     On,
     /// Every state is its own representative.
     Off,
@@ -107,10 +111,7 @@ fn model_and_limits(scenario: Scenario, options: &CheckOptions) -> (ProtocolMode
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let model = match options.symmetry {
-        Symmetry::On => ProtocolModel::new(scenario),
-        Symmetry::Off => ProtocolModel::new(scenario).without_symmetry(),
-    };
+    let model = ProtocolModel::new(scenario).with_symmetry(options.symmetry);
     (model, limits)
 }
 

@@ -96,6 +96,19 @@ impl ProtocolModel {
         self
     }
 
+    /// The same model with symmetry reduction as `mode` says (`new` canonicalises every class).
+    pub fn with_symmetry(mut self, mode: crate::Symmetry) -> Self {
+        match mode {
+            crate::Symmetry::On => {}
+            crate::Symmetry::Off => self.symmetry = Symmetry::default(),
+            crate::Symmetry::Auto => {
+                self.symmetry = std::mem::take(&mut self.symmetry)
+                    .classes_of_at_least(crate::symmetry::PAYING_CLASS)
+            }
+        }
+        self
+    }
+
     /// The successor of `state` by `action`, as the system reaches it (not its representative),
     /// with the claims' history updated.
     pub fn raw_next_state(&self, state: &State, action: Step) -> Option<State> {

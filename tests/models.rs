@@ -69,9 +69,12 @@ fn every_model_file_checks_as_expected_and_complete() {
 fn state_counts_are_pinned() {
     // (file, unique states and states generated without reduction, the same with
     // partial-order reduction).
+    // The five files with a class of two interchangeable devices (B/1 and B/2: baseline,
+    // ghost-device-*, questions-day-0-*) are checked without symmetry by default, since a
+    // class below five costs more to canonicalise than it saves (`benches/symmetry.sh`).
     let pinned: &[(&str, usize, usize, usize, usize)] = &[
         ("address-per-device.toml", 236, 513, 120, 169),
-        ("baseline.toml", 90, 182, 30, 33),
+        ("baseline.toml", 126, 260, 36, 39),
         ("cache-off.toml", 17, 17, 17, 17),
         ("connections-aged-out.toml", 14, 14, 14, 14),
         ("connections-bug-never-purges.toml", 14, 14, 14, 14),
@@ -81,8 +84,8 @@ fn state_counts_are_pinned() {
         ("draft-in-lookup.toml", 10, 10, 10, 10),
         ("duplicating-network.toml", 47, 198, 47, 198),
         ("empty-answer.toml", 7, 7, 7, 7),
-        ("ghost-device-2016.toml", 26, 47, 18, 22),
-        ("ghost-device-ckv.toml", 16, 22, 13, 15),
+        ("ghost-device-2016.toml", 38, 71, 24, 29),
+        ("ghost-device-ckv.toml", 22, 31, 15, 17),
         ("key-swap-2016.toml", 152, 252, 133, 176),
         ("key-swap-ckv.toml", 128, 212, 114, 160),
         // History kept for past-time operators and `leads-to` (claims/history.toml): the
@@ -130,8 +133,8 @@ fn state_counts_are_pinned() {
         ("refresh-contacts.toml", 72, 134, 65, 97),
         ("refresh-conversation-with-message.toml", 12, 12, 12, 12),
         ("refresh-private-discovery.toml", 44, 72, 44, 64),
-        ("questions-day-0-delivered.toml", 27, 50, 13, 14),
-        ("questions-day-0-lost.toml", 124, 249, 87, 103),
+        ("questions-day-0-delivered.toml", 39, 74, 18, 19),
+        ("questions-day-0-lost.toml", 199, 411, 139, 171),
         ("questions-ghost-device-cached-answer.toml", 17, 20, 17, 19),
         ("questions-ghost-device-same-day.toml", 119, 233, 110, 172),
         ("questions-ghost-device.toml", 17, 20, 16, 17),

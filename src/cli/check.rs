@@ -52,8 +52,10 @@ pub struct Args {
     /// interleaving). Verdicts and trace lengths are the same; `por` stores fewer states.
     #[arg(long, value_enum, default_value_t = ReductionArg::Por)]
     reduction: ReductionArg,
-    /// Symmetry reduction of interchangeable devices (same account, same workload).
-    #[arg(long, value_enum, default_value_t = SymmetryArg::On)]
+    /// Symmetry reduction of interchangeable devices (same account, same workload): `auto`
+    /// canonicalises classes of five or more devices, where it pays; `on` every class; `off`
+    /// none.
+    #[arg(long, value_enum, default_value_t = SymmetryArg::Auto)]
     symmetry: SymmetryArg,
     /// Memory the whole process may use, in MiB, shared by the scenarios checked at once; a
     /// search that passes it stops with a bounded verdict (default: three quarters of the
@@ -67,6 +69,7 @@ pub struct Args {
 /// The `--symmetry` values.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SymmetryArg {
+    Auto,
     On,
     Off,
 }
@@ -146,6 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         witnesses: witness,
         reduction: reduction.into(),
         symmetry: match symmetry {
+            SymmetryArg::Auto => imessage_model::Symmetry::Auto,
             SymmetryArg::On => imessage_model::Symmetry::On,
             SymmetryArg::Off => imessage_model::Symmetry::Off,
         },

@@ -23,7 +23,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         claims,
     } = args;
     let s = claims.read()?.load(&scenario)?;
-    let model = imessage_model::ProtocolModel::new(s);
+    let model =
+        imessage_model::ProtocolModel::new(s).with_symmetry(imessage_model::Symmetry::default());
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("cannot listen on {address}"))?;

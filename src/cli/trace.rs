@@ -54,7 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     };
     let c = s.claims[i].clone();
     let limits = imessage_model::check::Limits::of(&s);
-    let model = imessage_model::ProtocolModel::new(s);
+    let model =
+        imessage_model::ProtocolModel::new(s).with_symmetry(imessage_model::Symmetry::default());
     let x = imessage_model::check::explore(&model, limits);
     let verdict = x.verdict_at(i);
     let Some(t) = x.trace_at(i) else {
