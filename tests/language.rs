@@ -109,7 +109,12 @@ fn the_library_gives_the_catalogues_verdicts_and_traces_on_every_model() {
 /// verdict and the same trace for every catalogue claim. Returns the unique states of both.
 fn library_agrees(name: &str, s: Scenario) -> (usize, usize) {
     let lib = with_library(&s);
-    let (m, lm) = (ProtocolModel::new(s), ProtocolModel::new(lib));
+    // With the symmetry `check` uses by default.
+    let sym = imessage_model::Symmetry::default();
+    let (m, lm) = (
+        ProtocolModel::new(s).with_symmetry(sym),
+        ProtocolModel::new(lib).with_symmetry(sym),
+    );
     let limits = imessage_model::check::Limits::of(&m.scenario);
     let (x, y) = (
         imessage_model::check::explore(&m, limits),
