@@ -105,77 +105,65 @@ struct RawAccount {
     read_receipts: Option<bool>,
 }
 
-/// `ip`: one address for every device of the account, or a list with one per device.
-enum RawIp {
+/// A key that takes one string or a list: `ip` (one address for every device of the account,
+/// or one per device), `lookup` and `refresh` (one handle, or several asked about in one query).
+enum OneOrList<T> {
     One(String),
-    PerDevice(Vec<String>),
+    List(Vec<T>),
 }
 
-impl<'de> Deserialize<'de> for RawIp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawIp;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an IP address, or a list with one address per device")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawIp, E> {
-                Ok(RawIp::One(v.to_string()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<RawIp, A::Error> {
-                let mut list = Vec::new();
-                while let Some(x) = seq.next_element::<String>()? {
-                    list.push(x);
-                }
-                Ok(RawIp::PerDevice(list))
-            }
-        }
-        d.deserialize_any(V)
-    }
+/// What a [`OneOrList`] key's values are, for the error when the value is neither.
+trait Expected {
+    const EXPECTED: &'static str;
 }
 
-/// `lookup` and `refresh`: one handle, or a list of handles asked about in one query.
-enum RawHandles {
-    One(String),
-    Batch(Vec<Spanned<String>>),
+/// `ip`.
+type RawIp = OneOrList<String>;
+
+impl Expected for String {
+    const EXPECTED: &'static str = "an IP address, or a list with one address per device";
+}
+
+/// `lookup`, `refresh`: each handle with where it is written.
+type RawHandles = OneOrList<Spanned<String>>;
+
+impl Expected for Spanned<String> {
+    const EXPECTED: &'static str = "a handle, or a list of handles to look up in one query";
 }
 
 impl RawHandles {
     /// Each handle with where it is written (a lone handle is where the whole value is).
     fn each(value: &Spanned<RawHandles>) -> Vec<Spanned<String>> {
         match value.get_ref() {
-            RawHandles::One(h) => vec![Spanned::new(value.span(), h.clone())],
-            RawHandles::Batch(list) => list.clone(),
+            OneOrList::One(h) => vec![Spanned::new(value.span(), h.clone())],
+            OneOrList::List(list) => list.clone(),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for RawHandles {
+impl<'de, T: Deserialize<'de> + Expected> Deserialize<'de> for OneOrList<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawHandles;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Expected> serde::de::Visitor<'de> for V<T> {
+            type Value = OneOrList<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a handle, or a list of handles to look up in one query")
+                f.write_str(T::EXPECTED)
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawHandles, E> {
-                Ok(RawHandles::One(v.to_string()))
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrList<T>, E> {
+                Ok(OneOrList::One(v.to_string()))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<RawHandles, A::Error> {
+            ) -> Result<OneOrList<T>, A::Error> {
                 let mut list = Vec::new();
-                while let Some(x) = seq.next_element::<Spanned<String>>()? {
+                while let Some(x) = seq.next_element::<T>()? {
                     list.push(x);
                 }
-                Ok(RawHandles::Batch(list))
+                Ok(OneOrList::List(list))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -656,8 +644,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         // One address per device: the per-account form gives every device the same one.
         let addresses: Vec<String> = match acc.ip.as_ref().map(|ip| ip.get_ref()) {
             None => vec![format!("192.0.2.{}", i + 1); count as usize],
-            Some(RawIp::One(text)) => vec![address(text)?; count as usize],
-            Some(RawIp::PerDevice(list)) => {
+            Some(OneOrList::One(text)) => vec![address(text)?; count as usize],
+            Some(OneOrList::List(list)) => {
                 if list.len() != count as usize {
                     return Err(loc.at(
                         acc.ip.as_ref().expect("matched"),
