@@ -16,9 +16,11 @@
 //!
 //! The representative of a state is the least member of its orbit that
 //! canonical labelling reaches, by (prefix-free hash, then an exact total
-//! order). The group is never enumerated (two accounts of five devices make
-//! 14,400 permutations): canonical labelling works by individualisation and
-//! refinement, as graph canonisers do.
+//! order). A group of at most [`ENUMERATED`] permutations (a class of two or
+//! three) is enumerated instead, and the representative is then the least
+//! member of the whole orbit; a larger group is never enumerated (two
+//! accounts of five devices make 14,400 permutations): canonical labelling
+//! works by individualisation and refinement, as graph canonisers do.
 //!
 //! * **Refinement.** Every device has a colour, at first its class. A
 //!   device's key is the state seen from that device: renamed through a
@@ -81,14 +83,16 @@ pub struct Symmetry {
     elements: Option<Vec<Vec<u8>>>,
 }
 
-/// The largest group whose orbits are enumerated rather than labelled (`benches/symmetry.sh`
-/// measures both ways).
+/// The largest group whose orbits are enumerated rather than labelled: on a class of three
+/// (benches/symmetry/three-interchangeable-lookups.toml, symmetry on), enumerating took 0.92×
+/// labelling's CPU time when it was introduced, while a group of 36 (two classes of three) was
+/// slower than labelling.
 pub const ENUMERATED: usize = 6;
 
 /// The smallest class the default symmetry reduction canonicalises (`crate::Symmetry::Auto`).
-/// Measured with `benches/symmetry.sh` (CPU seconds, partial-order reduction on): a class of
-/// two costs 1.45× the search without symmetry, three 1.8×, two classes of four 1.7×, two
-/// of five 0.82×.
+/// Measured with `bash benches/symmetry.sh 5` (README, "Scale"; CPU seconds, partial-order
+/// reduction on, symmetry on against off): a class of two 0.13 against 0.09, three 0.90
+/// against 0.47, two classes of four 0.07 against 0.04, two of five 0.18 against 0.20.
 pub const PAYING_CLASS: usize = 5;
 
 impl Symmetry {
@@ -109,7 +113,6 @@ impl Symmetry {
             return Symmetry::default();
         }
         let mut classes: Vec<Vec<usize>> = Vec::new();
-        let mut class_of = Vec::with_capacity(n);
         // A device a claim or a push-token request names is told apart from every other: it
         // has a class of its own.
         let named = scenario.devices_named_by_claims() | scenario.devices_named_by_requests();
@@ -123,12 +126,22 @@ impl Symmetry {
                     && first.actions == d.actions
                     && first.ip == d.ip
             });
-            let k = found.unwrap_or_else(|| {
-                classes.push(Vec::new());
-                classes.len() - 1
-            });
-            classes[k].push(i);
-            class_of.push(k as u32);
+            match found {
+                Some(k) => classes[k].push(i),
+                None => classes.push(vec![i]),
+            }
+        }
+        Self::from_classes(classes, n)
+    }
+
+    /// The symmetry of `classes` (every device of `0..n` in one, classes in the order of their
+    /// first device).
+    fn from_classes(classes: Vec<Vec<usize>>, n: usize) -> Self {
+        let mut class_of = vec![0u32; n];
+        for (k, class) in classes.iter().enumerate() {
+            for &d in class {
+                class_of[d] = k as u32;
+            }
         }
         let elements = group_elements(&classes, n, ENUMERATED);
         Symmetry {
@@ -151,18 +164,7 @@ impl Symmetry {
             }
         }
         classes.sort_by_key(|c| c[0]);
-        let mut class_of = vec![0u32; n];
-        for (k, class) in classes.iter().enumerate() {
-            for &d in class {
-                class_of[d] = k as u32;
-            }
-        }
-        let elements = group_elements(&classes, n, ENUMERATED);
-        Symmetry {
-            classes,
-            class_of,
-            elements,
-        }
+        Self::from_classes(classes, n)
     }
 
     /// The same classes, canonicalised by labelling whatever the group's size (the general
@@ -332,19 +334,20 @@ fn arrangements(items: &[usize]) -> Vec<Vec<usize>> {
 /// (hash, exact total order): the same state for every member of the orbit, since the orbit is.
 fn least_of_orbit(s: State, elements: &[Vec<u8>]) -> State {
     let mut best_hash = hash(&s);
-    let mut best = s;
-    let original = best.clone();
+    // `None` while `s` itself is the least so far.
+    let mut best: Option<State> = None;
     for image in elements {
-        let candidate = Perm::new(image.clone()).state(&original);
+        let candidate = Perm::new(image.clone()).state(&s);
         let h = hash(&candidate);
+        let least = best.as_ref().unwrap_or(&s);
         let better = h < best_hash
-            || h == best_hash && candidate != best && total_order(&candidate, &best).is_lt();
+            || h == best_hash && candidate != *least && total_order(&candidate, least).is_lt();
         if better {
             best_hash = h;
-            best = candidate;
+            best = Some(candidate);
         }
     }
-    best
+    best.unwrap_or(s)
 }
 
 /// What canonical labelling has found so far: the least candidate (with its hash) and the work
