@@ -829,6 +829,10 @@ fn device_tuples(
         if fixed[0].as_ref().is_some_and(|x| *x != d) {
             continue;
         }
+        // A set of messages the device holds, as tuples (d, m).
+        let mut messages = |set: &std::collections::BTreeSet<crate::knowledge::ContentId>| {
+            set.iter().any(|c| tuple(&[d.clone(), Val::Message(*c)]))
+        };
         let found = match pred {
             Pred::Sent => dev
                 .sent
@@ -842,10 +846,7 @@ fn device_tuples(
                     Val::Channel(x.channel),
                 ])
             }),
-            Pred::Learned => dev
-                .learned
-                .iter()
-                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::Learned => messages(&dev.learned),
             Pred::Accepted => dev
                 .accepted
                 .iter()
@@ -858,18 +859,9 @@ fn device_tuples(
                 let yes = matches!(ans, Answer::Devices(_));
                 tuple(&[d.clone(), Val::Account(*a), Val::Answer(yes)])
             }),
-            Pred::Receipt => dev
-                .receipts
-                .iter()
-                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
-            Pred::Read => dev
-                .read
-                .iter()
-                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
-            Pred::ReadReceipt => dev
-                .read_receipts
-                .iter()
-                .any(|c| tuple(&[d.clone(), Val::Message(*c)])),
+            Pred::Receipt => messages(&dev.receipts),
+            Pred::Read => messages(&dev.read),
+            Pred::ReadReceipt => messages(&dev.read_receipts),
             Pred::Typing => dev
                 .typing
                 .iter()
