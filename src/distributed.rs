@@ -572,46 +572,45 @@ where
     }
 
     /// Sends the successor of state `i` (with parts `cur` and part hashes `cur_hashes`) by step
-    /// `ai`.
+    /// `ai`, given as `next` (`Footprints::next_parts`: `None` where the step left a part).
     fn send_successor(
         &mut self,
         bus: &mut Bus<M::Part>,
         i: u32,
         ai: usize,
-        next: M::State,
+        next: Vec<Option<M::Part>>,
         cur: &[M::Part],
         cur_hashes: &[u64],
     ) {
         let model = self.setup.model;
-        let mut parts = Vec::with_capacity(self.width);
-        model.split(next, &mut parts);
-        let hashes: Vec<u64> = parts
+        let next: Vec<Option<M::Part>> = next
+            .into_iter()
+            .zip(cur)
+            .map(|(p, q)| p.filter(|p| !model.unchanged(q, p)))
+            .collect();
+        let hashes: Vec<u64> = next
             .iter()
-            .enumerate()
-            .map(|(slot, p)| {
-                if model.unchanged(&cur[slot], p) {
-                    cur_hashes[slot]
-                } else {
-                    hash_of(p)
-                }
-            })
+            .zip(cur_hashes)
+            .map(|(p, &h)| p.as_ref().map_or(h, hash_of))
             .collect();
         let to = self.owner(&hashes);
         self.generated += 1;
         // Every part gets its id in this worker's table: a part the step did not change has its
         // parent's; only the parts it changed are interned (as the reference does).
         let parent_row: Vec<u32> = self.row(i).to_vec();
-        let ids: Vec<u32> = parts
+        let ids: Vec<u32> = next
             .iter()
             .zip(&hashes)
             .enumerate()
-            .map(|(slot, (p, &h))| {
-                if h == cur_hashes[slot] && model.unchanged(&cur[slot], p) {
-                    parent_row[slot]
-                } else {
-                    self.tables[slot].intern_hashed(p.clone(), h)
-                }
+            .map(|(slot, (p, &h))| match p {
+                None => parent_row[slot],
+                Some(p) => self.tables[slot].intern_hashed(p.clone(), h),
             })
+            .collect();
+        let parts: Vec<M::Part> = next
+            .into_iter()
+            .zip(cur)
+            .map(|(p, q)| p.unwrap_or_else(|| q.clone()))
             .collect();
         let pieces = if to == self.me {
             ids.into_iter().map(Piece::Known).collect()
@@ -858,7 +857,8 @@ where
                 }
             };
             for &ai in list {
-                if let Some(next) = model.next_state(&current, actions[ai].clone()) {
+                let mut next = Vec::with_capacity(self.width);
+                if model.next_parts(&current, &cur, &actions[ai], &mut next) {
                     self.send_successor(bus, i, ai, next, &cur, &cur_hashes);
                     sent += 1;
                 }
@@ -934,7 +934,8 @@ where
             if set.contains(&ai) {
                 continue;
             }
-            if let Some(next) = model.next_state(current, a.clone()) {
+            let mut next = Vec::with_capacity(self.width);
+            if model.next_parts(current, cur, a, &mut next) {
                 self.send_successor(bus, i, ai, next, cur, cur_hashes);
             }
         }

@@ -113,6 +113,20 @@ pub trait Footprints:
     fn unchanged(&self, parent: &Self::Part, child: &Self::Part) -> bool {
         parent == child
     }
+    /// The successor of the state stored as `parts` (`state` joined) by `action`, as parts:
+    /// `next[slot]` is the new part, or `None` where the step leaves `parts[slot]` as it is;
+    /// false when the step leads nowhere. The default builds the whole successor
+    /// (`next_state`) and splits it; a model may build only what the step changes, and must
+    /// give the same parts.
+    fn next_parts(
+        &self,
+        state: &Self::State,
+        parts: &[Self::Part],
+        action: &Self::Action,
+        next: &mut Vec<Option<Self::Part>>,
+    ) -> bool {
+        next_parts_whole(self, state, parts, action, next)
+    }
 
     /// Whether the reduction's independence holds in this model at all (for example, not on a
     /// network where every delivery writes shared state).
@@ -469,6 +483,29 @@ impl<M: Footprints> Store<M> {
     }
 }
 
+/// [`Footprints::next_parts`] by way of the whole successor: `next_state`, then `split`.
+pub fn next_parts_whole<M: Footprints>(
+    model: &M,
+    state: &M::State,
+    parts: &[M::Part],
+    action: &M::Action,
+    next: &mut Vec<Option<M::Part>>,
+) -> bool {
+    let Some(s) = model.next_state(state, action.clone()) else {
+        return false;
+    };
+    let mut whole = Vec::with_capacity(parts.len());
+    model.split(s, &mut whole);
+    next.clear();
+    next.extend(
+        whole
+            .into_iter()
+            .zip(parts)
+            .map(|(p, q)| (!model.unchanged(q, &p)).then_some(p)),
+    );
+    true
+}
+
 /// What a discovery is for each property kind.
 pub(crate) fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
     match p.expectation {
@@ -647,11 +684,21 @@ impl<'m, M: Footprints> Search<'m, M> {
             cur_parts.extend(self.store.parts(idx).into_iter().cloned());
             let cur_ids: Vec<u32> = self.store.row(idx).to_vec();
             batch.clear();
-            let add = |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>)>| {
-                if let Some(s) = model.next_state(&current, actions[ai].clone()) {
-                    let mut ps = Vec::new();
-                    model.split(s, &mut ps);
-                    let row = store.intern(model, ps, Some((&cur_parts, &cur_ids)));
+            // A successor is built from its parent's parts: a part its step leaves keeps the
+            // parent's id, and only the parts it changes are interned.
+            let mut next_parts = Vec::with_capacity(cur_parts.len());
+            let mut add = |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>)>| {
+                if model.next_parts(&current, &cur_parts, &actions[ai], &mut next_parts) {
+                    let row = next_parts
+                        .drain(..)
+                        .enumerate()
+                        .map(|(slot, p)| match p {
+                            Some(p) if !model.unchanged(&cur_parts[slot], &p) => {
+                                store.tables[slot].intern(p)
+                            }
+                            _ => cur_ids[slot],
+                        })
+                        .collect();
                     batch.push((ai as u32, row));
                 }
             };

@@ -1,6 +1,6 @@
 //! What each step of the protocol touches: the protocol's side of the search
-//! engine's interface ([`Footprints`]), and how a state is cut into parts for
-//! compact storage.
+//! engine's interface ([`Footprints`]); how a state is cut into parts for
+//! compact storage is `parts.rs`.
 //!
 //! The owner of a step is the actor that takes it (the recipient of a
 //! delivery or a drop, the owner of a timer, the log for its crash and
@@ -11,199 +11,13 @@
 use crate::engine::{Footprints, Owners};
 use crate::knowledge::DeviceId;
 use crate::model::ProtocolModel;
+use crate::parts::Part;
 use crate::protocol::wire::{Msg, Timer};
-use crate::protocol::{actor_id, role_of, LogStorage, PartyState, Role, SERVERS};
+use crate::protocol::{actor_id, role_of, Role, SERVERS};
 use crate::scenario::{ActionKind, Logging, Order, Threat};
-use crate::state::{History, State, Step};
-use stateright::actor::{ActorModelAction, Envelope, Id, Network, RandomChoices, Timers};
+use crate::state::{State, Step};
+use stateright::actor::{ActorModelAction, Envelope, Id, Network};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-
-/// One part of a stored state: an actor's local state, the network, or the rest (timers,
-/// crash flags, the log's stable storage).
-#[derive(Clone, Debug)]
-pub enum Part {
-    Actor(Arc<PartyState>),
-    Network(Arc<Network<Msg>>),
-    Rest(Arc<Rest>),
-}
-
-/// The parts of a state that change only with timers and crashes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rest {
-    timers_set: Vec<Timers<Timer>>,
-    random_choices: Vec<RandomChoices<()>>,
-    crashed: Vec<bool>,
-    storages: Vec<Option<LogStorage>>,
-    /// The claims' history (`state::History`; empty unless a claim keeps one).
-    history: History,
-}
-
-impl Hash for Rest {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        // stateright's set hash omits the set's length; write it, so that states differing
-        // only in which actor holds a timer do not collide systematically.
-        for t in &self.timers_set {
-            let mut items: Vec<u64> = t
-                .iter()
-                .map(|x| {
-                    let mut s = rustc_hash::FxHasher::default();
-                    x.hash(&mut s);
-                    s.finish()
-                })
-                .collect();
-            items.sort_unstable();
-            items.len().hash(h);
-            items.hash(h);
-        }
-        self.crashed.hash(h);
-        self.storages.hash(h);
-        self.history.hash(h);
-    }
-}
-
-impl PartialEq for Part {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Part::Network(a), Part::Network(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Part::Rest(a), Part::Rest(b)) => Arc::ptr_eq(a, b) || a == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Part {}
-
-impl Hash for Part {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        match self {
-            Part::Actor(a) => a.hash(h),
-            Part::Network(n) => n.hash(h),
-            Part::Rest(r) => r.hash(h),
-        }
-    }
-}
-
-/// A part as it crosses a process boundary in a distributed search (stateright's network and
-/// timer sets are serialisable but not deserialisable, so they travel as plain lists and are
-/// rebuilt with stateright's own constructors).
-#[derive(serde::Serialize, serde::Deserialize)]
-enum WirePart {
-    Actor(PartyState),
-    Ordered(Vec<((Id, Id), Vec<Msg>)>),
-    Unordered(Vec<(Id, Id, Msg, usize)>),
-    Duplicating(Vec<(Id, Id, Msg)>, Option<(Id, Id, Msg)>),
-    Rest {
-        timers: Vec<Vec<Timer>>,
-        random: Vec<Vec<(String, usize)>>,
-        crashed: Vec<bool>,
-        storages: Vec<Option<LogStorage>>,
-        history: History,
-    },
-}
-
-fn envelope(src: Id, dst: Id, msg: Msg) -> Envelope<Msg> {
-    Envelope { src, dst, msg }
-}
-
-impl serde::Serialize for Part {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wire = match self {
-            Part::Actor(a) => WirePart::Actor((**a).clone()),
-            Part::Network(n) => match &**n {
-                Network::Ordered(flows) => WirePart::Ordered(
-                    flows
-                        .iter()
-                        .map(|(k, q)| (*k, q.iter().cloned().collect()))
-                        .collect(),
-                ),
-                Network::UnorderedNonDuplicating(m) => WirePart::Unordered(
-                    m.iter()
-                        .map(|(e, n)| (e.src, e.dst, e.msg.clone(), *n))
-                        .collect(),
-                ),
-                Network::UnorderedDuplicating(set, last) => WirePart::Duplicating(
-                    set.iter().map(|e| (e.src, e.dst, e.msg.clone())).collect(),
-                    last.as_ref().map(|e| (e.src, e.dst, e.msg.clone())),
-                ),
-            },
-            Part::Rest(r) => WirePart::Rest {
-                timers: r
-                    .timers_set
-                    .iter()
-                    .map(|t| t.iter().cloned().collect())
-                    .collect(),
-                random: r
-                    .random_choices
-                    .iter()
-                    .map(|c| c.map.iter().map(|(k, v)| (k.clone(), v.len())).collect())
-                    .collect(),
-                crashed: r.crashed.clone(),
-                storages: r.storages.clone(),
-                history: r.history.clone(),
-            },
-        };
-        wire.serialize(s)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Part {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match WirePart::deserialize(d)? {
-            WirePart::Actor(a) => Part::Actor(Arc::new(a)),
-            WirePart::Ordered(flows) => {
-                Part::Network(Arc::new(Network::new_ordered(flows.into_iter().flat_map(
-                    |((src, dst), q)| q.into_iter().map(move |msg| envelope(src, dst, msg)),
-                ))))
-            }
-            WirePart::Unordered(items) => Part::Network(Arc::new(
-                Network::new_unordered_nonduplicating(items.into_iter().flat_map(
-                    |(src, dst, msg, n)| std::iter::repeat_n(envelope(src, dst, msg), n),
-                )),
-            )),
-            WirePart::Duplicating(items, last) => {
-                Part::Network(Arc::new(Network::new_unordered_duplicating_with_last_msg(
-                    items
-                        .into_iter()
-                        .map(|(src, dst, msg)| envelope(src, dst, msg)),
-                    last.map(|(src, dst, msg)| envelope(src, dst, msg)),
-                )))
-            }
-            WirePart::Rest {
-                timers,
-                random,
-                crashed,
-                storages,
-                history,
-            } => Part::Rest(Arc::new(Rest {
-                timers_set: timers
-                    .into_iter()
-                    .map(|ts| {
-                        let mut set = Timers::new();
-                        for t in ts {
-                            set.set(t);
-                        }
-                        set
-                    })
-                    .collect(),
-                random_choices: random
-                    .into_iter()
-                    .map(|cs| {
-                        let mut c = RandomChoices::default();
-                        for (k, n) in cs {
-                            c.insert(k, vec![(); n]);
-                        }
-                        c
-                    })
-                    .collect(),
-                crashed,
-                storages,
-                history,
-            })),
-        })
-    }
-}
 
 /// A message as the reduction sees it: who receives it and what it may cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -457,47 +271,27 @@ impl Footprints for ProtocolModel {
     type Part = Part;
 
     fn split(&self, s: State, parts: &mut Vec<Part>) {
-        parts.extend(s.actor_states.into_iter().map(Part::Actor));
-        parts.push(Part::Network(Arc::new(s.network)));
-        parts.push(Part::Rest(Arc::new(Rest {
-            timers_set: s.timers_set,
-            random_choices: s.random_choices,
-            crashed: s.crashed,
-            storages: s.actor_storages,
-            history: s.history,
-        })));
+        crate::parts::split(s, parts)
     }
 
     fn join(&self, parts: &[&Part]) -> State {
-        let n = parts.len() - 2;
-        let actor_states = parts[..n]
-            .iter()
-            .map(|p| match p {
-                Part::Actor(a) => Arc::clone(a),
-                _ => unreachable!("actor parts come first"),
-            })
-            .collect();
-        let (Part::Network(network), Part::Rest(rest)) = (parts[n], parts[n + 1]) else {
-            unreachable!("the network and the rest come last");
-        };
-        State {
-            actor_states,
-            network: (**network).clone(),
-            timers_set: rest.timers_set.clone(),
-            random_choices: rest.random_choices.clone(),
-            crashed: rest.crashed.clone(),
-            history: rest.history.clone(),
-            actor_storages: rest.storages.clone(),
-        }
+        crate::parts::join(parts)
     }
 
     fn unchanged(&self, parent: &Part, child: &Part) -> bool {
-        match (parent, child) {
-            // A step replaces the state of the actor it changes, and shares the others.
-            (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b),
-            // Nearly every step consumes or adds a message: compare sizes before contents.
-            (Part::Network(a), Part::Network(b)) => a.len() == b.len() && a == b,
-            (a, b) => a == b,
+        crate::parts::unchanged(parent, child)
+    }
+
+    fn next_parts(
+        &self,
+        state: &State,
+        parts: &[Part],
+        step: &Step,
+        next: &mut Vec<Option<Part>>,
+    ) -> bool {
+        match crate::parts::successor(self, parts, step, next) {
+            Some(found) => found,
+            None => crate::engine::next_parts_whole(self, state, parts, step, next),
         }
     }
 

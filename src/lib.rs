@@ -35,6 +35,7 @@ pub mod knowledge;
 pub mod load;
 pub mod matrix;
 pub mod model;
+pub mod parts;
 pub mod properties;
 pub mod protocol;
 pub mod rename;

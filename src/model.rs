@@ -109,6 +109,18 @@ impl ProtocolModel {
         self
     }
 
+    /// Whether a successor may be built from its parent's parts (`parts::successor`): only
+    /// where the successor is the raw one (no symmetry class to canonicalise) and no claim
+    /// keeps history (written from the whole new state).
+    pub(crate) fn builds_from_parts(&self) -> bool {
+        !self.history && self.symmetry.is_trivial()
+    }
+
+    /// The actor at `index` of the layout.
+    pub(crate) fn party(&self, index: usize) -> &Party {
+        &self.actors.actors[index]
+    }
+
     /// The successor of `state` by `action`, as the system reaches it (not its representative),
     /// with the claims' history updated.
     pub fn raw_next_state(&self, state: &State, action: Step) -> Option<State> {

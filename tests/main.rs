@@ -13,6 +13,7 @@ mod knowledge;
 mod language;
 mod layers;
 mod models;
+mod parts;
 pub mod reduction;
 mod regressions;
 mod scenario_parse;

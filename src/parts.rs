@@ -1,0 +1,551 @@
+//! How a state of the protocol is stored: cut into parts (one per actor, the messages in
+//! flight, the rest), put back together, and the successor of a stored state built from its
+//! parts, so that a step copies only what it changes.
+//!
+//! The messages in flight are a [`Flight`]: a sorted vector of shared, reference-counted
+//! messages, each hashed once when sent. A successor keeps its parent's messages (the
+//! references, not copies), drops the one a delivery consumes and adds the ones the step
+//! sends; every actor part the step does not touch keeps its parent's id in the store, and the
+//! rest (timers, crash flags, the log's storage) is copied only by a step that changes it.
+//! [`successor`] does this for deliveries, timers and drops under the conditions of
+//! [`ProtocolModel::builds_from_parts`]; every other step takes the whole-state path
+//! (`ProtocolModel::next_state`, then [`split`]), and the tests check on every edge of every
+//! full graph that both give the same parts.
+
+use crate::engine::hash_of;
+use crate::model::ProtocolModel;
+use crate::protocol::wire::{Msg, Timer};
+use crate::protocol::{LogStorage, PartyState};
+use crate::scenario::Order;
+use crate::state::{History, State, Step};
+use stateright::actor::{
+    is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Network, Out,
+    RandomChoices, Timers,
+};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// One part of a stored state: an actor's local state, the messages in flight, or the rest
+/// (timers, crash flags, the log's stable storage, the claims' history).
+#[derive(Clone, Debug)]
+pub enum Part {
+    Actor(Arc<PartyState>),
+    Flight(Arc<Flight>),
+    Rest(Arc<Rest>),
+}
+
+/// The parts of a state that change only with timers and crashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rest {
+    timers_set: Vec<Timers<Timer>>,
+    random_choices: Vec<RandomChoices<()>>,
+    crashed: Vec<bool>,
+    storages: Vec<Option<LogStorage>>,
+    /// The claims' history (`state::History`; empty unless a claim keeps one).
+    history: History,
+}
+
+impl Hash for Rest {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // stateright's set hash omits the set's length; write it, so that states differing
+        // only in which actor holds a timer do not collide systematically.
+        for t in &self.timers_set {
+            let mut items: Vec<u64> = t.iter().map(hash_of).collect();
+            items.sort_unstable();
+            items.len().hash(h);
+            items.hash(h);
+        }
+        self.crashed.hash(h);
+        self.storages.hash(h);
+        self.history.hash(h);
+    }
+}
+
+/// A message in flight, shared by every stored state that holds it, with its hash (FxHash of
+/// the envelope, the same in every process) computed once.
+#[derive(Debug)]
+pub struct Sent {
+    hash: u64,
+    env: Envelope<Msg>,
+}
+
+impl Sent {
+    fn new(env: Envelope<Msg>) -> Arc<Sent> {
+        Arc::new(Sent {
+            hash: hash_of(&env),
+            env,
+        })
+    }
+
+    /// Whether two messages are the same: the same allocation, or equal hashes and contents.
+    fn same(a: &Arc<Sent>, b: &Arc<Sent>) -> bool {
+        Arc::ptr_eq(a, b) || (a.hash == b.hash && a.env == b.env)
+    }
+
+    /// The order of an unordered network's messages: by hash, then (on the rare equal hash)
+    /// by content, so equal multisets are equal vectors.
+    fn cmp_unordered(a: &Sent, b: &Sent) -> Ordering {
+        a.hash.cmp(&b.hash).then_with(|| a.env.cmp(&b.env))
+    }
+
+    fn is(&self, src: Id, dst: Id, msg: &Msg) -> bool {
+        self.env.src == src && self.env.dst == dst && self.env.msg == *msg
+    }
+}
+
+/// The messages in flight, as stored. Each copy of a message is one entry, in an order that
+/// depends only on the contents: on an unordered network by [`Sent::cmp_unordered`] (copies
+/// adjacent); on an ordered one by channel (sender, recipient) and within a channel in the
+/// order sent, as stateright's FIFO channels deliver them; on a duplicating one as unordered
+/// without copies, with the last message delivered beside (stateright keeps it in the state).
+#[derive(Clone, Debug)]
+pub struct Flight {
+    order: Order,
+    msgs: Vec<Arc<Sent>>,
+    last: Option<Arc<Sent>>,
+}
+
+impl PartialEq for Flight {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+            && self.msgs.len() == other.msgs.len()
+            && self
+                .msgs
+                .iter()
+                .zip(&other.msgs)
+                .all(|(a, b)| Sent::same(a, b))
+            && match (&self.last, &other.last) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Sent::same(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Flight {}
+
+impl Hash for Flight {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.msgs.len().hash(h);
+        for m in &self.msgs {
+            m.hash.hash(h);
+        }
+        self.last.as_ref().map(|m| m.hash).hash(h);
+    }
+}
+
+impl Flight {
+    /// stateright's network as stored.
+    fn of(network: Network<Msg>) -> Flight {
+        let (order, mut msgs, last) = match network {
+            Network::Ordered(flows) => {
+                // A BTreeMap: channels come in (sender, recipient) order.
+                let msgs = flows
+                    .into_iter()
+                    .flat_map(|((src, dst), q)| {
+                        q.into_iter()
+                            .map(move |msg| Sent::new(Envelope { src, dst, msg }))
+                    })
+                    .collect();
+                (Order::Ordered, msgs, None)
+            }
+            Network::UnorderedNonDuplicating(multiset) => {
+                let mut msgs = Vec::new();
+                for (env, &n) in multiset.iter() {
+                    let sent = Sent::new(env.clone());
+                    msgs.extend(std::iter::repeat_n(sent, n));
+                }
+                (Order::Unordered, msgs, None)
+            }
+            Network::UnorderedDuplicating(set, last) => (
+                Order::Duplicating,
+                set.iter().map(|e| Sent::new(e.clone())).collect(),
+                last.map(Sent::new),
+            ),
+        };
+        if order != Order::Ordered {
+            msgs.sort_by(|a, b| Sent::cmp_unordered(a, b));
+        }
+        Flight { order, msgs, last }
+    }
+
+    /// stateright's network with these messages.
+    fn network(&self) -> Network<Msg> {
+        let envs = self.msgs.iter().map(|m| m.env.clone());
+        match self.order {
+            Order::Ordered => Network::new_ordered(envs),
+            Order::Unordered => Network::new_unordered_nonduplicating(envs),
+            Order::Duplicating => Network::new_unordered_duplicating_with_last_msg(
+                envs,
+                self.last.as_ref().map(|m| m.env.clone()),
+            ),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Takes one copy of a message out (the first of its channel equal to it, on an ordered
+    /// network, as stateright does); false if there is none.
+    fn take(&mut self, src: Id, dst: Id, msg: &Msg) -> bool {
+        match self.msgs.iter().position(|m| m.is(src, dst, msg)) {
+            Some(i) => {
+                self.msgs.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts a message sent in (at the end of its channel, on an ordered network).
+    fn put(&mut self, env: Envelope<Msg>) {
+        let sent = Sent::new(env);
+        let at = match self.order {
+            Order::Ordered => {
+                let key = (sent.env.src, sent.env.dst);
+                self.msgs.partition_point(|m| (m.env.src, m.env.dst) <= key)
+            }
+            Order::Unordered => self
+                .msgs
+                .partition_point(|m| Sent::cmp_unordered(m, &sent) != Ordering::Greater),
+            Order::Duplicating => {
+                unreachable!("a duplicating network's successors are built whole")
+            }
+        };
+        self.msgs.insert(at, sent);
+    }
+}
+
+impl PartialEq for Part {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Part::Flight(a), Part::Flight(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Part::Rest(a), Part::Rest(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Part {}
+
+impl Hash for Part {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Part::Actor(a) => a.hash(h),
+            Part::Flight(n) => n.hash(h),
+            Part::Rest(r) => r.hash(h),
+        }
+    }
+}
+
+/// A state cut into parts: the actors', then the messages in flight, then the rest.
+pub fn split(s: State, parts: &mut Vec<Part>) {
+    parts.extend(s.actor_states.into_iter().map(Part::Actor));
+    parts.push(Part::Flight(Arc::new(Flight::of(s.network))));
+    parts.push(Part::Rest(Arc::new(Rest {
+        timers_set: s.timers_set,
+        random_choices: s.random_choices,
+        crashed: s.crashed,
+        storages: s.actor_storages,
+        history: s.history,
+    })));
+}
+
+/// The state of `parts` (as [`split`] cut it).
+pub fn join(parts: &[&Part]) -> State {
+    let n = parts.len() - 2;
+    let actor_states = parts[..n]
+        .iter()
+        .map(|p| match p {
+            Part::Actor(a) => Arc::clone(a),
+            _ => unreachable!("actor parts come first"),
+        })
+        .collect();
+    let (Part::Flight(flight), Part::Rest(rest)) = (parts[n], parts[n + 1]) else {
+        unreachable!("the messages in flight and the rest come last");
+    };
+    State {
+        actor_states,
+        network: flight.network(),
+        timers_set: rest.timers_set.clone(),
+        random_choices: rest.random_choices.clone(),
+        crashed: rest.crashed.clone(),
+        history: rest.history.clone(),
+        actor_storages: rest.storages.clone(),
+    }
+}
+
+/// Whether `child` is its parent's part `parent` unchanged.
+pub fn unchanged(parent: &Part, child: &Part) -> bool {
+    match (parent, child) {
+        // A step replaces the state of the actor it changes, and shares the others.
+        (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b),
+        (a, b) => a == b,
+    }
+}
+
+/// The successor of the state stored as `parts` by `step`, built from the parts: `next[slot]`
+/// is the new part, or `None` where the step leaves the parent's. `None` when the step is not
+/// one this builds (the caller takes the whole-state path); `Some(false)` when it leads
+/// nowhere. The same successor as `ProtocolModel::next_state` (stateright's `ActorModel`, with
+/// the model's consumption of a delivery that changes nothing on an unordered network).
+pub fn successor(
+    model: &ProtocolModel,
+    parts: &[Part],
+    step: &Step,
+    next: &mut Vec<Option<Part>>,
+) -> Option<bool> {
+    if !model.builds_from_parts() {
+        return None;
+    }
+    let n = parts.len() - 2;
+    let (Part::Flight(flight), Part::Rest(rest)) = (&parts[n], &parts[n + 1]) else {
+        unreachable!("the messages in flight and the rest come last");
+    };
+    if flight.order == Order::Duplicating {
+        return None;
+    }
+    let Step::Actor(action) = step else {
+        return None;
+    };
+    next.clear();
+    next.resize(parts.len(), None);
+    let mut flight = Cow::Borrowed(&**flight);
+    let mut rest = Cow::Borrowed(&**rest);
+    let (id, out) = match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            let index = usize::from(*dst);
+            if index >= n || rest.crashed[index] {
+                return Some(false);
+            }
+            let mut state = Cow::Borrowed(actor(&parts[index]));
+            let mut out = Out::new();
+            model
+                .party(index)
+                .on_msg(*dst, &mut state, *src, msg.clone(), &mut out);
+            // A delivery that changes nothing consumes its message all the same (stateright
+            // on an ordered network, the model on an unordered one).
+            if !flight.to_mut().take(*src, *dst, msg) {
+                return Some(false);
+            }
+            if let Cow::Owned(s) = state {
+                next[index] = Some(Part::Actor(Arc::new(s)));
+            }
+            (*dst, out)
+        }
+        ActorModelAction::Timeout(id, timer) => {
+            let index = usize::from(*id);
+            let mut state = Cow::Borrowed(actor(&parts[index]));
+            let mut out = Out::new();
+            model
+                .party(index)
+                .on_timeout(*id, &mut state, timer, &mut out);
+            if is_no_op_with_timer(&state, &out, timer) {
+                return Some(false);
+            }
+            rest.to_mut().timers_set[index].cancel(timer);
+            if let Cow::Owned(s) = state {
+                next[index] = Some(Part::Actor(Arc::new(s)));
+            }
+            (*id, out)
+        }
+        ActorModelAction::Drop(env) => {
+            if !flight.to_mut().take(env.src, env.dst, &env.msg) {
+                return Some(false);
+            }
+            (env.dst, Out::new())
+        }
+        _ => return None,
+    };
+    let index = usize::from(id);
+    for c in out {
+        match c {
+            Command::Send(dst, msg) => flight.to_mut().put(Envelope { src: id, dst, msg }),
+            Command::SetTimer(timer, _) => {
+                let r = rest.to_mut();
+                if r.timers_set.len() <= index {
+                    r.timers_set.resize_with(index + 1, Timers::new);
+                }
+                r.timers_set[index].set(timer);
+            }
+            Command::CancelTimer(timer) => {
+                rest.to_mut().timers_set[index].cancel(&timer);
+            }
+            Command::ChooseRandom(key, random) => {
+                let r = rest.to_mut();
+                if random.is_empty() {
+                    r.random_choices[index].remove(&key);
+                } else {
+                    r.random_choices[index].insert(key, random)
+                }
+            }
+            Command::Save(storage) => {
+                let r = rest.to_mut();
+                if r.storages.len() <= index {
+                    r.storages.resize_with(index + 1, Default::default);
+                }
+                r.storages[index] = Some(storage);
+            }
+        }
+    }
+    if let Cow::Owned(f) = flight {
+        next[n] = Some(Part::Flight(Arc::new(f)));
+    }
+    if let Cow::Owned(r) = rest {
+        next[n + 1] = Some(Part::Rest(Arc::new(r)));
+    }
+    Some(true)
+}
+
+fn actor(part: &Part) -> &PartyState {
+    match part {
+        Part::Actor(a) => a,
+        _ => unreachable!("actor parts come first"),
+    }
+}
+
+/// A part as it crosses a process boundary in a distributed search (stateright's network and
+/// timer sets are serialisable but not deserialisable, so they travel as plain lists and are
+/// rebuilt with stateright's own constructors).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum WirePart {
+    Actor(PartyState),
+    Ordered(Vec<((Id, Id), Vec<Msg>)>),
+    Unordered(Vec<(Id, Id, Msg, usize)>),
+    Duplicating(Vec<(Id, Id, Msg)>, Option<(Id, Id, Msg)>),
+    Rest {
+        timers: Vec<Vec<Timer>>,
+        random: Vec<Vec<(String, usize)>>,
+        crashed: Vec<bool>,
+        storages: Vec<Option<LogStorage>>,
+        history: History,
+    },
+}
+
+fn envelope(src: Id, dst: Id, msg: Msg) -> Envelope<Msg> {
+    Envelope { src, dst, msg }
+}
+
+fn triple(m: &Sent) -> (Id, Id, Msg) {
+    (m.env.src, m.env.dst, m.env.msg.clone())
+}
+
+impl serde::Serialize for Part {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let wire = match self {
+            Part::Actor(a) => WirePart::Actor((**a).clone()),
+            Part::Flight(f) => match f.order {
+                Order::Ordered => {
+                    let mut flows: Vec<((Id, Id), Vec<Msg>)> = Vec::new();
+                    for m in &f.msgs {
+                        let key = (m.env.src, m.env.dst);
+                        match flows.last_mut() {
+                            Some((k, q)) if *k == key => q.push(m.env.msg.clone()),
+                            _ => flows.push((key, vec![m.env.msg.clone()])),
+                        }
+                    }
+                    WirePart::Ordered(flows)
+                }
+                Order::Unordered => {
+                    let mut items: Vec<(Id, Id, Msg, usize)> = Vec::new();
+                    let mut prev: Option<&Arc<Sent>> = None;
+                    for m in &f.msgs {
+                        match (prev, items.last_mut()) {
+                            (Some(p), Some(item)) if Sent::same(p, m) => item.3 += 1,
+                            _ => {
+                                let (src, dst, msg) = triple(m);
+                                items.push((src, dst, msg, 1));
+                            }
+                        }
+                        prev = Some(m);
+                    }
+                    WirePart::Unordered(items)
+                }
+                Order::Duplicating => WirePart::Duplicating(
+                    f.msgs.iter().map(|m| triple(m)).collect(),
+                    f.last.as_deref().map(triple),
+                ),
+            },
+            Part::Rest(r) => WirePart::Rest {
+                timers: r
+                    .timers_set
+                    .iter()
+                    .map(|t| t.iter().cloned().collect())
+                    .collect(),
+                random: r
+                    .random_choices
+                    .iter()
+                    .map(|c| c.map.iter().map(|(k, v)| (k.clone(), v.len())).collect())
+                    .collect(),
+                crashed: r.crashed.clone(),
+                storages: r.storages.clone(),
+                history: r.history.clone(),
+            },
+        };
+        wire.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Part {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let network = |n| Part::Flight(Arc::new(Flight::of(n)));
+        Ok(match WirePart::deserialize(d)? {
+            WirePart::Actor(a) => Part::Actor(Arc::new(a)),
+            WirePart::Ordered(flows) => network(Network::new_ordered(flows.into_iter().flat_map(
+                |((src, dst), q)| q.into_iter().map(move |msg| envelope(src, dst, msg)),
+            ))),
+            WirePart::Unordered(items) => network(Network::new_unordered_nonduplicating(
+                items
+                    .into_iter()
+                    .flat_map(|(src, dst, msg, n)| std::iter::repeat_n(envelope(src, dst, msg), n)),
+            )),
+            WirePart::Duplicating(items, last) => {
+                network(Network::new_unordered_duplicating_with_last_msg(
+                    items
+                        .into_iter()
+                        .map(|(src, dst, msg)| envelope(src, dst, msg)),
+                    last.map(|(src, dst, msg)| envelope(src, dst, msg)),
+                ))
+            }
+            WirePart::Rest {
+                timers,
+                random,
+                crashed,
+                storages,
+                history,
+            } => Part::Rest(Arc::new(Rest {
+                timers_set: timers
+                    .into_iter()
+                    .map(|ts| {
+                        let mut set = Timers::new();
+                        for t in ts {
+                            set.set(t);
+                        }
+                        set
+                    })
+                    .collect(),
+                random_choices: random
+                    .into_iter()
+                    .map(|cs| {
+                        let mut c = RandomChoices::default();
+                        for (k, n) in cs {
+                            c.insert(k, vec![(); n]);
+                        }
+                        c
+                    })
+                    .collect(),
+                crashed,
+                storages,
+                history,
+            })),
+        })
+    }
+}
