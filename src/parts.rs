@@ -176,7 +176,18 @@ impl Flight {
         let envs = self.msgs.iter().map(|m| m.env.clone());
         match self.order {
             Order::Ordered => Network::new_ordered(envs),
-            Order::Unordered => Network::new_unordered_nonduplicating(envs),
+            Order::Unordered => {
+                // stateright's own map (its hasher, whose seeds the state's hash depends on),
+                // sized at once; copies are adjacent, so each message is inserted once.
+                let mut network = Network::new_unordered_nonduplicating([]);
+                if let Network::UnorderedNonDuplicating(map) = &mut network {
+                    map.reserve(self.msgs.len());
+                    for run in self.msgs.chunk_by(Sent::same) {
+                        map.insert(run[0].env.clone(), run.len());
+                    }
+                }
+                network
+            }
             Order::Duplicating => Network::new_unordered_duplicating_with_last_msg(
                 envs,
                 self.last.as_ref().map(|m| m.env.clone()),
