@@ -117,11 +117,13 @@ enum Note<P> {
     /// A check that every worker searches the same model with the same options.
     Hello(u64),
     /// A successor for the worker that owns it: its parts and their hashes, the key it is
-    /// reached by, and the parent that reached it.
+    /// reached by, the parent that reached it, and what its step may change
+    /// (`Footprints::changes`: the owner evaluates only the properties that read it).
     Succ {
         parts: Vec<Piece<P>>,
         key: Key,
         from: Gid,
+        changes: Option<u64>,
     },
     /// The owner's answer to a successor: where it is stored, and whether it was stored at the
     /// parent's depth or shallower.
@@ -309,6 +311,8 @@ struct Setup<'m, M: Footprints> {
     stop_when_found: bool,
     /// Gather the edges too (for `eventually` properties).
     graph: bool,
+    /// Per property: the parts its condition reads (`Footprints::reads`).
+    reads: Vec<Option<u64>>,
 }
 
 /// One worker's part of a search.
@@ -433,15 +437,22 @@ where
             .collect()
     }
 
-    /// The properties state `s` is a discovery of, among those still looked for.
-    fn discoveries(&self, s: &M::State) -> u64 {
+    /// The properties state `i` is a discovery of, among those still looked for and, when
+    /// the step that reached it `changes` what it says, reading something it changes; the
+    /// state is rebuilt from its parts only if there is one.
+    fn discoveries(&self, i: u32, changes: Option<u64>) -> u64 {
         let mut mask = 0;
+        let mut state = None;
         for (p, prop) in self.setup.props.iter().enumerate() {
-            if self.setup.wanted[p]
-                && self.first[p].is_none()
-                && discovered(prop, self.setup.model, s)
-            {
-                mask |= 1 << p;
+            let may_change = match (changes, self.setup.reads[p]) {
+                (Some(c), Some(r)) => c & r != 0,
+                _ => true,
+            };
+            if self.setup.wanted[p] && self.first[p].is_none() && may_change {
+                let s = state.get_or_insert_with(|| self.state(i));
+                if discovered(prop, self.setup.model, s) {
+                    mask |= 1 << p;
+                }
             }
         }
         mask
@@ -468,7 +479,7 @@ where
             .enumerate()
             .map(|(slot, (p, h))| self.tables[slot].intern_hashed(p, h))
             .collect();
-        self.store_row(row, key, from)
+        self.store_row(row, key, from, None)
     }
 
     /// The local part ids of a successor that worker `sender` sent.
@@ -494,8 +505,16 @@ where
     }
 
     /// Stores a state given by its part ids, or finds it; returns its index and whether it is
-    /// new.
-    fn store_row(&mut self, row: Vec<u32>, key: Key, from: Gid) -> (u32, bool) {
+    /// new. A new state reached by a step that `changes` what it says (from a parent that is no
+    /// discovery of a property still looked for: it would be decided) can be a discovery only
+    /// of the properties that read something the step changes; only those are evaluated.
+    fn store_row(
+        &mut self,
+        row: Vec<u32>,
+        key: Key,
+        from: Gid,
+        changes: Option<u64>,
+    ) -> (u32, bool) {
         let h = hash_of(&row);
         let (ids, w) = (&self.ids, self.width);
         if let Some(&i) = self
@@ -518,7 +537,7 @@ where
         self.parent.push(from);
         self.number.push(NO_PARENT);
         let mask = if self.looking() {
-            self.discoveries(&self.state(i))
+            self.discoveries(i, changes)
         } else {
             0
         };
@@ -541,9 +560,14 @@ where
     fn absorb_notes(&mut self, bus: &mut Bus<M::Part>, notes: Vec<Note<M::Part>>) {
         for note in notes {
             match note {
-                Note::Succ { parts, key, from } => {
+                Note::Succ {
+                    parts,
+                    key,
+                    from,
+                    changes,
+                } => {
                     let row = self.receive(worker_of(from), parts);
-                    let (i, _) = self.store_row(row, key, from);
+                    let (i, _) = self.store_row(row, key, from, changes);
                     let old = i < *self.level_start.last().expect("a depth is open");
                     bus.send(
                         worker_of(from),
@@ -572,12 +596,13 @@ where
     }
 
     /// Sends the successor of state `i` (with parts `cur` and part hashes `cur_hashes`) by step
-    /// `ai`, given as `next` (`Footprints::next_parts`: `None` where the step left a part).
+    /// `ai`, which may change what `changes` says, given as `next` (`Footprints::next_parts`:
+    /// `None` where the step left a part).
     fn send_successor(
         &mut self,
         bus: &mut Bus<M::Part>,
         i: u32,
-        ai: usize,
+        (ai, changes): (usize, Option<u64>),
         next: Vec<Option<M::Part>>,
         cur: &[M::Part],
         cur_hashes: &[u64],
@@ -638,6 +663,7 @@ where
                 parts: pieces,
                 key: (u64::from(self.number[i as usize]), ai as u32),
                 from: gid(self.me, i),
+                changes,
             },
         );
     }
@@ -859,7 +885,8 @@ where
             for &ai in list {
                 let mut next = Vec::with_capacity(self.width);
                 if model.next_parts(&current, &cur, &actions[ai], &mut next) {
-                    self.send_successor(bus, i, ai, next, &cur, &cur_hashes);
+                    let step = (ai, model.changes(&actions[ai]));
+                    self.send_successor(bus, i, step, next, &cur, &cur_hashes);
                     sent += 1;
                 }
             }
@@ -936,7 +963,8 @@ where
             }
             let mut next = Vec::with_capacity(self.width);
             if model.next_parts(current, cur, a, &mut next) {
-                self.send_successor(bus, i, ai, next, cur, cur_hashes);
+                let step = (ai, model.changes(a));
+                self.send_successor(bus, i, step, next, cur, cur_hashes);
             }
         }
     }
@@ -1284,6 +1312,7 @@ where
             wanted: vec![true; n],
             stop_when_found: false,
             graph: true,
+            reads: (0..n).map(|p| model.reads(p)).collect(),
         },
         progress,
     );
@@ -1312,6 +1341,7 @@ where
                 wanted: depths.iter().map(Option::is_some).collect(),
                 stop_when_found: true,
                 graph: false,
+                reads: (0..n).map(|p| model.reads(p)).collect(),
             },
             None,
         )
