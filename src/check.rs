@@ -58,6 +58,7 @@ pub fn explore_with<'m>(
     progress: Option<&Progress>,
 ) -> Exploration<'m> {
     crate::knowledge::clear_interned();
+    crate::parts::clear_sent();
     crate::symmetry::clear_cache();
     let inner = engine::explore(model, limits, reduction, progress);
     if let Some(p) = progress {

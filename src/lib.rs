@@ -130,6 +130,7 @@ pub fn check_distributed(
     let shared = std::sync::Arc::new(scenarios.clone());
     let make = move |k: usize| {
         crate::knowledge::clear_interned();
+        crate::parts::clear_sent();
         crate::symmetry::clear_cache();
         let scenario = shared[k].clone();
         // What the scenario says, wherever its file is: equal on every process only if they

@@ -18,6 +18,7 @@ use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{LogStorage, PartyState};
 use crate::scenario::Order;
 use crate::state::{History, State, Step};
+use hashbrown::HashTable;
 use stateright::actor::{
     is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Network, Out,
     RandomChoices, Timers,
@@ -25,7 +26,7 @@ use stateright::actor::{
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// One part of a stored state: an actor's local state, the messages in flight, or the rest
 /// (timers, crash flags, the log's stable storage, the claims' history).
@@ -63,20 +64,39 @@ impl Hash for Rest {
     }
 }
 
-/// A message in flight, shared by every stored state that holds it, with its hash (FxHash of
-/// the envelope, the same in every process) computed once.
+/// A message in flight, shared by every stored state that holds it (and interned: see
+/// [`SENT`]), with its hash (FxHash of the envelope, the same in every process) computed once.
 #[derive(Debug)]
 pub struct Sent {
     hash: u64,
     env: Envelope<Msg>,
 }
 
+/// Every message put in flight since the last [`clear_sent`], by hash: one table for the
+/// process, so that equal messages are one allocation, shared by every worker of a search, and
+/// compare by pointer. Equality still falls back to the contents ([`Sent::same`]), so it is
+/// exact whatever the table holds.
+static SENT: LazyLock<Mutex<HashTable<Arc<Sent>>>> = LazyLock::new(Default::default);
+
+/// Forgets the messages of earlier searches (a search calls it when it starts, so that a
+/// process that checks many scenarios does not keep every earlier scenario's messages alive;
+/// messages still in use stay valid, only no longer shared with new equal ones).
+pub fn clear_sent() {
+    SENT.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 impl Sent {
+    /// The shared copy of a message: an equal one put in flight earlier, or a new one.
     fn new(env: Envelope<Msg>) -> Arc<Sent> {
-        Arc::new(Sent {
-            hash: hash_of(&env),
-            env,
-        })
+        let hash = hash_of(&env);
+        // A poisoned table only means another thread panicked while holding it; it is valid.
+        let mut table = SENT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = table.find(hash, |s| s.env == env) {
+            return Arc::clone(found);
+        }
+        let sent = Arc::new(Sent { hash, env });
+        table.insert_unique(hash, Arc::clone(&sent), |s| s.hash);
+        sent
     }
 
     /// Whether two messages are the same: the same allocation, or equal hashes and contents.
