@@ -532,8 +532,36 @@ struct Search<'m, M: Footprints> {
     guard: Vec<Option<usize>>,
     /// The order properties are evaluated in on a new state: every guard before the rest.
     order: Vec<usize>,
+    /// Per wanted `eventually` property (by position in `props`): its condition on each state
+    /// expanded so far, in state order, read off the state the expansion builds anyway, so
+    /// that deciding the property on the graph rebuilds only the states never expanded.
+    met: Vec<(usize, Bits)>,
     generated: usize,
     bound: Option<Bound>,
+}
+
+/// A growable vector of bits.
+#[derive(Default)]
+struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    fn push(&mut self, bit: bool) {
+        if self.len.is_multiple_of(64) {
+            self.words.push(0);
+        }
+        if bit {
+            self.words[self.len / 64] |= 1 << (self.len % 64);
+        }
+        self.len += 1;
+    }
+
+    /// Bit `i`, or `None` beyond the bits pushed.
+    fn get(&self, i: usize) -> Option<bool> {
+        (i < self.len).then(|| self.words[i / 64] & (1 << (i % 64)) != 0)
+    }
 }
 
 impl<'m, M: Footprints> Search<'m, M> {
@@ -553,6 +581,10 @@ impl<'m, M: Footprints> Search<'m, M> {
             guard,
             order,
             first: vec![None; props.len()],
+            met: (0..props.len())
+                .filter(|&p| wanted[p] && props[p].expectation == Expectation::Eventually)
+                .map(|p| (p, Bits::default()))
+                .collect(),
             props,
             store: Store::new(parts.len()),
             por,
@@ -661,6 +693,10 @@ impl<'m, M: Footprints> Search<'m, M> {
             }
             self.store.edge_start.push(self.store.edges.len() as u32);
             let current = self.store.state(model, idx);
+            for (p, bits) in &mut self.met {
+                debug_assert_eq!(bits.len, idx as usize, "states are expanded in order");
+                bits.push((self.props[*p].condition)(model, &current));
+            }
             actions.clear();
             model.actions(&current, &mut actions);
             if limits.max_depth.is_some_and(|max| depth >= max) {
@@ -776,6 +812,7 @@ impl<'m, M: Footprints> Search<'m, M> {
     /// Decides an `eventually` property on the explored graph (see [`decide_eventually`]).
     fn decide_eventually(&self, p: usize) -> Result<Option<Vec<u32>>, ()> {
         let prop = &self.props[p];
+        let met = self.met.iter().find(|(q, _)| *q == p).map(|(_, bits)| bits);
         let n = self.store.len();
         let mut unexpanded = vec![false; n];
         for &i in &self.store.unexpanded {
@@ -784,7 +821,10 @@ impl<'m, M: Footprints> Search<'m, M> {
         decide_eventually(
             n,
             |i| self.store.parent[i as usize].0 == NO_PARENT,
-            |i| !(prop.condition)(self.model, &self.store.state(self.model, i)),
+            |i| match met.and_then(|bits| bits.get(i as usize)) {
+                Some(holds) => !holds,
+                None => !(prop.condition)(self.model, &self.store.state(self.model, i)),
+            },
             &unexpanded,
             |i| self.store.successors(i),
         )
