@@ -152,12 +152,55 @@ impl Term {
 /// terms themselves, so it is exact.
 #[derive(Clone, Debug, Default)]
 pub struct Knowledge {
-    terms: Arc<BTreeSet<Term>>,
+    terms: Arc<Set>,
     digest: u64,
 }
 
+/// A closed term set, with the contents it holds as a bit per content id (the claims ask
+/// which contents a party derives far more often than a set is built).
+#[derive(Clone, Debug, Default)]
+struct Set {
+    terms: BTreeSet<Term>,
+    contents: [u64; 4],
+}
+
+impl PartialEq for Set {
+    fn eq(&self, other: &Self) -> bool {
+        // The contents are a function of the terms.
+        self.terms == other.terms
+    }
+}
+
+impl Set {
+    fn new(terms: BTreeSet<Term>) -> Self {
+        let mut set = Set {
+            terms,
+            contents: [0; 4],
+        };
+        set.note_contents();
+        set
+    }
+
+    /// Writes `contents` from the terms (the contents sort together in a set).
+    fn note_contents(&mut self) {
+        self.contents = [0; 4];
+        for t in self
+            .terms
+            .range(Term::Content(ContentId(0))..=Term::Content(ContentId(u8::MAX)))
+        {
+            if let Term::Content(ContentId(c)) = t {
+                self.contents[usize::from(*c) / 64] |= 1 << (c % 64);
+            }
+        }
+    }
+
+    fn has_content(&self, c: ContentId) -> bool {
+        self.contents[usize::from(c.0) / 64] & (1 << (c.0 % 64)) != 0
+    }
+}
+
 /// Term sets by digest.
-type SetTable = HashMap<u64, Vec<Arc<BTreeSet<Term>>>>;
+type SetTable = HashMap<u64, Vec<Arc<Set>>>;
 
 /// Every distinct term set built since the last [`clear_interned`], by digest: one table for
 /// the process, so that the workers of a search share one copy of each set (and compare them
@@ -166,7 +209,7 @@ static INTERNED: std::sync::LazyLock<std::sync::Mutex<SetTable>> =
     std::sync::LazyLock::new(Default::default);
 
 /// The shared copy of `set`: an equal set built earlier, or `set` itself.
-fn intern(digest: u64, set: Arc<BTreeSet<Term>>) -> Arc<BTreeSet<Term>> {
+fn intern(digest: u64, set: Arc<Set>) -> Arc<Set> {
     // A poisoned table only means another thread panicked while holding it; it is still valid.
     let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
     let bucket = table.entry(digest).or_default();
@@ -208,7 +251,7 @@ impl Hash for Knowledge {
 
 impl Serialize for Knowledge {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.terms.serialize(s)
+        self.terms.terms.serialize(s)
     }
 }
 
@@ -223,7 +266,7 @@ impl<'de> Deserialize<'de> for Knowledge {
         set.hash(&mut h);
         let digest = h.finish();
         Ok(Knowledge {
-            terms: intern(digest, Arc::new(set)),
+            terms: intern(digest, Arc::new(Set::new(set))),
             digest,
         })
     }
@@ -245,7 +288,7 @@ impl Knowledge {
     /// in many interleavings, so results are remembered per thread (sets are interned, so the
     /// set's address and the term identify the result).
     pub fn learn(&mut self, term: Term) {
-        if self.terms.contains(&term) {
+        if self.terms.terms.contains(&term) {
             return;
         }
         let key = (self.address(), term);
@@ -263,12 +306,13 @@ impl Knowledge {
     pub fn learn_all(&mut self, terms: impl IntoIterator<Item = Term>) {
         let mut work: Vec<Term> = terms
             .into_iter()
-            .filter(|t| !self.terms.contains(t))
+            .filter(|t| !self.terms.terms.contains(t))
             .collect();
         if work.is_empty() {
             return;
         }
-        let set = Arc::make_mut(&mut self.terms);
+        let whole = Arc::make_mut(&mut self.terms);
+        let set = &mut whole.terms;
         while let Some(t) = work.pop() {
             if set.contains(&t) {
                 continue;
@@ -299,12 +343,13 @@ impl Knowledge {
         let mut h = rustc_hash::FxHasher::default();
         set.hash(&mut h);
         self.digest = h.finish();
+        whole.note_contents();
         self.terms = intern(self.digest, std::mem::take(&mut self.terms));
     }
 
     /// Whether the party can produce `term`: it holds it, or can build it from parts it can produce.
     pub fn derives(&self, term: &Term) -> bool {
-        if self.terms.contains(term) {
+        if self.terms.terms.contains(term) {
             return true;
         }
         match term {
@@ -315,33 +360,40 @@ impl Knowledge {
         }
     }
 
-    /// The message contents this party can derive.
+    /// The message contents this party can derive, in order.
     pub fn contents(&self) -> impl Iterator<Item = ContentId> + '_ {
-        self.terms.iter().filter_map(|t| match t {
-            Term::Content(c) => Some(*c),
-            _ => None,
+        let words = self.terms.contents;
+        (0..4u8).flat_map(move |w| {
+            let mut bits = words[usize::from(w)];
+            std::iter::from_fn(move || {
+                let b = bits.trailing_zeros();
+                (b < 64).then(|| {
+                    bits &= bits - 1;
+                    ContentId(w * 64 + b as u8)
+                })
+            })
         })
     }
 
     pub fn knows_content(&self, c: ContentId) -> bool {
-        self.terms.contains(&Term::Content(c))
+        self.terms.has_content(c)
     }
 
     /// Whether `term` is in the set itself (not whether it could be built: see [`Self::derives`]).
     pub fn holds(&self, term: &Term) -> bool {
-        self.terms.contains(term)
+        self.terms.terms.contains(term)
     }
 
     pub fn terms(&self) -> impl Iterator<Item = &Term> {
-        self.terms.iter()
+        self.terms.terms.iter()
     }
 
     pub fn is_subset(&self, other: &Knowledge) -> bool {
-        self.terms.is_subset(&other.terms)
+        self.terms.terms.is_subset(&other.terms.terms)
     }
 
     pub fn len(&self) -> usize {
-        self.terms.len()
+        self.terms.terms.len()
     }
 
     /// The address of the shared term set: equal for clones, and (sets being interned) usually
@@ -351,6 +403,6 @@ impl Knowledge {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
+        self.terms.terms.is_empty()
     }
 }

@@ -15,6 +15,7 @@ fn atom() -> impl Strategy<Value = Term> {
     prop_oneof![
         (0u8..3).prop_map(|a| Term::Handle(AccountId(a))),
         (0u8..3).prop_map(|c| Term::Content(ContentId(c))),
+        Just(Term::Content(ContentId::FORGED)),
         key().prop_map(Term::Pk),
         key().prop_map(Term::Sk),
     ]
@@ -68,6 +69,21 @@ proptest! {
         let small = Knowledge::from_terms(a.clone());
         let big = Knowledge::from_terms(a.into_iter().chain(b));
         prop_assert!(small.is_subset(&big));
+    }
+
+    /// The contents a set yields are exactly its terms that are contents, in order (it visits
+    /// only the range of the set where contents sort).
+    #[test]
+    fn contents_are_the_content_terms(a in terms()) {
+        let know = Knowledge::from_terms(a);
+        let all: Vec<ContentId> = know
+            .terms()
+            .filter_map(|t| match t {
+                Term::Content(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(know.contents().collect::<Vec<_>>(), all);
     }
 
     /// Closing a closed set changes nothing.
