@@ -14,10 +14,13 @@ use crate::model::ProtocolModel;
 use crate::parts::Part;
 use crate::protocol::wire::{Msg, Timer};
 use crate::protocol::{actor_id, role_of, Role, SERVERS};
-use crate::scenario::{ActionKind, Logging, Order, Threat};
+use crate::scenario::{ActionKind, Logging, Order, Scenario, Threat};
 use crate::state::{State, Step};
+use rustc_hash::FxHashMap;
 use stateright::actor::{ActorModelAction, Envelope, Id, Network};
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// A message as the reduction sees it: who receives it and what it may cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,6 +45,14 @@ enum Input {
     Inert,
     LookupReply,
     Deliver,
+}
+
+thread_local! {
+    /// [`ProtocolModel::senders_from`] remembered: the scenario it is for, and its results by
+    /// (frozen owners, starting input).
+    #[allow(clippy::type_complexity)]
+    static SENDERS: RefCell<(Option<Arc<Scenario>>, FxHashMap<(Owners, (Id, Input)), Owners>)> =
+        RefCell::default();
 }
 
 fn bit(id: Id) -> Owners {
@@ -148,6 +159,44 @@ impl ProtocolModel {
 
     /// What `owner` may send when it handles `input`: (recipient, what the recipient gets).
     /// An over-approximation of the handlers of `protocol/`.
+    /// The owners outside `frozen` that may send to `frozen` on a run that starts with `x`
+    /// (an input pending at an owner outside `frozen`) and passes only owners outside it: the
+    /// abstract effects followed from `x`. It depends on the scenario alone, so it is
+    /// remembered per thread; [`Footprints::senders_to`] is its union over a state's pending
+    /// inputs.
+    fn senders_from(&self, frozen: Owners, x: (Id, Input)) -> Owners {
+        SENDERS.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            // The memo holds the scenario it was made for, so its address is not reused.
+            if !memo
+                .0
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &self.scenario))
+            {
+                *memo = (Some(Arc::clone(&self.scenario)), Default::default());
+            }
+            *memo.1.entry((frozen, x)).or_insert_with(|| {
+                let mut seen = vec![x];
+                let mut work = vec![x];
+                let mut senders = 0;
+                let mut out = Vec::new();
+                while let Some((owner, input)) = work.pop() {
+                    out.clear();
+                    self.effects(owner, input, &mut out);
+                    for &(to, what) in &out {
+                        if frozen & bit(to) != 0 {
+                            senders |= bit(owner);
+                        } else if !seen.contains(&(to, what)) {
+                            seen.push((to, what));
+                            work.push((to, what));
+                        }
+                    }
+                }
+                senders
+            })
+        })
+    }
+
     fn effects(&self, owner: Id, input: Input, out: &mut Vec<(Id, Input)>) {
         let s = &self.scenario;
         let directory = actor_id(Role::Directory);
@@ -360,41 +409,22 @@ impl Footprints for ProtocolModel {
     }
 
     fn senders_to(&self, state: &State, frozen: Owners) -> Owners {
-        let mut seen: Vec<(Id, Input)> = Vec::new();
-        let mut work: Vec<(Id, Input)> = Vec::new();
-        let push = |seen: &mut Vec<(Id, Input)>, work: &mut Vec<(Id, Input)>, x: (Id, Input)| {
-            if !seen.contains(&x) {
-                seen.push(x);
-                work.push(x);
-            }
-        };
+        let mut senders = 0;
+        let mut from = |x: (Id, Input)| senders |= self.senders_from(frozen, x);
         for (i, timers) in state.timers_set.iter().enumerate() {
             let id = Id::from(i);
             if frozen & bit(id) == 0 {
                 for t in timers.iter() {
-                    push(&mut seen, &mut work, (id, Input::Timer(*t)));
+                    from((id, Input::Timer(*t)));
                 }
                 if state.crashed[i] {
-                    push(&mut seen, &mut work, (id, Input::Recover));
+                    from((id, Input::Recover));
                 }
             }
         }
         for (src, dst, msg) in envelopes(&state.network) {
             if frozen & bit(dst) == 0 {
-                push(&mut seen, &mut work, (dst, self.input_of(src, msg)));
-            }
-        }
-        let mut senders = 0;
-        let mut out = Vec::new();
-        while let Some((owner, input)) = work.pop() {
-            out.clear();
-            self.effects(owner, input, &mut out);
-            for &(to, what) in &out {
-                if frozen & bit(to) != 0 {
-                    senders |= bit(owner);
-                } else {
-                    push(&mut seen, &mut work, (to, what));
-                }
+                from((dst, self.input_of(src, msg)));
             }
         }
         senders
