@@ -36,7 +36,7 @@
 
 use crate::engine::{
     concrete_run, decide_eventually, discovered, hash_of, persistent_set, resident_memory, Bound,
-    Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
+    Chunked, Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
     MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
 };
 use hashbrown::HashTable;
@@ -326,7 +326,7 @@ struct Local<'m, M: Footprints> {
     received: Vec<Vec<Vec<u32>>>,
     width: usize,
     tables: Vec<PartTable<M::Part>>,
-    ids: Vec<u32>,
+    ids: Chunked<u32>,
     index: HashTable<u32>,
     /// Per state: its number (`NO_PARENT` until its depth is numbered).
     number: Vec<u32>,
@@ -379,7 +379,7 @@ where
             received: vec![vec![Vec::new(); parts.len()]; peers],
             width: parts.len(),
             tables: (0..parts.len()).map(|_| PartTable::new()).collect(),
-            ids: Vec::new(),
+            ids: Chunked::new(parts.len()),
             index: HashTable::new(),
             number: Vec::new(),
             parent: Vec::new(),
@@ -409,8 +409,7 @@ where
     }
 
     fn row(&self, i: u32) -> &[u32] {
-        let w = self.width;
-        &self.ids[i as usize * w..(i as usize + 1) * w]
+        self.ids.row(i as usize)
     }
 
     fn parts(&self, i: u32) -> Vec<&M::Part> {
@@ -516,11 +515,8 @@ where
         changes: Option<u64>,
     ) -> (u32, bool) {
         let h = hash_of(&row);
-        let (ids, w) = (&self.ids, self.width);
-        if let Some(&i) = self
-            .index
-            .find(h, |&i| ids[i as usize * w..(i as usize + 1) * w] == row[..])
-        {
+        let ids = &self.ids;
+        if let Some(&i) = self.index.find(h, |&i| *ids.row(i as usize) == row[..]) {
             let newest = *self.level_start.last().expect("a depth is open");
             if i >= newest && key < self.fresh[(i - newest) as usize].0 {
                 self.fresh[(i - newest) as usize].0 = key;
@@ -529,11 +525,10 @@ where
             return (i, false);
         }
         let i = self.len();
-        self.ids.extend_from_slice(&row);
-        let (ids, w) = (&self.ids, self.width);
-        self.index.insert_unique(h, i, |&j| {
-            hash_of(&ids[j as usize * w..(j as usize + 1) * w])
-        });
+        self.ids.push(&row);
+        let ids = &self.ids;
+        self.index
+            .insert_unique(h, i, |&j| hash_of(ids.row(j as usize)));
         self.parent.push(from);
         self.number.push(NO_PARENT);
         let mask = if self.looking() {
@@ -1000,7 +995,7 @@ where
     }
 
     fn bytes(&self) -> usize {
-        self.ids.capacity() * 4
+        self.ids.bytes()
             + self.index.capacity() * 5
             + self.parent.capacity() * 8
             + self.fresh.capacity() * 24

@@ -357,20 +357,134 @@ impl<P: Eq + Hash> PartTable<P> {
 
 pub(crate) const NO_PARENT: u32 = u32::MAX;
 
+/// Rows of `width` values each, appended in chunks of [`Chunked::ROWS`] rows: the store grows
+/// without copying what it holds (a doubling vector holds its old and its new copy at once,
+/// and up to half its capacity unused), and leaves at most one chunk unfilled.
+pub(crate) struct Chunked<T> {
+    width: usize,
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T: Copy> Chunked<T> {
+    const ROWS: usize = 1 << 15;
+
+    pub(crate) fn new(width: usize) -> Self {
+        Chunked {
+            width,
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push(&mut self, row: &[T]) {
+        debug_assert_eq!(row.len(), self.width);
+        if self.len.is_multiple_of(Self::ROWS) {
+            self.chunks
+                .push(Vec::with_capacity(Self::ROWS * self.width));
+        }
+        self.chunks
+            .last_mut()
+            .expect("a chunk was just made")
+            .extend_from_slice(row);
+        self.len += 1;
+    }
+
+    pub(crate) fn row(&self, i: usize) -> &[T] {
+        let at = (i % Self::ROWS) * self.width;
+        &self.chunks[i / Self::ROWS][at..at + self.width]
+    }
+
+    /// The bytes it holds, unfilled room included.
+    pub(crate) fn bytes(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+}
+
+/// The successors of each expanded state, a row per state in state order, appended in chunks
+/// (as [`Chunked`], and for the same reasons); a row never spans two chunks.
+pub(crate) struct Edges {
+    chunks: Vec<Vec<u32>>,
+    /// Per row: where it starts, as chunk and offset (`chunk << OFFSET_BITS | offset`).
+    start: Chunked<u32>,
+}
+
+impl Edges {
+    const OFFSET_BITS: u32 = 20;
+    const CHUNK: usize = 1 << Self::OFFSET_BITS;
+
+    fn new() -> Self {
+        Edges {
+            chunks: Vec::new(),
+            start: Chunked::new(1),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.start.len()
+    }
+
+    /// Appends the next state's successors.
+    fn push_row(&mut self, row: &[u32]) {
+        assert!(
+            row.len() <= Self::CHUNK,
+            "a state has fewer successors than a chunk holds"
+        );
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.len() + row.len() > Self::CHUNK)
+        {
+            self.chunks.push(Vec::with_capacity(Self::CHUNK));
+        }
+        let chunk = self.chunks.len() - 1;
+        let last = &mut self.chunks[chunk];
+        self.start
+            .push(&[(chunk as u32) << Self::OFFSET_BITS | last.len() as u32]);
+        last.extend_from_slice(row);
+    }
+
+    fn row(&self, i: usize) -> &[u32] {
+        let at = |pos: u32| {
+            (
+                (pos >> Self::OFFSET_BITS) as usize,
+                (pos as usize) & (Self::CHUNK - 1),
+            )
+        };
+        let (chunk, from) = at(self.start.row(i)[0]);
+        // A row ends where the next begins, or (being the last of its chunk) with its chunk.
+        let to = match (i + 1 < self.rows()).then(|| at(self.start.row(i + 1)[0])) {
+            Some((next, to)) if next == chunk => to,
+            _ => self.chunks[chunk].len(),
+        };
+        &self.chunks[chunk][from..to]
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum::<usize>() * 4
+            + self.chunks.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self.start.bytes()
+    }
+}
+
 /// The visited states of one search.
 pub(crate) struct Store<M: Footprints> {
-    width: usize,
     tables: Vec<PartTable<M::Part>>,
     /// Part ids, `width` per state.
-    ids: Vec<u32>,
+    ids: Chunked<u32>,
     index: HashTable<u32>,
     /// Parent state and index of the action taken, per state (`NO_PARENT` for initial states).
-    parent: Vec<(u32, u32)>,
+    parent: Chunked<(u32, u32)>,
     /// The first state of each depth.
     level_start: Vec<u32>,
-    /// Successors of expanded states in compressed rows (kept for `eventually` properties).
-    edges: Vec<u32>,
-    edge_start: Vec<u32>,
+    /// Successors of expanded states in compressed rows, kept only for the states where the
+    /// condition of some `eventually` property fails (empty rows elsewhere).
+    edges: Edges,
     /// States whose successors were not all explored (beyond a bound).
     unexpanded: Vec<u32>,
 }
@@ -378,14 +492,12 @@ pub(crate) struct Store<M: Footprints> {
 impl<M: Footprints> Store<M> {
     fn new(width: usize) -> Self {
         Store {
-            width,
             tables: (0..width).map(|_| PartTable::new()).collect(),
-            ids: Vec::new(),
+            ids: Chunked::new(width),
             index: HashTable::new(),
-            parent: Vec::new(),
+            parent: Chunked::new(1),
             level_start: vec![0],
-            edges: Vec::new(),
-            edge_start: Vec::new(),
+            edges: Edges::new(),
             unexpanded: Vec::new(),
         }
     }
@@ -395,8 +507,11 @@ impl<M: Footprints> Store<M> {
     }
 
     fn row(&self, i: u32) -> &[u32] {
-        let w = self.width;
-        &self.ids[i as usize * w..(i as usize + 1) * w]
+        self.ids.row(i as usize)
+    }
+
+    fn parent(&self, i: u32) -> (u32, u32) {
+        self.parent.row(i as usize)[0]
     }
 
     fn depth(&self, i: u32) -> usize {
@@ -445,20 +560,19 @@ impl<M: Footprints> Store<M> {
             return (i, false);
         }
         let i = self.len() as u32;
-        self.ids.extend_from_slice(row);
-        let (ids, w) = (&self.ids, self.width);
-        self.index.insert_unique(h, i, |&j| {
-            hash_of(&ids[j as usize * w..(j as usize + 1) * w])
-        });
-        self.parent.push(parent);
+        self.ids.push(row);
+        let ids = &self.ids;
+        self.index
+            .insert_unique(h, i, |&j| hash_of(ids.row(j as usize)));
+        self.parent.push(&[parent]);
         (i, true)
     }
 
     fn bytes(&self) -> usize {
-        self.ids.capacity() * 4
+        self.ids.bytes()
             + self.index.capacity() * 5
-            + self.parent.capacity() * 8
-            + (self.edges.capacity() + self.edge_start.capacity()) * 4
+            + self.parent.bytes()
+            + self.edges.bytes()
             + self
                 .tables
                 .iter()
@@ -468,14 +582,14 @@ impl<M: Footprints> Store<M> {
 
     fn successors(&self, i: u32) -> &[u32] {
         let i = i as usize;
-        &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]
+        self.edges.row(i)
     }
 
     fn chain(&self, i: u32) -> Vec<u32> {
         let mut chain = vec![i];
         let mut at = i;
-        while self.parent[at as usize].0 != NO_PARENT {
-            at = self.parent[at as usize].0;
+        while self.parent(at).0 != NO_PARENT {
+            at = self.parent(at).0;
             chain.push(at);
         }
         chain.reverse();
@@ -663,6 +777,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         let mut actions = Vec::new();
         let mut batch: Vec<(u32, Vec<u32>)> = Vec::new();
         let mut cur_parts = Vec::new();
+        let mut succ = Vec::new();
         let mut next = 0u32;
         let mut depth = 0usize;
         let mut memory_checked_at = 0usize;
@@ -691,12 +806,17 @@ impl<'m, M: Footprints> Search<'m, M> {
                     publish(p, &mut published, self.generated, self.store.len(), depth);
                 }
             }
-            self.store.edge_start.push(self.store.edges.len() as u32);
             let current = self.store.state(model, idx);
             for (p, bits) in &mut self.met {
                 debug_assert_eq!(bits.len, idx as usize, "states are expanded in order");
                 bits.push((self.props[*p].condition)(model, &current));
             }
+            // Successors are read only from a state where some `eventually` condition fails
+            // (`decide_eventually` walks those states alone), so only such a state keeps them.
+            let keep_edges = self
+                .met
+                .iter()
+                .any(|(_, bits)| bits.get(idx as usize) == Some(false));
             actions.clear();
             model.actions(&current, &mut actions);
             if limits.max_depth.is_some_and(|max| depth >= max) {
@@ -708,6 +828,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                     self.bound = Some(Bound::Depth(depth));
                     self.store.unexpanded.push(idx);
                 }
+                self.store.edges.push_row(&[]);
                 continue;
             }
             // The successors to explore: a persistent set, or every enabled step.
@@ -765,6 +886,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                     }
                 }
             }
+            succ.clear();
             for (ai, row) in batch.drain(..) {
                 self.generated += 1;
                 if self.store.len() >= limits.max_states && self.store.find(&row).is_none() {
@@ -777,16 +899,19 @@ impl<'m, M: Footprints> Search<'m, M> {
                 if new && !self.all_found() {
                     self.note_discoveries_after(to, model.changes(&actions[ai as usize]));
                 }
-                self.store.edges.push(to);
+                if keep_edges {
+                    succ.push(to);
+                }
             }
+            self.store.edges.push_row(&succ);
         }
         let n = self.store.len() as u32;
         if (next as usize) < self.store.len() && self.bound.is_none() {
             // Stopped early because every wanted discovery was made.
             self.store.unexpanded.extend(next..n);
         }
-        while self.store.edge_start.len() <= n as usize {
-            self.store.edge_start.push(self.store.edges.len() as u32);
+        while self.store.edges.rows() < n as usize {
+            self.store.edges.push_row(&[]);
         }
         if let Some(p) = progress {
             publish(p, &mut published, self.generated, self.store.len(), depth);
@@ -820,7 +945,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         }
         decide_eventually(
             n,
-            |i| self.store.parent[i as usize].0 == NO_PARENT,
+            |i| self.store.parent(i).0 == NO_PARENT,
             |i| match met.and_then(|bits| bits.get(i as usize)) {
                 Some(holds) => !holds,
                 None => !(prop.condition)(self.model, &self.store.state(self.model, i)),
@@ -975,13 +1100,17 @@ pub(crate) fn decide_eventually<'g>(
 ) -> Result<Option<Vec<u32>>, ()> {
     let mut seen = vec![false; n];
     let mut via: Vec<u32> = vec![NO_PARENT; n];
-    let mut succ_of: Vec<(u32, Vec<u32>)> = Vec::new();
+    // The states whose successors were walked (the graph a cycle would lie in, with the edges
+    // to states that avoid the condition).
+    let mut walked = vec![false; n];
     // Each state's condition is read once, however many edges lead to it.
     let mut avoided: Vec<Option<bool>> = vec![None; n];
-    let mut avoids = |i: u32| *avoided[i as usize].get_or_insert_with(|| avoids(i));
-    let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| initial(i) && avoids(i)).collect();
-    for &i in &queue {
-        seen[i as usize] = true;
+    let mut queue: VecDeque<u32> = VecDeque::new();
+    for i in 0..n as u32 {
+        if initial(i) && *avoided[i as usize].get_or_insert_with(|| avoids(i)) {
+            seen[i as usize] = true;
+            queue.push_back(i);
+        }
     }
     while let Some(u) = queue.pop_front() {
         if unexpanded[u as usize] {
@@ -998,50 +1127,61 @@ pub(crate) fn decide_eventually<'g>(
             chain.reverse();
             return Ok(Some(chain));
         }
-        let next: Vec<u32> = succ.iter().copied().filter(|&v| avoids(v)).collect();
-        for &v in &next {
-            if !seen[v as usize] {
+        for &v in succ {
+            if *avoided[v as usize].get_or_insert_with(|| avoids(v)) && !seen[v as usize] {
                 seen[v as usize] = true;
                 via[v as usize] = u;
                 queue.push_back(v);
             }
         }
-        succ_of.push((u, next));
+        walked[u as usize] = true;
     }
-    if has_cycle(n, &succ_of) {
+    let next = |u: u32| -> &'g [u32] {
+        if walked[u as usize] {
+            successors(u)
+        } else {
+            &[]
+        }
+    };
+    if has_cycle(n, &walked, next, |v| avoided[v as usize] == Some(true)) {
         Err(())
     } else {
         Ok(None)
     }
 }
 
-/// Whether the graph given by `succ_of` (node, successors) has a cycle.
-fn has_cycle(n: usize, succ_of: &[(u32, Vec<u32>)]) -> bool {
-    let mut adj: Vec<&[u32]> = vec![&[]; n];
-    for (u, v) in succ_of {
-        adj[*u as usize] = v;
-    }
+/// Whether the graph of the `roots` (a flag per state) and their successors (`next`) that
+/// `keep` has a cycle.
+fn has_cycle<'g>(
+    n: usize,
+    roots: &[bool],
+    next: impl Fn(u32) -> &'g [u32],
+    keep: impl Fn(u32) -> bool,
+) -> bool {
     // Iterative depth-first search with three colours.
     let mut colour = vec![0u8; n];
-    for (root, _) in succ_of {
-        if colour[*root as usize] != 0 {
+    for root in (0..n as u32).filter(|&r| roots[r as usize]) {
+        if colour[root as usize] != 0 {
             continue;
         }
-        let mut stack: Vec<(u32, usize)> = vec![(*root, 0)];
-        colour[*root as usize] = 1;
+        let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
+        colour[root as usize] = 1;
         while let Some((u, i)) = stack.pop() {
-            if let Some(&v) = adj[u as usize].get(i) {
-                stack.push((u, i + 1));
-                match colour[v as usize] {
-                    0 => {
-                        colour[v as usize] = 1;
-                        stack.push((v, 0));
+            let succ = next(u);
+            match (i..succ.len()).find(|&j| keep(succ[j])) {
+                Some(j) => {
+                    let v = succ[j];
+                    stack.push((u, j + 1));
+                    match colour[v as usize] {
+                        0 => {
+                            colour[v as usize] = 1;
+                            stack.push((v, 0));
+                        }
+                        1 => return true,
+                        _ => {}
                     }
-                    1 => return true,
-                    _ => {}
                 }
-            } else {
-                colour[u as usize] = 2;
+                None => colour[u as usize] = 2,
             }
         }
     }
