@@ -33,7 +33,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 #[derive(Clone, Debug)]
 pub enum Part {
     Actor(Arc<PartyState>),
-    Flight(Arc<Flight>),
+    Flight(Flight),
     Rest(Arc<Rest>),
 }
 
@@ -120,22 +120,32 @@ impl Sent {
 /// adjacent); on an ordered one by channel (sender, recipient) and within a channel in the
 /// order sent, as stateright's FIFO channels deliver them; on a duplicating one as unordered
 /// without copies, with the last message delivered beside (stateright keeps it in the state).
+///
+/// The messages are one shared allocation, held in the part itself (not behind a pointer of
+/// its own): a step that changes them makes a new one ([`Pending`]).
 #[derive(Clone, Debug)]
 pub struct Flight {
     order: Order,
-    msgs: Vec<Arc<Sent>>,
+    msgs: Arc<[Arc<Sent>]>,
     last: Option<Arc<Sent>>,
+}
+
+/// The messages in flight of a successor being built, as a vector.
+struct Pending {
+    order: Order,
+    msgs: Vec<Arc<Sent>>,
 }
 
 impl PartialEq for Flight {
     fn eq(&self, other: &Self) -> bool {
         self.order == other.order
-            && self.msgs.len() == other.msgs.len()
-            && self
-                .msgs
-                .iter()
-                .zip(&other.msgs)
-                .all(|(a, b)| Sent::same(a, b))
+            && (Arc::ptr_eq(&self.msgs, &other.msgs)
+                || self.msgs.len() == other.msgs.len()
+                    && self
+                        .msgs
+                        .iter()
+                        .zip(other.msgs.iter())
+                        .all(|(a, b)| Sent::same(a, b)))
             && match (&self.last, &other.last) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Sent::same(a, b),
@@ -149,7 +159,7 @@ impl Eq for Flight {}
 impl Hash for Flight {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.msgs.len().hash(h);
-        for m in &self.msgs {
+        for m in self.msgs.iter() {
             m.hash.hash(h);
         }
         self.last.as_ref().map(|m| m.hash).hash(h);
@@ -188,7 +198,11 @@ impl Flight {
         if order != Order::Ordered {
             msgs.sort_by(|a, b| Sent::cmp_unordered(a, b));
         }
-        Flight { order, msgs, last }
+        Flight {
+            order,
+            msgs: msgs.into(),
+            last,
+        }
     }
 
     /// stateright's network with these messages.
@@ -221,6 +235,16 @@ impl Flight {
 
     pub fn is_empty(&self) -> bool {
         self.msgs.is_empty()
+    }
+}
+
+impl Pending {
+    /// The successor's messages: `pending`, copied from its parent's `flight` if not yet.
+    fn from<'a>(pending: &'a mut Option<Pending>, flight: &Flight) -> &'a mut Pending {
+        pending.get_or_insert_with(|| Pending {
+            order: flight.order,
+            msgs: flight.msgs.to_vec(),
+        })
     }
 
     /// Takes one copy of a message out (the first of its channel equal to it, on an ordered
@@ -258,7 +282,7 @@ impl PartialEq for Part {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Part::Actor(a), Part::Actor(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Part::Flight(a), Part::Flight(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Part::Flight(a), Part::Flight(b)) => a == b,
             (Part::Rest(a), Part::Rest(b)) => Arc::ptr_eq(a, b) || a == b,
             _ => false,
         }
@@ -280,7 +304,7 @@ impl Hash for Part {
 /// A state cut into parts: the actors', then the messages in flight, then the rest.
 pub fn split(s: State, parts: &mut Vec<Part>) {
     parts.extend(s.actor_states.into_iter().map(Part::Actor));
-    parts.push(Part::Flight(Arc::new(Flight::of(s.network))));
+    parts.push(Part::Flight(Flight::of(s.network)));
     parts.push(Part::Rest(Arc::new(Rest {
         timers_set: s.timers_set,
         random_choices: s.random_choices,
@@ -349,7 +373,9 @@ pub fn successor(
     };
     next.clear();
     next.resize(parts.len(), None);
-    let mut flight = Cow::Borrowed(&**flight);
+    // The messages in flight, copied out only once the step changes them.
+    let mut pending: Option<Pending> = None;
+
     let mut rest = Cow::Borrowed(&**rest);
     let (id, out) = match action {
         ActorModelAction::Deliver { src, dst, msg } => {
@@ -364,7 +390,7 @@ pub fn successor(
                 .on_msg(*dst, &mut state, *src, msg.clone(), &mut out);
             // A delivery that changes nothing consumes its message all the same (stateright
             // on an ordered network, the model on an unordered one).
-            if !flight.to_mut().take(*src, *dst, msg) {
+            if !Pending::from(&mut pending, flight).take(*src, *dst, msg) {
                 return Some(false);
             }
             if let Cow::Owned(s) = state {
@@ -389,7 +415,7 @@ pub fn successor(
             (*id, out)
         }
         ActorModelAction::Drop(env) => {
-            if !flight.to_mut().take(env.src, env.dst, &env.msg) {
+            if !Pending::from(&mut pending, flight).take(env.src, env.dst, &env.msg) {
                 return Some(false);
             }
             (env.dst, Out::new())
@@ -399,7 +425,9 @@ pub fn successor(
     let index = usize::from(id);
     for c in out {
         match c {
-            Command::Send(dst, msg) => flight.to_mut().put(Envelope { src: id, dst, msg }),
+            Command::Send(dst, msg) => {
+                Pending::from(&mut pending, flight).put(Envelope { src: id, dst, msg })
+            }
             Command::SetTimer(timer, _) => {
                 let r = rest.to_mut();
                 if r.timers_set.len() <= index {
@@ -427,8 +455,12 @@ pub fn successor(
             }
         }
     }
-    if let Cow::Owned(f) = flight {
-        next[n] = Some(Part::Flight(Arc::new(f)));
+    if let Some(p) = pending {
+        next[n] = Some(Part::Flight(Flight {
+            order: p.order,
+            msgs: p.msgs.into(),
+            last: None,
+        }));
     }
     if let Cow::Owned(r) = rest {
         next[n + 1] = Some(Part::Rest(Arc::new(r)));
@@ -476,7 +508,7 @@ impl serde::Serialize for Part {
             Part::Flight(f) => match f.order {
                 Order::Ordered => {
                     let mut flows: Vec<((Id, Id), Vec<Msg>)> = Vec::new();
-                    for m in &f.msgs {
+                    for m in f.msgs.iter() {
                         let key = (m.env.src, m.env.dst);
                         match flows.last_mut() {
                             Some((k, q)) if *k == key => q.push(m.env.msg.clone()),
@@ -488,7 +520,7 @@ impl serde::Serialize for Part {
                 Order::Unordered => {
                     let mut items: Vec<(Id, Id, Msg, usize)> = Vec::new();
                     let mut prev: Option<&Arc<Sent>> = None;
-                    for m in &f.msgs {
+                    for m in f.msgs.iter() {
                         match (prev, items.last_mut()) {
                             (Some(p), Some(item)) if Sent::same(p, m) => item.3 += 1,
                             _ => {
@@ -527,7 +559,7 @@ impl serde::Serialize for Part {
 
 impl<'de> serde::Deserialize<'de> for Part {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let network = |n| Part::Flight(Arc::new(Flight::of(n)));
+        let network = |n| Part::Flight(Flight::of(n));
         Ok(match WirePart::deserialize(d)? {
             WirePart::Actor(a) => Part::Actor(Arc::new(a)),
             WirePart::Ordered(flows) => network(Network::new_ordered(flows.into_iter().flat_map(
