@@ -359,7 +359,8 @@ pub(crate) const NO_PARENT: u32 = u32::MAX;
 
 /// Rows of `width` values each, appended in chunks of [`Chunked::ROWS`] rows: the store grows
 /// without copying what it holds (a doubling vector holds its old and its new copy at once,
-/// and up to half its capacity unused), and leaves at most one chunk unfilled.
+/// and up to half its capacity unused), and leaves at most one chunk unfilled. A chunk grows
+/// to its full size as a vector does ([`grow_within`]), so a small search stays small.
 pub(crate) struct Chunked<T> {
     width: usize,
     chunks: Vec<Vec<T>>,
@@ -384,13 +385,11 @@ impl<T: Copy> Chunked<T> {
     pub(crate) fn push(&mut self, row: &[T]) {
         debug_assert_eq!(row.len(), self.width);
         if self.len.is_multiple_of(Self::ROWS) {
-            self.chunks
-                .push(Vec::with_capacity(Self::ROWS * self.width));
+            self.chunks.push(Vec::new());
         }
-        self.chunks
-            .last_mut()
-            .expect("a chunk was just made")
-            .extend_from_slice(row);
+        let last = self.chunks.last_mut().expect("a chunk was just made");
+        grow_within(last, row.len(), Self::ROWS * self.width);
+        last.extend_from_slice(row);
         self.len += 1;
     }
 
@@ -403,6 +402,16 @@ impl<T: Copy> Chunked<T> {
     pub(crate) fn bytes(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+}
+
+/// Makes room in `chunk` for `more` values, doubling its capacity as a vector would but never
+/// beyond `max` (its full size, which the caller never exceeds).
+fn grow_within<T>(chunk: &mut Vec<T>, more: usize, max: usize) {
+    let need = chunk.len() + more;
+    if need > chunk.capacity() {
+        let to = (chunk.capacity() * 2).max(need).max(64).min(max);
+        chunk.reserve_exact(to - chunk.len());
     }
 }
 
@@ -440,10 +449,11 @@ impl Edges {
             .last()
             .is_none_or(|c| c.len() + row.len() > Self::CHUNK)
         {
-            self.chunks.push(Vec::with_capacity(Self::CHUNK));
+            self.chunks.push(Vec::new());
         }
         let chunk = self.chunks.len() - 1;
         let last = &mut self.chunks[chunk];
+        grow_within(last, row.len(), Self::CHUNK);
         self.start
             .push(&[(chunk as u32) << Self::OFFSET_BITS | last.len() as u32]);
         last.extend_from_slice(row);
