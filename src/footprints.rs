@@ -157,8 +157,6 @@ impl ProtocolModel {
         }
     }
 
-    /// What `owner` may send when it handles `input`: (recipient, what the recipient gets).
-    /// An over-approximation of the handlers of `protocol/`.
     /// The owners outside `frozen` that may send to `frozen` on a run that starts with `x`
     /// (an input pending at an owner outside `frozen`) and passes only owners outside it: the
     /// abstract effects followed from `x`. It depends on the scenario alone, so it is
@@ -197,6 +195,8 @@ impl ProtocolModel {
         })
     }
 
+    /// What `owner` may send when it handles `input`: (recipient, what the recipient gets).
+    /// An over-approximation of the handlers of `protocol/`.
     fn effects(&self, owner: Id, input: Input, out: &mut Vec<(Id, Input)>) {
         let s = &self.scenario;
         let directory = actor_id(Role::Directory);

@@ -240,7 +240,7 @@ impl Flight {
 
 impl Pending {
     /// The successor's messages: `pending`, copied from its parent's `flight` if not yet.
-    fn from<'a>(pending: &'a mut Option<Pending>, flight: &Flight) -> &'a mut Pending {
+    fn get<'a>(pending: &'a mut Option<Pending>, flight: &Flight) -> &'a mut Pending {
         pending.get_or_insert_with(|| Pending {
             order: flight.order,
             msgs: flight.msgs.to_vec(),
@@ -375,7 +375,6 @@ pub fn successor(
     next.resize(parts.len(), None);
     // The messages in flight, copied out only once the step changes them.
     let mut pending: Option<Pending> = None;
-
     let mut rest = Cow::Borrowed(&**rest);
     let (id, out) = match action {
         ActorModelAction::Deliver { src, dst, msg } => {
@@ -390,7 +389,7 @@ pub fn successor(
                 .on_msg(*dst, &mut state, *src, msg.clone(), &mut out);
             // A delivery that changes nothing consumes its message all the same (stateright
             // on an ordered network, the model on an unordered one).
-            if !Pending::from(&mut pending, flight).take(*src, *dst, msg) {
+            if !Pending::get(&mut pending, flight).take(*src, *dst, msg) {
                 return Some(false);
             }
             if let Cow::Owned(s) = state {
@@ -415,7 +414,7 @@ pub fn successor(
             (*id, out)
         }
         ActorModelAction::Drop(env) => {
-            if !Pending::from(&mut pending, flight).take(env.src, env.dst, &env.msg) {
+            if !Pending::get(&mut pending, flight).take(env.src, env.dst, &env.msg) {
                 return Some(false);
             }
             (env.dst, Out::new())
@@ -426,7 +425,7 @@ pub fn successor(
     for c in out {
         match c {
             Command::Send(dst, msg) => {
-                Pending::from(&mut pending, flight).put(Envelope { src: id, dst, msg })
+                Pending::get(&mut pending, flight).put(Envelope { src: id, dst, msg })
             }
             Command::SetTimer(timer, _) => {
                 let r = rest.to_mut();
