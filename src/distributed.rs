@@ -36,9 +36,10 @@
 
 use crate::engine::{
     concrete_run, decide_eventually, discovered, hash_of, persistent_set, resident_memory, Bound,
-    Chunked, Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
+    Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
     MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
 };
+use crate::rows::Chunked;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Property};

@@ -27,6 +27,7 @@
 //! relies on are the contract of [`Footprints`], each checked by tests on the
 //! full graphs of every scenario.
 
+use crate::rows::{Chunked, Edges, PackedRows};
 use hashbrown::HashTable;
 use stateright::{Expectation, Model, Property};
 use std::collections::VecDeque;
@@ -327,6 +328,14 @@ pub(crate) fn hash_of<T: Hash + ?Sized>(x: &T) -> u64 {
     h.finish()
 }
 
+/// The hash of a state's part ids, the same whether they come from a row being built or from
+/// the packed store.
+fn hash_row(ids: impl Iterator<Item = u32>) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    ids.for_each(|id| h.write_u32(id));
+    h.finish()
+}
+
 impl<P: Eq + Hash> PartTable<P> {
     pub(crate) fn new() -> Self {
         PartTable {
@@ -357,136 +366,11 @@ impl<P: Eq + Hash> PartTable<P> {
 
 pub(crate) const NO_PARENT: u32 = u32::MAX;
 
-/// Rows of `width` values each, appended in chunks of [`Chunked::ROWS`] rows: the store grows
-/// without copying what it holds (a doubling vector holds its old and its new copy at once,
-/// and up to half its capacity unused), and leaves at most one chunk unfilled. A chunk grows
-/// to its full size as a vector does ([`grow_within`]), so a small search stays small.
-pub(crate) struct Chunked<T> {
-    width: usize,
-    chunks: Vec<Vec<T>>,
-    len: usize,
-}
-
-impl<T: Copy> Chunked<T> {
-    const ROWS: usize = 1 << 15;
-
-    pub(crate) fn new(width: usize) -> Self {
-        Chunked {
-            width,
-            chunks: Vec::new(),
-            len: 0,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn push(&mut self, row: &[T]) {
-        debug_assert_eq!(row.len(), self.width);
-        if self.len.is_multiple_of(Self::ROWS) {
-            self.chunks.push(Vec::new());
-        }
-        let last = self.chunks.last_mut().expect("a chunk was just made");
-        grow_within(last, row.len(), Self::ROWS * self.width);
-        last.extend_from_slice(row);
-        self.len += 1;
-    }
-
-    pub(crate) fn row(&self, i: usize) -> &[T] {
-        let at = (i % Self::ROWS) * self.width;
-        &self.chunks[i / Self::ROWS][at..at + self.width]
-    }
-
-    /// The bytes it holds, unfilled room included.
-    pub(crate) fn bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
-            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
-    }
-}
-
-/// Makes room in `chunk` for `more` values, doubling its capacity as a vector would but never
-/// beyond `max` (its full size, which the caller never exceeds).
-fn grow_within<T>(chunk: &mut Vec<T>, more: usize, max: usize) {
-    let need = chunk.len() + more;
-    if need > chunk.capacity() {
-        let to = (chunk.capacity() * 2).max(need).max(64).min(max);
-        chunk.reserve_exact(to - chunk.len());
-    }
-}
-
-/// The successors of each expanded state, a row per state in state order, appended in chunks
-/// (as [`Chunked`], and for the same reasons); a row never spans two chunks.
-pub(crate) struct Edges {
-    chunks: Vec<Vec<u32>>,
-    /// Per row: where it starts, as chunk and offset (`chunk << OFFSET_BITS | offset`).
-    start: Chunked<u32>,
-}
-
-impl Edges {
-    const OFFSET_BITS: u32 = 20;
-    const CHUNK: usize = 1 << Self::OFFSET_BITS;
-
-    fn new() -> Self {
-        Edges {
-            chunks: Vec::new(),
-            start: Chunked::new(1),
-        }
-    }
-
-    fn rows(&self) -> usize {
-        self.start.len()
-    }
-
-    /// Appends the next state's successors.
-    fn push_row(&mut self, row: &[u32]) {
-        assert!(
-            row.len() <= Self::CHUNK,
-            "a state has fewer successors than a chunk holds"
-        );
-        if self
-            .chunks
-            .last()
-            .is_none_or(|c| c.len() + row.len() > Self::CHUNK)
-        {
-            self.chunks.push(Vec::new());
-        }
-        let chunk = self.chunks.len() - 1;
-        let last = &mut self.chunks[chunk];
-        grow_within(last, row.len(), Self::CHUNK);
-        self.start
-            .push(&[(chunk as u32) << Self::OFFSET_BITS | last.len() as u32]);
-        last.extend_from_slice(row);
-    }
-
-    fn row(&self, i: usize) -> &[u32] {
-        let at = |pos: u32| {
-            (
-                (pos >> Self::OFFSET_BITS) as usize,
-                (pos as usize) & (Self::CHUNK - 1),
-            )
-        };
-        let (chunk, from) = at(self.start.row(i)[0]);
-        // A row ends where the next begins, or (being the last of its chunk) with its chunk.
-        let to = match (i + 1 < self.rows()).then(|| at(self.start.row(i + 1)[0])) {
-            Some((next, to)) if next == chunk => to,
-            _ => self.chunks[chunk].len(),
-        };
-        &self.chunks[chunk][from..to]
-    }
-
-    fn bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::capacity).sum::<usize>() * 4
-            + self.chunks.capacity() * std::mem::size_of::<Vec<u32>>()
-            + self.start.bytes()
-    }
-}
-
 /// The visited states of one search.
 pub(crate) struct Store<M: Footprints> {
     tables: Vec<PartTable<M::Part>>,
-    /// Part ids, `width` per state.
-    ids: Chunked<u32>,
+    /// Part ids, `width` per state, packed.
+    ids: PackedRows,
     index: HashTable<u32>,
     /// Parent state and index of the action taken, per state (`NO_PARENT` for initial states).
     parent: Chunked<(u32, u32)>,
@@ -503,7 +387,7 @@ impl<M: Footprints> Store<M> {
     fn new(width: usize) -> Self {
         Store {
             tables: (0..width).map(|_| PartTable::new()).collect(),
-            ids: Chunked::new(width),
+            ids: PackedRows::new(width),
             index: HashTable::new(),
             parent: Chunked::new(1),
             level_start: vec![0],
@@ -516,8 +400,9 @@ impl<M: Footprints> Store<M> {
         self.parent.len()
     }
 
-    fn row(&self, i: u32) -> &[u32] {
-        self.ids.row(i as usize)
+    /// The part ids of state `i`, into `out`.
+    fn row(&self, i: u32, out: &mut Vec<u32>) {
+        self.ids.decode(i as usize, out)
     }
 
     fn parent(&self, i: u32) -> (u32, u32) {
@@ -529,10 +414,10 @@ impl<M: Footprints> Store<M> {
     }
 
     fn parts(&self, i: u32) -> Vec<&M::Part> {
-        self.row(i)
+        self.tables
             .iter()
             .enumerate()
-            .map(|(slot, &id)| &self.tables[slot].parts[id as usize])
+            .map(|(slot, t)| &t.parts[self.ids.get(i as usize, slot) as usize])
             .collect()
     }
 
@@ -559,21 +444,24 @@ impl<M: Footprints> Store<M> {
 
     fn find(&self, row: &[u32]) -> Option<u32> {
         self.index
-            .find(hash_of(row), |&i| self.row(i) == row)
+            .find(hash_row(row.iter().copied()), |&i| {
+                self.ids.equals(i as usize, row)
+            })
             .copied()
     }
 
     /// Adds a state given by its part ids; returns its index and whether it is new.
     fn insert(&mut self, row: &[u32], parent: (u32, u32)) -> (u32, bool) {
-        let h = hash_of(row);
-        if let Some(&i) = self.index.find(h, |&i| self.row(i) == row) {
+        let h = hash_row(row.iter().copied());
+        if let Some(&i) = self.index.find(h, |&i| self.ids.equals(i as usize, row)) {
             return (i, false);
         }
         let i = self.len() as u32;
         self.ids.push(row);
-        let ids = &self.ids;
-        self.index
-            .insert_unique(h, i, |&j| hash_of(ids.row(j as usize)));
+        let (ids, width) = (&self.ids, self.tables.len());
+        self.index.insert_unique(h, i, |&j| {
+            hash_row((0..width).map(|slot| ids.get(j as usize, slot)))
+        });
         self.parent.push(&[parent]);
         (i, true)
     }
@@ -787,6 +675,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         let mut actions = Vec::new();
         let mut batch: Vec<(u32, Vec<u32>)> = Vec::new();
         let mut cur_parts = Vec::new();
+        let mut cur_ids = Vec::new();
         let mut succ = Vec::new();
         let mut next = 0u32;
         let mut depth = 0usize;
@@ -849,7 +738,7 @@ impl<'m, M: Footprints> Search<'m, M> {
             };
             cur_parts.clear();
             cur_parts.extend(self.store.parts(idx).into_iter().cloned());
-            let cur_ids: Vec<u32> = self.store.row(idx).to_vec();
+            self.store.row(idx, &mut cur_ids);
             batch.clear();
             // A successor is built from its parent's parts: a part its step leaves keeps the
             // parent's id, and only the parts it changes are interned.

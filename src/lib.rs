@@ -40,6 +40,7 @@ pub mod properties;
 pub mod protocol;
 pub mod rename;
 pub mod report;
+pub mod rows;
 pub mod scenario;
 pub mod simulate;
 pub mod state;

@@ -505,3 +505,43 @@ proptest::proptest! {
         proptest::prop_assert_eq!(none, por);
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    /// Packed rows give back exactly the ids pushed, across every widening of a slot (ids
+    /// drawn from 0 to beyond three bytes, more rows than a chunk holds), and a row equals
+    /// exactly the ids it was made of.
+    #[test]
+    fn packed_rows_give_back_what_was_pushed(
+        slots in 1usize..6,
+        seeds in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..40),
+    ) {
+        use imessage_model::rows::PackedRows;
+        // Rows more numerous than a chunk, ids growing so each slot widens mid-way.
+        let rows: Vec<Vec<u32>> = (0..40_000u64)
+            .map(|r| {
+                let seed = seeds[r as usize % seeds.len()];
+                (0..slots)
+                    .map(|slot| {
+                        let bits = (r * (slot as u64 + 1) / 1_300).min(32) as u32;
+                        let x = (seed.rotate_left(slot as u32 * 7) ^ r) as u32;
+                        if bits == 0 { 0 } else { x >> (32 - bits) }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut packed = PackedRows::new(slots);
+        for row in &rows {
+            packed.push(row);
+        }
+        let mut out = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            packed.decode(i, &mut out);
+            proptest::prop_assert_eq!(&out, row, "row {}", i);
+            proptest::prop_assert!(packed.equals(i, row));
+            let mut other = row.clone();
+            other[i % slots] ^= 1;
+            proptest::prop_assert!(!packed.equals(i, &other));
+        }
+    }
+}
