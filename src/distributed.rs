@@ -35,8 +35,8 @@
 //! does. Tests check all of this on every scenario of `models/`.
 
 use crate::engine::{
-    concrete_run, decide_eventually, discovered, hash_of, persistent_set, resident_memory, Bound,
-    Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
+    concrete_run, decide_eventually, discovered, guards, hash_of, persistent_set, resident_memory,
+    Bound, Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
     MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
 };
 use crate::rows::Chunked;
@@ -316,9 +316,20 @@ struct Setup<'m, M: Footprints> {
     reads: Vec<Option<u64>>,
 }
 
+/// What the properties' guards say (`engine::guards`): a property behind a guard that is
+/// undiscovered still is evaluated only in a state that is a discovery of the guard.
+struct Guards {
+    guard: Vec<Option<usize>>,
+    order: Vec<usize>,
+    /// The `eventually` properties, if the graph is gathered (their conditions are read on
+    /// each state as it is expanded).
+    eventually: Vec<usize>,
+}
+
 /// One worker's part of a search.
 struct Local<'m, M: Footprints> {
     setup: Setup<'m, M>,
+    guards: Guards,
     me: usize,
     peers: usize,
     /// Per other worker, per slot: the ids of the parts sent there (a bit each).
@@ -340,6 +351,9 @@ struct Local<'m, M: Footprints> {
     edge_start: Vec<u32>,
     edges: Vec<Gid>,
     unexpanded: Vec<u32>,
+    /// Per state expanded so far, in order: the `eventually` properties whose condition it
+    /// lacks (read off the state its expansion builds).
+    avoids: Vec<u64>,
     /// Per property: its first discovery (number, place, depth), known to every worker.
     first: Vec<Option<(u32, Gid, usize)>>,
     /// States numbered so far, on every worker.
@@ -372,8 +386,18 @@ where
             setup.model.split(s, &mut parts);
         }
         let n = setup.props.len();
+        let (guard, order) = guards(setup.model, n);
+        let eventually = (0..n)
+            .filter(|&p| setup.graph && setup.props[p].expectation == Expectation::Eventually)
+            .collect();
         Local {
             setup,
+            guards: Guards {
+                guard,
+                order,
+                eventually,
+            },
+            avoids: Vec::new(),
             me,
             peers,
             sent: vec![vec![Vec::new(); parts.len()]; peers],
@@ -443,14 +467,20 @@ where
     fn discoveries(&self, i: u32, changes: Option<u64>) -> u64 {
         let mut mask = 0;
         let mut state = None;
-        for (p, prop) in self.setup.props.iter().enumerate() {
+        let undiscovered = |p: usize, mask: u64| {
+            self.setup.wanted[p] && self.first[p].is_none() && mask & (1 << p) == 0
+        };
+        for &p in &self.guards.order {
             let may_change = match (changes, self.setup.reads[p]) {
                 (Some(c), Some(r)) => c & r != 0,
                 _ => true,
             };
-            if self.setup.wanted[p] && self.first[p].is_none() && may_change {
+            // Behind a guard still undiscovered, and not discovered here either: no discovery
+            // (a discovery of `p` is one of its guard).
+            let guarded = self.guards.guard[p].is_some_and(|q| undiscovered(q, mask));
+            if undiscovered(p, mask) && may_change && !guarded {
                 let s = state.get_or_insert_with(|| self.state(i));
-                if discovered(prop, self.setup.model, s) {
+                if discovered(&self.setup.props[p], self.setup.model, s) {
                     mask |= 1 << p;
                 }
             }
@@ -849,6 +879,10 @@ where
                 self.absorb_open(bus);
             }
             let current = self.state(i);
+            if !self.guards.eventually.is_empty() && self.avoids.len() == i as usize {
+                let lacks = self.lacks(&current);
+                self.avoids.push(lacks);
+            }
             actions.clear();
             model.actions(&current, &mut actions);
             if limits.max_depth.is_some_and(|max| d >= max) {
@@ -1009,28 +1043,35 @@ where
                 .sum::<usize>()
     }
 
+    /// The `eventually` properties whose condition `s` lacks.
+    fn lacks(&self, s: &M::State) -> u64 {
+        self.guards
+            .eventually
+            .iter()
+            .filter(|&&p| !(self.setup.props[p].condition)(self.setup.model, s))
+            .fold(0u64, |m, &p| m | 1 << p)
+    }
+
     /// This worker's share of the graph, for worker 0 (its parents and edges move into it).
     fn skeleton(&mut self) -> Skeleton {
-        let eventually: Vec<usize> = (0..self.setup.props.len())
-            .filter(|&p| self.setup.props[p].expectation == Expectation::Eventually)
-            .collect();
         let graph = self.setup.graph;
-        let avoids = if graph && !eventually.is_empty() {
-            (0..self.len())
-                .map(|i| {
-                    if self.number[i as usize] == NO_PARENT {
-                        return 0;
-                    }
-                    let s = self.state(i);
-                    eventually
-                        .iter()
-                        .filter(|&&p| !(self.setup.props[p].condition)(self.setup.model, &s))
-                        .fold(0u64, |m, &p| m | 1 << p)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut avoids = std::mem::take(&mut self.avoids);
+        if !self.guards.eventually.is_empty() {
+            // The states never expanded (beyond a bound) are rebuilt here.
+            for i in avoids.len() as u32..self.len() {
+                let lacks = if self.number[i as usize] == NO_PARENT {
+                    0
+                } else {
+                    self.lacks(&self.state(i))
+                };
+                avoids.push(lacks);
+            }
+            for (i, a) in avoids.iter_mut().enumerate() {
+                if self.number[i] == NO_PARENT {
+                    *a = 0;
+                }
+            }
+        }
         let bytes = self.bytes() as u64;
         let (edge_start, edges) = if graph {
             (

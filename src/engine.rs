@@ -519,6 +519,17 @@ pub fn next_parts_whole<M: Footprints>(
 }
 
 /// What a discovery is for each property kind.
+/// Per property, the property it is looked for behind (`Footprints::guard`), and the order in
+/// which a new state's properties are evaluated: every guard before the rest, so that a
+/// property behind a guard discovered in the same state is evaluated there too.
+pub(crate) fn guards<M: Footprints>(model: &M, n: usize) -> (Vec<Option<usize>>, Vec<usize>) {
+    let guard: Vec<Option<usize>> = (0..n).map(|p| model.guard(p)).collect();
+    let (mut order, rest): (Vec<usize>, Vec<usize>) =
+        (0..n).partition(|q| guard.contains(&Some(*q)));
+    order.extend(rest);
+    (guard, order)
+}
+
 pub(crate) fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
     match p.expectation {
         Expectation::Always => !(p.condition)(model, s),
@@ -583,10 +594,7 @@ impl<'m, M: Footprints> Search<'m, M> {
         if let Some(s) = model.init_states().into_iter().next() {
             model.split(s, &mut parts);
         }
-        let guard: Vec<Option<usize>> = (0..props.len()).map(|p| model.guard(p)).collect();
-        let (mut order, rest): (Vec<usize>, Vec<usize>) =
-            (0..props.len()).partition(|q| guard.contains(&Some(*q)));
-        order.extend(rest);
+        let (guard, order) = guards(model, props.len());
         Search {
             model,
             reads: (0..props.len()).map(|p| model.reads(p)).collect(),
