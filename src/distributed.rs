@@ -326,6 +326,14 @@ struct Guards {
     eventually: Vec<usize>,
 }
 
+/// The state being expanded, as its successors are built from it: its parts, their hashes
+/// and their ids in this worker's tables.
+struct Expanding<P> {
+    parts: Vec<P>,
+    hashes: Vec<u64>,
+    ids: Vec<u32>,
+}
+
 /// One worker's part of a search.
 struct Local<'m, M: Footprints> {
     setup: Setup<'m, M>,
@@ -449,8 +457,18 @@ where
         self.setup.model.join(&self.parts(i))
     }
 
-    fn owned_parts(&self, i: u32) -> Vec<M::Part> {
-        self.parts(i).into_iter().cloned().collect()
+    /// State `i`'s parts, their hashes and ids, to build its successors from.
+    fn expanding(&self, i: u32) -> Expanding<M::Part> {
+        let ids = self.row(i).to_vec();
+        Expanding {
+            parts: self.parts(i).into_iter().cloned().collect(),
+            hashes: ids
+                .iter()
+                .enumerate()
+                .map(|(slot, &id)| self.tables[slot].hashes[id as usize])
+                .collect(),
+            ids,
+        }
     }
 
     /// Properties still looked for at depth `d`: wanted, not `eventually`, and not discovered
@@ -621,54 +639,50 @@ where
         }
     }
 
-    /// Sends the successor of state `i` (with parts `cur` and part hashes `cur_hashes`) by step
-    /// `ai`, which may change what `changes` says, given as `next` (`Footprints::next_parts`:
-    /// `None` where the step left a part).
+    /// Sends the successor of state `i` (being expanded: `cur`) by step `ai`, which may change
+    /// what `changes` says, given as `next` (`Footprints::next_parts`: `None` where the step
+    /// left a part).
     fn send_successor(
         &mut self,
         bus: &mut Bus<M::Part>,
         i: u32,
         (ai, changes): (usize, Option<u64>),
-        next: Vec<Option<M::Part>>,
-        cur: &[M::Part],
-        cur_hashes: &[u64],
+        mut next: Vec<Option<M::Part>>,
+        cur: &Expanding<M::Part>,
     ) {
         let model = self.setup.model;
-        let next: Vec<Option<M::Part>> = next
-            .into_iter()
-            .zip(cur)
-            .map(|(p, q)| p.filter(|p| !model.unchanged(q, p)))
-            .collect();
-        let hashes: Vec<u64> = next
-            .iter()
-            .zip(cur_hashes)
-            .map(|(p, &h)| p.as_ref().map_or(h, hash_of))
-            .collect();
+        let mut hashes = cur.hashes.clone();
+        for ((p, q), h) in next.iter_mut().zip(&cur.parts).zip(&mut hashes) {
+            if p.as_ref().is_some_and(|p| model.unchanged(q, p)) {
+                *p = None;
+            }
+            if let Some(p) = p {
+                *h = hash_of(p);
+            }
+        }
         let to = self.owner(&hashes);
         self.generated += 1;
         // Every part gets its id in this worker's table: a part the step did not change has its
         // parent's; only the parts it changed are interned (as the reference does).
-        let parent_row: Vec<u32> = self.row(i).to_vec();
-        let ids: Vec<u32> = next
-            .iter()
-            .zip(&hashes)
-            .enumerate()
-            .map(|(slot, (p, &h))| match p {
-                None => parent_row[slot],
-                Some(p) => self.tables[slot].intern_hashed(p.clone(), h),
-            })
-            .collect();
-        let parts: Vec<M::Part> = next
-            .into_iter()
-            .zip(cur)
-            .map(|(p, q)| p.unwrap_or_else(|| q.clone()))
-            .collect();
         let pieces = if to == self.me {
-            ids.into_iter().map(Piece::Known).collect()
+            next.into_iter()
+                .zip(&hashes)
+                .enumerate()
+                .map(|(slot, (p, &h))| {
+                    Piece::Known(match p {
+                        None => cur.ids[slot],
+                        Some(p) => self.tables[slot].intern_hashed(p, h),
+                    })
+                })
+                .collect()
         } else {
             // To another worker: a part in full the first time, by its id afterwards.
             let mut pieces = Vec::with_capacity(self.width);
-            for (slot, ((p, h), id)) in parts.into_iter().zip(hashes).zip(ids).enumerate() {
+            for (slot, (p, &h)) in next.into_iter().zip(&hashes).enumerate() {
+                let (id, p) = match p {
+                    None => (cur.ids[slot], None),
+                    Some(p) => (self.tables[slot].intern_hashed(p.clone(), h), Some(p)),
+                };
                 let sent = &mut self.sent[to][slot];
                 let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
                 if sent.len() <= word {
@@ -678,6 +692,7 @@ where
                     pieces.push(Piece::Known(id));
                 } else {
                     sent[word] |= bit;
+                    let p = p.unwrap_or_else(|| cur.parts[slot].clone());
                     pieces.push(Piece::First(p, h, id));
                 }
             }
@@ -692,15 +707,6 @@ where
                 changes,
             },
         );
-    }
-
-    /// The part hashes of state `i`.
-    fn part_hashes(&self, i: u32) -> Vec<u64> {
-        self.row(i)
-            .iter()
-            .enumerate()
-            .map(|(slot, &id)| self.tables[slot].hashes[id as usize])
-            .collect()
     }
 
     /// Runs the search; every worker returns with the same counts, bound and discoveries.
@@ -901,8 +907,7 @@ where
             } else {
                 None
             };
-            let cur = self.owned_parts(i);
-            let cur_hashes = self.part_hashes(i);
+            let cur = self.expanding(i);
             let mut sent = 0;
             let all: Vec<usize>;
             let list = match &chosen {
@@ -914,16 +919,16 @@ where
             };
             for &ai in list {
                 let mut next = Vec::with_capacity(self.width);
-                if model.next_parts(&current, &cur, &actions[ai], &mut next) {
+                if model.next_parts(&current, &cur.parts, &actions[ai], &mut next) {
                     let step = (ai, model.changes(&actions[ai]));
-                    self.send_successor(bus, i, step, next, &cur, &cur_hashes);
+                    self.send_successor(bus, i, step, next, &cur);
                     sent += 1;
                 }
             }
             if let Some(set) = chosen {
                 if sent == 0 {
                     // The cycle proviso: an empty reduced set is no set at all.
-                    self.expand_rest(bus, i, &set, &current, &actions, &cur, &cur_hashes);
+                    self.expand_rest(bus, i, &set, &current, &actions, &cur);
                 } else {
                     reduced.push((i, set));
                 }
@@ -942,9 +947,8 @@ where
                 let current = self.state(i);
                 actions.clear();
                 model.actions(&current, &mut actions);
-                let cur = self.owned_parts(i);
-                let cur_hashes = self.part_hashes(i);
-                self.expand_rest(bus, i, &set, &current, &actions, &cur, &cur_hashes);
+                let cur = self.expanding(i);
+                self.expand_rest(bus, i, &set, &current, &actions, &cur);
             }
         }
         bus.sync(worker);
@@ -975,7 +979,6 @@ where
     M::Part: timely::ExchangeData,
 {
     /// Sends the successors of state `i` by the steps outside `set` (the cycle proviso).
-    #[allow(clippy::too_many_arguments)]
     fn expand_rest(
         &mut self,
         bus: &mut Bus<M::Part>,
@@ -983,8 +986,7 @@ where
         set: &[usize],
         current: &M::State,
         actions: &[M::Action],
-        cur: &[M::Part],
-        cur_hashes: &[u64],
+        cur: &Expanding<M::Part>,
     ) {
         let model = self.setup.model;
         for (ai, a) in actions.iter().enumerate() {
@@ -992,9 +994,9 @@ where
                 continue;
             }
             let mut next = Vec::with_capacity(self.width);
-            if model.next_parts(current, cur, a, &mut next) {
+            if model.next_parts(current, &cur.parts, a, &mut next) {
                 let step = (ai, model.changes(a));
-                self.send_successor(bus, i, step, next, cur, cur_hashes);
+                self.send_successor(bus, i, step, next, cur);
             }
         }
     }
@@ -1295,7 +1297,12 @@ where
         let asked: std::collections::HashSet<u32> = asked.into_iter().collect();
         let found: Vec<(u32, Vec<M::Part>)> = (0..local.len())
             .filter(|&i| asked.contains(&local.number[i as usize]))
-            .map(|i| (local.number[i as usize], local.owned_parts(i)))
+            .map(|i| {
+                (
+                    local.number[i as usize],
+                    local.parts(i).into_iter().cloned().collect(),
+                )
+            })
             .collect();
         bus.send(0, Note::States(found));
     }
