@@ -1250,9 +1250,12 @@ where
                         |k| graph.parent[k as usize] == NO_PARENT,
                         |k| graph.avoids[k as usize] & bit != 0,
                         &graph.unexpanded,
-                        |k| {
-                            &graph.edges[graph.edge_start[k as usize] as usize
-                                ..graph.edge_start[k as usize + 1] as usize]
+                        |k, out| {
+                            out.clear();
+                            out.extend_from_slice(
+                                &graph.edges[graph.edge_start[k as usize] as usize
+                                    ..graph.edge_start[k as usize + 1] as usize],
+                            )
                         },
                     ));
                 }

@@ -478,9 +478,8 @@ impl<M: Footprints> Store<M> {
                 .sum::<usize>()
     }
 
-    fn successors(&self, i: u32) -> &[u32] {
-        let i = i as usize;
-        self.edges.row(i)
+    fn successors(&self, i: u32, out: &mut Vec<u32>) {
+        self.edges.row(i as usize, out)
     }
 
     fn chain(&self, i: u32) -> Vec<u32> {
@@ -858,7 +857,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                 None => !(prop.condition)(self.model, &self.store.state(self.model, i)),
             },
             &unexpanded,
-            |i| self.store.successors(i),
+            |i, out| self.store.successors(i, out),
         )
     }
 
@@ -998,12 +997,12 @@ pub(crate) fn persistent_set<M: Footprints>(
 /// initial state through states that `avoid` the condition that ends in a state with no
 /// successor (and not `unexpanded`, whose future is unknown) is a counterexample, returned as
 /// its chain of states; `Err` when there is none but such states form a cycle.
-pub(crate) fn decide_eventually<'g>(
+pub(crate) fn decide_eventually(
     n: usize,
     initial: impl Fn(u32) -> bool,
     avoids: impl Fn(u32) -> bool,
     unexpanded: &[bool],
-    successors: impl Fn(u32) -> &'g [u32],
+    successors: impl Fn(u32, &mut Vec<u32>),
 ) -> Result<Option<Vec<u32>>, ()> {
     let mut seen = vec![false; n];
     let mut via: Vec<u32> = vec![NO_PARENT; n];
@@ -1013,6 +1012,7 @@ pub(crate) fn decide_eventually<'g>(
     // Each state's condition is read once, however many edges lead to it.
     let mut avoided: Vec<Option<bool>> = vec![None; n];
     let mut queue: VecDeque<u32> = VecDeque::new();
+    let mut succ = Vec::new();
     for i in 0..n as u32 {
         if initial(i) && *avoided[i as usize].get_or_insert_with(|| avoids(i)) {
             seen[i as usize] = true;
@@ -1023,7 +1023,7 @@ pub(crate) fn decide_eventually<'g>(
         if unexpanded[u as usize] {
             continue; // Beyond the bound: its future is unknown.
         }
-        let succ = successors(u);
+        successors(u, &mut succ);
         if succ.is_empty() {
             let mut chain = vec![u];
             let mut at = u;
@@ -1034,7 +1034,7 @@ pub(crate) fn decide_eventually<'g>(
             chain.reverse();
             return Ok(Some(chain));
         }
-        for &v in succ {
+        for &v in &succ {
             if *avoided[v as usize].get_or_insert_with(|| avoids(v)) && !seen[v as usize] {
                 seen[v as usize] = true;
                 via[v as usize] = u;
@@ -1043,11 +1043,11 @@ pub(crate) fn decide_eventually<'g>(
         }
         walked[u as usize] = true;
     }
-    let next = |u: u32| -> &'g [u32] {
+    let next = |u: u32, out: &mut Vec<u32>| {
         if walked[u as usize] {
-            successors(u)
+            successors(u, out)
         } else {
-            &[]
+            out.clear()
         }
     };
     if has_cycle(n, &walked, next, |v| avoided[v as usize] == Some(true)) {
@@ -1059,14 +1059,15 @@ pub(crate) fn decide_eventually<'g>(
 
 /// Whether the graph of the `roots` (a flag per state) and their successors (`next`) that
 /// `keep` has a cycle.
-fn has_cycle<'g>(
+fn has_cycle(
     n: usize,
     roots: &[bool],
-    next: impl Fn(u32) -> &'g [u32],
+    next: impl Fn(u32, &mut Vec<u32>),
     keep: impl Fn(u32) -> bool,
 ) -> bool {
     // Iterative depth-first search with three colours.
     let mut colour = vec![0u8; n];
+    let mut succ = Vec::new();
     for root in (0..n as u32).filter(|&r| roots[r as usize]) {
         if colour[root as usize] != 0 {
             continue;
@@ -1074,7 +1075,7 @@ fn has_cycle<'g>(
         let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
         colour[root as usize] = 1;
         while let Some((u, i)) = stack.pop() {
-            let succ = next(u);
+            next(u, &mut succ);
             match (i..succ.len()).find(|&j| keep(succ[j])) {
                 Some(j) => {
                     let v = succ[j];

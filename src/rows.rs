@@ -67,50 +67,75 @@ fn grow_within<T>(chunk: &mut Vec<T>, more: usize, max: usize) {
 }
 
 /// The successors of each expanded state, a row per state in state order, appended in chunks
-/// (as [`Chunked`], and for the same reasons); a row never spans two chunks.
-pub(crate) struct Edges {
-    chunks: Vec<Vec<u32>>,
+/// (as [`Chunked`], and for the same reasons); a row never spans two chunks. A row is written
+/// as differences, each from the value before it (the first from the row's own state), in a
+/// variable number of bytes: a breadth-first search numbers a state's new successors one after
+/// the other, so most differences take one byte instead of four.
+pub struct Edges {
+    chunks: Vec<Vec<u8>>,
     /// Per row: where it starts, as chunk and offset (`chunk << OFFSET_BITS | offset`).
     start: Chunked<u32>,
 }
+
+/// The largest bytes one value takes.
+const MAX_VALUE_BYTES: usize = 5;
 
 impl Edges {
     const OFFSET_BITS: u32 = 20;
     const CHUNK: usize = 1 << Self::OFFSET_BITS;
 
-    pub(crate) fn new() -> Self {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         Edges {
             chunks: Vec::new(),
             start: Chunked::new(1),
         }
     }
 
-    pub(crate) fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.start.len()
     }
 
     /// Appends the next state's successors.
-    pub(crate) fn push_row(&mut self, row: &[u32]) {
+    pub fn push_row(&mut self, row: &[u32]) {
         assert!(
-            row.len() <= Self::CHUNK,
+            row.len() * MAX_VALUE_BYTES <= Self::CHUNK,
             "a state has fewer successors than a chunk holds"
         );
+        let most = row.len() * MAX_VALUE_BYTES;
         if self
             .chunks
             .last()
-            .is_none_or(|c| c.len() + row.len() > Self::CHUNK)
+            .is_none_or(|c| c.len() + most > Self::CHUNK)
         {
             self.chunks.push(Vec::new());
         }
         let chunk = self.chunks.len() - 1;
+        assert!(
+            chunk < 1 << (32 - Self::OFFSET_BITS),
+            "the successors of a search fit in 4 GiB"
+        );
         let last = &mut self.chunks[chunk];
-        grow_within(last, row.len(), Self::CHUNK);
+        grow_within(last, most, Self::CHUNK);
         self.start
             .push(&[(chunk as u32) << Self::OFFSET_BITS | last.len() as u32]);
-        last.extend_from_slice(row);
+        let mut prev = self.start.len() as i64 - 1;
+        for &v in row {
+            let d = i64::from(v) - prev;
+            // Zigzag: small differences of either sign in few bytes.
+            let mut z = ((d << 1) ^ (d >> 63)) as u64;
+            while z >= 0x80 {
+                last.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            last.push(z as u8);
+            prev = i64::from(v);
+        }
     }
 
-    pub(crate) fn row(&self, i: usize) -> &[u32] {
+    /// Row `i`'s successors, into `out` (cleared first).
+    pub fn row(&self, i: usize, out: &mut Vec<u32>) {
+        out.clear();
         let at = |pos: u32| {
             (
                 (pos >> Self::OFFSET_BITS) as usize,
@@ -123,12 +148,23 @@ impl Edges {
             Some((next, to)) if next == chunk => to,
             _ => self.chunks[chunk].len(),
         };
-        &self.chunks[chunk][from..to]
+        let mut prev = i as i64;
+        let (mut z, mut shift) = (0u64, 0);
+        for &b in &self.chunks[chunk][from..to] {
+            z |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                let d = (z >> 1) as i64 ^ -((z & 1) as i64);
+                prev += d;
+                out.push(prev as u32);
+                (z, shift) = (0, 0);
+            }
+        }
     }
 
-    pub(crate) fn bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::capacity).sum::<usize>() * 4
-            + self.chunks.capacity() * std::mem::size_of::<Vec<u32>>()
+    pub fn bytes(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum::<usize>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<u8>>()
             + self.start.bytes()
     }
 }

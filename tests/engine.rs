@@ -545,3 +545,32 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Rows of successors come back as pushed, in order, whatever the differences between
+    /// successive values (either sign, up to the whole range of a state number) and with
+    /// empty rows among them.
+    #[test]
+    fn edge_rows_give_back_what_was_pushed(
+        rows in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![0u32..8, proptest::prelude::any::<u32>()],
+                0..12,
+            ),
+            1..300,
+        ),
+    ) {
+        use imessage_model::rows::Edges;
+        let mut edges = Edges::new();
+        for row in &rows {
+            edges.push_row(row);
+        }
+        proptest::prop_assert_eq!(edges.rows(), rows.len());
+        let mut out = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            edges.row(i, &mut out);
+            proptest::prop_assert_eq!(&out, row, "row {}", i);
+        }
+    }
+}
