@@ -35,11 +35,11 @@
 //! does. Tests check all of this on every scenario of `models/`.
 
 use crate::engine::{
-    concrete_run, decide_eventually, discovered, guards, hash_of, persistent_set, resident_memory,
-    Bound, Exploration, Finding, Footprints, Limits, PartTable, Progress, Reduction, Trace,
-    MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
+    concrete_run, decide_eventually, discovered, guards, hash_of, hash_row, persistent_set,
+    resident_memory, Bound, Exploration, Finding, Footprints, Limits, PartTable, Progress,
+    Reduction, Trace, MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
 };
-use crate::rows::Chunked;
+use crate::rows::PackedRows;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Property};
@@ -346,7 +346,7 @@ struct Local<'m, M: Footprints> {
     received: Vec<Vec<Vec<u32>>>,
     width: usize,
     tables: Vec<PartTable<M::Part>>,
-    ids: Chunked<u32>,
+    ids: PackedRows,
     index: HashTable<u32>,
     /// Per state: its number (`NO_PARENT` until its depth is numbered).
     number: Vec<u32>,
@@ -412,7 +412,7 @@ where
             received: vec![vec![Vec::new(); parts.len()]; peers],
             width: parts.len(),
             tables: (0..parts.len()).map(|_| PartTable::new()).collect(),
-            ids: Chunked::new(parts.len()),
+            ids: PackedRows::new(parts.len()),
             index: HashTable::new(),
             number: Vec::new(),
             parent: Vec::new(),
@@ -441,15 +441,11 @@ where
         self.number.len() as u32
     }
 
-    fn row(&self, i: u32) -> &[u32] {
-        self.ids.row(i as usize)
-    }
-
     fn parts(&self, i: u32) -> Vec<&M::Part> {
-        self.row(i)
+        self.tables
             .iter()
             .enumerate()
-            .map(|(slot, &id)| &self.tables[slot].parts[id as usize])
+            .map(|(slot, t)| &t.parts[self.ids.get(i as usize, slot) as usize])
             .collect()
     }
 
@@ -459,7 +455,8 @@ where
 
     /// State `i`'s parts, their hashes and ids, to build its successors from.
     fn expanding(&self, i: u32) -> Expanding<M::Part> {
-        let ids = self.row(i).to_vec();
+        let mut ids = Vec::with_capacity(self.width);
+        self.ids.decode(i as usize, &mut ids);
         Expanding {
             parts: self.parts(i).into_iter().cloned().collect(),
             hashes: ids
@@ -563,9 +560,9 @@ where
         from: Gid,
         changes: Option<u64>,
     ) -> (u32, bool) {
-        let h = hash_of(&row);
+        let h = hash_row(row.iter().copied());
         let ids = &self.ids;
-        if let Some(&i) = self.index.find(h, |&i| *ids.row(i as usize) == row[..]) {
+        if let Some(&i) = self.index.find(h, |&i| ids.equals(i as usize, &row)) {
             let newest = *self.level_start.last().expect("a depth is open");
             if i >= newest && key < self.fresh[(i - newest) as usize].0 {
                 self.fresh[(i - newest) as usize].0 = key;
@@ -575,9 +572,10 @@ where
         }
         let i = self.len();
         self.ids.push(&row);
-        let ids = &self.ids;
-        self.index
-            .insert_unique(h, i, |&j| hash_of(ids.row(j as usize)));
+        let (ids, width) = (&self.ids, self.width);
+        self.index.insert_unique(h, i, |&j| {
+            hash_row((0..width).map(|slot| ids.get(j as usize, slot)))
+        });
         self.parent.push(from);
         self.number.push(NO_PARENT);
         let mask = if self.looking() {

@@ -330,7 +330,7 @@ pub(crate) fn hash_of<T: Hash + ?Sized>(x: &T) -> u64 {
 
 /// The hash of a state's part ids, the same whether they come from a row being built or from
 /// the packed store.
-fn hash_row(ids: impl Iterator<Item = u32>) -> u64 {
+pub(crate) fn hash_row(ids: impl Iterator<Item = u32>) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     ids.for_each(|id| h.write_u32(id));
     h.finish()
