@@ -490,8 +490,9 @@ where
                 (Some(c), Some(r)) => c & r != 0,
                 _ => true,
             };
-            // Behind a guard still undiscovered, and not discovered here either: no discovery
-            // (a discovery of `p` is one of its guard).
+            // Behind a guard still undiscovered, and not discovered here either: no discovery.
+            // Every run to a discovery of `p` passes through one of its guard, here or at a
+            // shallower depth, whose discoveries `first` holds (`Footprints::guard`).
             let guarded = self.guards.guard[p].is_some_and(|q| undiscovered(q, mask));
             if undiscovered(p, mask) && may_change && !guarded {
                 let s = state.get_or_insert_with(|| self.state(i));
