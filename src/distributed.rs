@@ -316,14 +316,11 @@ struct Setup<'m, M: Footprints> {
     reads: Vec<Option<u64>>,
 }
 
-/// What the properties' guards say (`engine::guards`): a property behind a guard that is
-/// undiscovered still is evaluated only in a state that is a discovery of the guard.
+/// What the properties' guards say (`engine::guards`): a property behind a guard is not
+/// evaluated while the guard is undiscovered, here and at every shallower depth.
 struct Guards {
     guard: Vec<Option<usize>>,
     order: Vec<usize>,
-    /// The `eventually` properties, if the graph is gathered (their conditions are read on
-    /// each state as it is expanded).
-    eventually: Vec<usize>,
 }
 
 /// The state being expanded, as its successors are built from it: its parts, their hashes
@@ -338,6 +335,9 @@ struct Expanding<P> {
 struct Local<'m, M: Footprints> {
     setup: Setup<'m, M>,
     guards: Guards,
+    /// The `eventually` properties, if the graph is gathered (their conditions are read on
+    /// each state as it is expanded).
+    eventually: Vec<usize>,
     me: usize,
     peers: usize,
     /// Per other worker, per slot: the ids of the parts sent there (a bit each).
@@ -400,11 +400,8 @@ where
             .collect();
         Local {
             setup,
-            guards: Guards {
-                guard,
-                order,
-                eventually,
-            },
+            guards: Guards { guard, order },
+            eventually,
             avoids: Vec::new(),
             me,
             peers,
@@ -444,8 +441,8 @@ where
     fn parts(&self, i: u32) -> Vec<&M::Part> {
         self.tables
             .iter()
-            .enumerate()
-            .map(|(slot, t)| &t.parts[self.ids.get(i as usize, slot) as usize])
+            .zip(self.ids.ids(i as usize))
+            .map(|(t, id)| &t.parts[id as usize])
             .collect()
     }
 
@@ -455,10 +452,13 @@ where
 
     /// State `i`'s parts, their hashes and ids, to build its successors from.
     fn expanding(&self, i: u32) -> Expanding<M::Part> {
-        let mut ids = Vec::with_capacity(self.width);
-        self.ids.decode(i as usize, &mut ids);
+        let ids: Vec<u32> = self.ids.ids(i as usize).collect();
         Expanding {
-            parts: self.parts(i).into_iter().cloned().collect(),
+            parts: ids
+                .iter()
+                .enumerate()
+                .map(|(slot, &id)| self.tables[slot].parts[id as usize].clone())
+                .collect(),
             hashes: ids
                 .iter()
                 .enumerate()
@@ -573,10 +573,9 @@ where
         }
         let i = self.len();
         self.ids.push(&row);
-        let (ids, width) = (&self.ids, self.width);
-        self.index.insert_unique(h, i, |&j| {
-            hash_row((0..width).map(|slot| ids.get(j as usize, slot)))
-        });
+        let ids = &self.ids;
+        self.index
+            .insert_unique(h, i, |&j| hash_row(ids.ids(j as usize)));
         self.parent.push(from);
         self.number.push(NO_PARENT);
         let mask = if self.looking() {
@@ -884,7 +883,7 @@ where
                 self.absorb_open(bus);
             }
             let current = self.state(i);
-            if !self.guards.eventually.is_empty() && self.avoids.len() == i as usize {
+            if !self.eventually.is_empty() && self.avoids.len() == i as usize {
                 let lacks = self.lacks(&current);
                 self.avoids.push(lacks);
             }
@@ -1046,8 +1045,7 @@ where
 
     /// The `eventually` properties whose condition `s` lacks.
     fn lacks(&self, s: &M::State) -> u64 {
-        self.guards
-            .eventually
+        self.eventually
             .iter()
             .filter(|&&p| !(self.setup.props[p].condition)(self.setup.model, s))
             .fold(0u64, |m, &p| m | 1 << p)
@@ -1057,19 +1055,15 @@ where
     fn skeleton(&mut self) -> Skeleton {
         let graph = self.setup.graph;
         let mut avoids = std::mem::take(&mut self.avoids);
-        if !self.guards.eventually.is_empty() {
-            // The states never expanded (beyond a bound) are rebuilt here.
-            for i in avoids.len() as u32..self.len() {
-                let lacks = if self.number[i as usize] == NO_PARENT {
-                    0
-                } else {
-                    self.lacks(&self.state(i))
-                };
-                avoids.push(lacks);
-            }
-            for (i, a) in avoids.iter_mut().enumerate() {
-                if self.number[i] == NO_PARENT {
-                    *a = 0;
+        if !self.eventually.is_empty() {
+            // The states never expanded (beyond a bound) are rebuilt here; a state cut off by
+            // a states bound lacks nothing.
+            for i in 0..self.len() {
+                if i as usize == avoids.len() {
+                    let lacks = self.number[i as usize] != NO_PARENT;
+                    avoids.push(if lacks { self.lacks(&self.state(i)) } else { 0 });
+                } else if self.number[i as usize] == NO_PARENT {
+                    avoids[i as usize] = 0;
                 }
             }
         }

@@ -414,10 +414,15 @@ impl<M: Footprints> Store<M> {
     }
 
     fn parts(&self, i: u32) -> Vec<&M::Part> {
+        self.parts_of(self.ids.ids(i as usize))
+    }
+
+    /// The parts with these ids, in slot order.
+    fn parts_of(&self, ids: impl Iterator<Item = u32>) -> Vec<&M::Part> {
         self.tables
             .iter()
-            .enumerate()
-            .map(|(slot, t)| &t.parts[self.ids.get(i as usize, slot) as usize])
+            .zip(ids)
+            .map(|(t, id)| &t.parts[id as usize])
             .collect()
     }
 
@@ -458,10 +463,9 @@ impl<M: Footprints> Store<M> {
         }
         let i = self.len() as u32;
         self.ids.push(row);
-        let (ids, width) = (&self.ids, self.tables.len());
-        self.index.insert_unique(h, i, |&j| {
-            hash_row((0..width).map(|slot| ids.get(j as usize, slot)))
-        });
+        let ids = &self.ids;
+        self.index
+            .insert_unique(h, i, |&j| hash_row(ids.ids(j as usize)));
         self.parent.push(&[parent]);
         (i, true)
     }
@@ -517,7 +521,6 @@ pub fn next_parts_whole<M: Footprints>(
     true
 }
 
-/// What a discovery is for each property kind.
 /// Per property, the property it is looked for behind (`Footprints::guard`), and the order in
 /// which a new state's properties are evaluated: every guard before the rest, so that a
 /// property behind a guard discovered in the same state is evaluated there too.
@@ -529,6 +532,7 @@ pub(crate) fn guards<M: Footprints>(model: &M, n: usize) -> (Vec<Option<usize>>,
     (guard, order)
 }
 
+/// What a discovery is for each property kind.
 pub(crate) fn discovered<M: Model>(p: &Property<M>, model: &M, s: &M::State) -> bool {
     match p.expectation {
         Expectation::Always => !(p.condition)(model, s),
@@ -712,7 +716,9 @@ impl<'m, M: Footprints> Search<'m, M> {
                     publish(p, &mut published, self.generated, self.store.len(), depth);
                 }
             }
-            let current = self.store.state(model, idx);
+            // The state's ids are read once; its parts and its whole form are built from them.
+            self.store.row(idx, &mut cur_ids);
+            let current = model.join(&self.store.parts_of(cur_ids.iter().copied()));
             for (p, bits) in &mut self.met {
                 debug_assert_eq!(bits.len, idx as usize, "states are expanded in order");
                 bits.push((self.props[*p].condition)(model, &current));
@@ -744,8 +750,12 @@ impl<'m, M: Footprints> Search<'m, M> {
                 None
             };
             cur_parts.clear();
-            cur_parts.extend(self.store.parts(idx).into_iter().cloned());
-            self.store.row(idx, &mut cur_ids);
+            cur_parts.extend(
+                self.store
+                    .parts_of(cur_ids.iter().copied())
+                    .into_iter()
+                    .cloned(),
+            );
             batch.clear();
             // A successor is built from its parent's parts: a part its step leaves keeps the
             // parent's id, and only the parts it changes are interned.

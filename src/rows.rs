@@ -194,6 +194,18 @@ fn read(bytes: &[u8]) -> u32 {
     bytes.iter().rev().fold(0, |id, &b| id << 8 | u32::from(b))
 }
 
+/// The ids of a packed `row` whose slots have these widths and offsets.
+fn unpack<'a>(
+    row: &'a [u8],
+    widths: &'a [u8],
+    offsets: &'a [usize],
+) -> impl Iterator<Item = u32> + 'a {
+    widths
+        .iter()
+        .zip(offsets)
+        .map(move |(&w, &at)| read(&row[at..at + w as usize]))
+}
+
 impl PackedRows {
     pub fn new(slots: usize) -> Self {
         PackedRows {
@@ -205,23 +217,20 @@ impl PackedRows {
         }
     }
 
-    /// The id in `slot` of row `i`.
-    pub fn get(&self, i: usize, slot: usize) -> u32 {
-        let at = self.offsets[slot];
-        read(&self.rows.row(i)[at..at + self.widths[slot] as usize])
+    /// Row `i`'s ids, in slot order.
+    pub fn ids(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        unpack(self.rows.row(i), &self.widths, &self.offsets)
     }
 
     /// Row `i`'s ids, into `out` (cleared first).
     pub fn decode(&self, i: usize, out: &mut Vec<u32>) {
         out.clear();
-        out.extend((0..self.slots).map(|slot| self.get(i, slot)));
+        out.extend(self.ids(i));
     }
 
     /// Whether row `i` holds exactly `ids`.
     pub fn equals(&self, i: usize, ids: &[u32]) -> bool {
-        ids.iter()
-            .enumerate()
-            .all(|(slot, &id)| self.get(i, slot) == id)
+        self.ids(i).eq(ids.iter().copied())
     }
 
     /// Appends a row, widening slots first if one of `ids` does not fit.
@@ -269,10 +278,8 @@ impl PackedRows {
             left -= rows;
             for r in 0..rows {
                 ids.clear();
-                ids.extend((0..self.slots).map(|slot| {
-                    let from = r * old_stride + old_offsets[slot];
-                    read(&chunk[from..from + old_widths[slot] as usize])
-                }));
+                let old = &chunk[r * old_stride..(r + 1) * old_stride];
+                ids.extend(unpack(old, &old_widths, &old_offsets));
                 self.encode(&ids, &mut row);
                 self.rows.push(&row);
             }
