@@ -382,6 +382,10 @@ struct Local<'m, M: Footprints> {
     generated_before: usize,
     last_sent: Vec<(u32, u32)>,
     published: (usize, usize),
+    /// The model's memo of the steps this worker has taken (`Footprints::Memo`).
+    memo: M::Memo,
+    /// The state last read for its discoveries (see `move_view`).
+    stored_view: Option<(M::State, Vec<u32>)>,
 }
 
 impl<'m, M: Footprints> Local<'m, M>
@@ -431,6 +435,8 @@ where
             generated_before: 0,
             last_sent: Vec::new(),
             published: (0, 0),
+            memo: M::Memo::default(),
+            stored_view: None,
         }
     }
 
@@ -448,6 +454,23 @@ where
 
     fn state(&self, i: u32) -> M::State {
         self.setup.model.join(&self.parts(i))
+    }
+
+    /// Moves `view` (a state and its ids) to state `i`, changing only the parts that differ
+    /// (`Footprints::rejoin`); the first time, joins it.
+    fn move_view(&self, view: &mut Option<(M::State, Vec<u32>)>, i: u32) {
+        let ids: Vec<u32> = self.ids.ids(i as usize).collect();
+        match view {
+            Some((s, at)) if *at != ids => {
+                let old: Vec<&M::Part> = (self.tables.iter().zip(at.iter()))
+                    .map(|(t, &id)| &t.parts[id as usize])
+                    .collect();
+                self.setup.model.rejoin(s, &old, &self.parts(i));
+                *at = ids;
+            }
+            Some(_) => {}
+            None => *view = Some((self.state(i), ids)),
+        }
     }
 
     /// State `i`'s parts, their hashes and ids, to build its successors from.
@@ -479,9 +502,10 @@ where
     /// The properties state `i` is a discovery of, among those still looked for and, when
     /// the step that reached it `changes` what it says, reading something it changes; the
     /// state is rebuilt from its parts only if there is one.
-    fn discoveries(&self, i: u32, changes: Option<u64>) -> u64 {
+    fn discoveries(&mut self, i: u32, changes: Option<u64>) -> u64 {
         let mut mask = 0;
-        let mut state = None;
+        let mut view = self.stored_view.take();
+        let mut read = false;
         let undiscovered = |p: usize, mask: u64| {
             self.setup.wanted[p] && self.first[p].is_none() && mask & (1 << p) == 0
         };
@@ -495,12 +519,17 @@ where
             // shallower depth, whose discoveries `first` holds (`Footprints::guard`).
             let guarded = self.guards.guard[p].is_some_and(|q| undiscovered(q, mask));
             if undiscovered(p, mask) && may_change && !guarded {
-                let s = state.get_or_insert_with(|| self.state(i));
+                if !read {
+                    self.move_view(&mut view, i);
+                    read = true;
+                }
+                let s = &view.as_ref().expect("the view is moved to the state").0;
                 if discovered(&self.setup.props[p], self.setup.model, s) {
                     mask |= 1 << p;
                 }
             }
         }
+        self.stored_view = view;
         mask
     }
 
@@ -866,6 +895,8 @@ where
         let mut actions = Vec::new();
         let mut depth_bound = false;
         let mut memory = false;
+        // The state being expanded, moved from each to the next.
+        let mut view = None;
         for i in from..to {
             if self.generated >= memory_checked_at + MEMORY_CHECK_EVERY {
                 memory_checked_at = self.generated;
@@ -882,18 +913,19 @@ where
                 bus.pump(worker);
                 self.absorb_open(bus);
             }
-            let current = self.state(i);
+            self.move_view(&mut view, i);
+            let current = &view.as_ref().expect("the view is moved to the state").0;
             if !self.eventually.is_empty() && self.avoids.len() == i as usize {
-                let lacks = self.lacks(&current);
+                let lacks = self.lacks(current);
                 self.avoids.push(lacks);
             }
             actions.clear();
-            model.actions(&current, &mut actions);
+            model.actions(current, &mut actions);
             if limits.max_depth.is_some_and(|max| d >= max) {
                 if !self.setup.stop_when_found
                     && actions
                         .iter()
-                        .any(|a| model.next_state(&current, a.clone()).is_some())
+                        .any(|a| model.next_state(current, a.clone()).is_some())
                 {
                     depth_bound = true;
                     self.unexpanded.push(i);
@@ -901,7 +933,7 @@ where
                 continue;
             }
             let chosen = if self.setup.por {
-                persistent_set(model, &undecided, &current, &actions)
+                persistent_set(model, &undecided, current, &actions)
             } else {
                 None
             };
@@ -917,7 +949,7 @@ where
             };
             for &ai in list {
                 let mut next = Vec::with_capacity(self.width);
-                if model.next_parts(&current, &cur.parts, &actions[ai], &mut next) {
+                if model.next_parts(current, &cur.parts, &actions[ai], &mut next, &mut self.memo) {
                     let step = (ai, model.changes(&actions[ai]));
                     self.send_successor(bus, i, step, next, &cur);
                     sent += 1;
@@ -926,7 +958,7 @@ where
             if let Some(set) = chosen {
                 if sent == 0 {
                     // The cycle proviso: an empty reduced set is no set at all.
-                    self.expand_rest(bus, i, &set, &current, &actions, &cur);
+                    self.expand_rest(bus, i, &set, current, &actions, &cur);
                 } else {
                     reduced.push((i, set));
                 }
@@ -992,7 +1024,7 @@ where
                 continue;
             }
             let mut next = Vec::with_capacity(self.width);
-            if model.next_parts(current, &cur.parts, a, &mut next) {
+            if model.next_parts(current, &cur.parts, a, &mut next, &mut self.memo) {
                 let step = (ai, model.changes(a));
                 self.send_successor(bus, i, step, next, cur);
             }

@@ -104,11 +104,22 @@ pub trait Footprints:
 {
     /// One interned piece of a state (collapse compression).
     type Part: Clone + Eq + Hash;
+    /// What a search keeps between the successors it builds, to build the next ones with less
+    /// work (a cache: [`next_parts`](Self::next_parts) gives the same parts whatever it holds).
+    /// Each search, and each worker of a distributed one, has its own.
+    type Memo: Default;
 
     /// Splits a state into its parts; the number of parts is the same for every state.
     fn split(&self, state: Self::State, parts: &mut Vec<Self::Part>);
     /// Rebuilds a state from its parts.
     fn join(&self, parts: &[&Self::Part]) -> Self::State;
+    /// Turns `state`, the join of `old`, into the join of `new` (as many parts). The default
+    /// joins `new`; a model may change only what differs, since a search moves one state from
+    /// each state it reads to the next, and the next differs from it in a few parts.
+    fn rejoin(&self, state: &mut Self::State, old: &[&Self::Part], new: &[&Self::Part]) {
+        let _ = old;
+        *state = self.join(new);
+    }
     /// A cheap test that a successor's part is its parent's (true only if they are equal;
     /// false may be wrong, which costs an interning lookup, never exactness).
     fn unchanged(&self, parent: &Self::Part, child: &Self::Part) -> bool {
@@ -118,13 +129,14 @@ pub trait Footprints:
     /// `next[slot]` is the new part, or `None` where the step leaves `parts[slot]` as it is;
     /// false when the step leads nowhere. The default builds the whole successor
     /// (`next_state`) and splits it; a model may build only what the step changes, and must
-    /// give the same parts.
+    /// give the same parts, whatever `memo` holds.
     fn next_parts(
         &self,
         state: &Self::State,
         parts: &[Self::Part],
         action: &Self::Action,
         next: &mut Vec<Option<Self::Part>>,
+        _memo: &mut Self::Memo,
     ) -> bool {
         next_parts_whole(self, state, parts, action, next)
     }
@@ -430,6 +442,16 @@ impl<M: Footprints> Store<M> {
         model.join(&self.parts(i))
     }
 
+    /// Turns `view` (a state and its ids) into the state with ids `ids`.
+    fn rejoin(&self, model: &M, view: &mut (M::State, Vec<u32>), ids: &[u32]) {
+        if view.1 != ids {
+            let old = self.parts_of(view.1.iter().copied());
+            model.rejoin(&mut view.0, &old, &self.parts_of(ids.iter().copied()));
+            view.1.clear();
+            view.1.extend_from_slice(ids);
+        }
+    }
+
     /// The part ids of `parts`, reusing the ids of `like` (the parent's parts) where unchanged.
     fn intern(
         &mut self,
@@ -638,17 +660,27 @@ impl<'m, M: Footprints> Search<'m, M> {
     /// from a state where no undiscovered property was discovered: only the properties that
     /// read something the step changes can be discovered here, and the state is rebuilt from
     /// its parts only if there is one.
-    fn note_discoveries_after(&mut self, i: u32, changes: Option<u64>) {
+    fn note_discoveries_after(
+        &mut self,
+        i: u32,
+        changes: Option<u64>,
+        view: &mut (M::State, Vec<u32>),
+    ) {
         let may_change = |p: usize| match (changes, self.reads[p]) {
             (Some(c), Some(r)) => c & r != 0,
             _ => true,
         };
-        let mut state = None;
+        let mut read = false;
         for k in 0..self.order.len() {
             let p = self.order[k];
             if self.looked_for(p) && may_change(p) {
-                let s = state.get_or_insert_with(|| self.store.state(self.model, i));
-                if discovered(&self.props[p], self.model, s) {
+                if !read {
+                    let mut ids = Vec::new();
+                    self.store.row(i, &mut ids);
+                    self.store.rejoin(self.model, view, &ids);
+                    read = true;
+                }
+                if discovered(&self.props[p], self.model, &view.0) {
                     self.first[p] = Some(i);
                 }
             }
@@ -688,6 +720,9 @@ impl<'m, M: Footprints> Search<'m, M> {
         let mut cur_parts = Vec::new();
         let mut cur_ids = Vec::new();
         let mut succ = Vec::new();
+        let mut memo = M::Memo::default();
+        // The whole state last read (of the last state expanded or evaluated), and its ids.
+        let mut last_read: Option<(M::State, Vec<u32>)> = None;
         let mut next = 0u32;
         let mut depth = 0usize;
         let mut memory_checked_at = 0usize;
@@ -716,12 +751,16 @@ impl<'m, M: Footprints> Search<'m, M> {
                     publish(p, &mut published, self.generated, self.store.len(), depth);
                 }
             }
-            // The state's ids are read once; its parts and its whole form are built from them.
+            // The state's ids are read once; its parts and its whole form are built from them,
+            // the whole form by changing the view from the state it holds.
             self.store.row(idx, &mut cur_ids);
-            let current = model.join(&self.store.parts_of(cur_ids.iter().copied()));
+            let view =
+                last_read.get_or_insert_with(|| (self.store.state(model, idx), cur_ids.clone()));
+            self.store.rejoin(model, view, &cur_ids);
+            let current = &view.0;
             for (p, bits) in &mut self.met {
                 debug_assert_eq!(bits.len, idx as usize, "states are expanded in order");
-                bits.push((self.props[*p].condition)(model, &current));
+                bits.push((self.props[*p].condition)(model, current));
             }
             // Successors are read only from a state where some `eventually` condition fails
             // (`decide_eventually` walks those states alone), so only such a state keeps them.
@@ -730,12 +769,12 @@ impl<'m, M: Footprints> Search<'m, M> {
                 .iter()
                 .any(|(_, bits)| bits.get(idx as usize) == Some(false));
             actions.clear();
-            model.actions(&current, &mut actions);
+            model.actions(current, &mut actions);
             if limits.max_depth.is_some_and(|max| depth >= max) {
                 if !stop_when_found
                     && actions
                         .iter()
-                        .any(|a| model.next_state(&current, a.clone()).is_some())
+                        .any(|a| model.next_state(current, a.clone()).is_some())
                 {
                     self.bound = Some(Bound::Depth(depth));
                     self.store.unexpanded.push(idx);
@@ -745,7 +784,7 @@ impl<'m, M: Footprints> Search<'m, M> {
             }
             // The successors to explore: a persistent set, or every enabled step.
             let chosen = if self.por {
-                self.persistent_set(&current, &actions, depth)
+                self.persistent_set(current, &actions, depth)
             } else {
                 None
             };
@@ -761,7 +800,13 @@ impl<'m, M: Footprints> Search<'m, M> {
             // parent's id, and only the parts it changes are interned.
             let mut next_parts = Vec::with_capacity(cur_parts.len());
             let mut add = |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>)>| {
-                if model.next_parts(&current, &cur_parts, &actions[ai], &mut next_parts) {
+                if model.next_parts(
+                    current,
+                    &cur_parts,
+                    &actions[ai],
+                    &mut next_parts,
+                    &mut memo,
+                ) {
                     let row = next_parts
                         .drain(..)
                         .enumerate()
@@ -813,7 +858,8 @@ impl<'m, M: Footprints> Search<'m, M> {
                 let (to, new) = self.store.insert(&row, (idx, ai));
                 // A new state is rebuilt from its parts only while some discovery is still looked for.
                 if new && !self.all_found() {
-                    self.note_discoveries_after(to, model.changes(&actions[ai as usize]));
+                    let changes = model.changes(&actions[ai as usize]);
+                    self.note_discoveries_after(to, changes, view);
                 }
                 if keep_edges {
                     succ.push(to);

@@ -318,6 +318,7 @@ fn envelopes(network: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> 
 
 impl Footprints for ProtocolModel {
     type Part = Part;
+    type Memo = crate::parts::Memo;
 
     fn split(&self, s: State, parts: &mut Vec<Part>) {
         crate::parts::split(s, parts)
@@ -325,6 +326,10 @@ impl Footprints for ProtocolModel {
 
     fn join(&self, parts: &[&Part]) -> State {
         crate::parts::join(parts)
+    }
+
+    fn rejoin(&self, state: &mut State, old: &[&Part], new: &[&Part]) {
+        crate::parts::rejoin(state, old, new)
     }
 
     fn unchanged(&self, parent: &Part, child: &Part) -> bool {
@@ -337,8 +342,9 @@ impl Footprints for ProtocolModel {
         parts: &[Part],
         step: &Step,
         next: &mut Vec<Option<Part>>,
+        memo: &mut crate::parts::Memo,
     ) -> bool {
-        match crate::parts::successor(self, parts, step, next) {
+        match crate::parts::successor(self, parts, step, next, memo) {
             Some(found) => found,
             None => crate::engine::next_parts_whole(self, state, parts, step, next),
         }

@@ -260,8 +260,7 @@ impl Pending {
     }
 
     /// Puts a message sent in (at the end of its channel, on an ordered network).
-    fn put(&mut self, env: Envelope<Msg>) {
-        let sent = Sent::new(env);
+    fn put(&mut self, sent: Arc<Sent>) {
         let at = match self.order {
             Order::Ordered => {
                 let key = (sent.env.src, sent.env.dst);
@@ -338,6 +337,73 @@ pub fn join(parts: &[&Part]) -> State {
     }
 }
 
+/// Turns `state`, the join of `old`, into the join of `new`: only the parts that differ are
+/// copied in, and the messages in flight of an unordered network are changed message by
+/// message (both lists are sorted, so a merge finds what differs).
+pub fn rejoin(state: &mut State, old: &[&Part], new: &[&Part]) {
+    let n = new.len() - 2;
+    for (i, (a, b)) in old[..n].iter().zip(&new[..n]).enumerate() {
+        if !unchanged(a, b) {
+            state.actor_states[i] = Arc::clone(actor(b));
+        }
+    }
+    let (Part::Flight(before), Part::Flight(after)) = (old[n], new[n]) else {
+        unreachable!("the messages in flight come after the actors");
+    };
+    if !Arc::ptr_eq(&before.msgs, &after.msgs) || before.last.is_some() || after.last.is_some() {
+        match (&mut state.network, after.order) {
+            (Network::UnorderedNonDuplicating(map), Order::Unordered) => {
+                let (a, b) = (&before.msgs, &after.msgs);
+                let (mut i, mut j) = (0, 0);
+                loop {
+                    match (a.get(i), b.get(j)) {
+                        (None, None) => break,
+                        (Some(x), Some(y)) if Sent::same(x, y) => {
+                            i += 1;
+                            j += 1;
+                        }
+                        (Some(x), y) if y.is_none_or(|y| Sent::cmp_unordered(x, y).is_lt()) => {
+                            match map.get_mut(&x.env) {
+                                Some(c) if *c > 1 => *c -= 1,
+                                _ => {
+                                    map.remove(&x.env);
+                                }
+                            }
+                            i += 1;
+                        }
+                        (_, Some(y)) => {
+                            *map.entry(y.env.clone()).or_insert(0) += 1;
+                            j += 1;
+                        }
+                        (Some(_), None) => unreachable!("handled above"),
+                    }
+                }
+            }
+            _ => state.network = after.network(),
+        }
+    }
+    let (Part::Rest(before), Part::Rest(after)) = (old[n + 1], new[n + 1]) else {
+        unreachable!("the rest comes last");
+    };
+    if !Arc::ptr_eq(before, after) {
+        if before.timers_set != after.timers_set {
+            state.timers_set.clone_from(&after.timers_set);
+        }
+        if before.random_choices != after.random_choices {
+            state.random_choices.clone_from(&after.random_choices);
+        }
+        if before.crashed != after.crashed {
+            state.crashed.clone_from(&after.crashed);
+        }
+        if before.storages != after.storages {
+            state.actor_storages.clone_from(&after.storages);
+        }
+        if before.history != after.history {
+            state.history.clone_from(&after.history);
+        }
+    }
+}
+
 /// Whether `child` is its parent's part `parent` unchanged.
 pub fn unchanged(parent: &Part, child: &Part) -> bool {
     match (parent, child) {
@@ -347,16 +413,192 @@ pub fn unchanged(parent: &Part, child: &Part) -> bool {
     }
 }
 
+/// An actor's step as a search has taken it before: the handler's result for one stored state
+/// of one actor and one input. The same step recurs in every global state that differs from
+/// it only in the other actors (the interleavings), so [`successor`] looks it up before running
+/// the handler. A search keeps one memo (`Footprints::Memo`) and gives it to every successor
+/// it builds.
+pub struct Memo {
+    table: HashTable<Entry>,
+    limit: usize,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo::bounded(MEMO_ENTRIES)
+    }
+}
+
+/// A memo holds at most this many steps; past it, it starts anew (its entries are a cache: a
+/// step looked up after that runs the handler again and gives the same result).
+pub const MEMO_ENTRIES: usize = 1 << 18;
+
+struct Entry {
+    hash: u64,
+    index: usize,
+    /// The actor's state the step is taken from. The entry holds it, so that while the entry
+    /// lives no other state can take its address, and the address identifies the state.
+    actor: Arc<PartyState>,
+    input: Input,
+    /// `None`: the step does nothing (a timer whose handler changes nothing).
+    effect: Option<Effect>,
+}
+
+#[derive(PartialEq)]
+enum Input {
+    Msg(Id, Msg),
+    Timer(Timer),
+}
+
+/// What an actor's step does: its new state (`None`: the one it had) and what it outputs, in
+/// order, each message sent already shared ([`Sent`]).
+struct Effect {
+    state: Option<Arc<PartyState>>,
+    commands: Vec<Output>,
+}
+
+enum Output {
+    Send(Arc<Sent>),
+    Other(Command<Msg, Timer, (), LogStorage>),
+}
+
+/// The memo's hash of a step: the actor, its state's address and the input.
+fn step_hash(index: usize, actor: &Arc<PartyState>, input: InputRef) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    index.hash(&mut h);
+    (Arc::as_ptr(actor) as usize).hash(&mut h);
+    match input {
+        InputRef::Msg(src, msg) => (0u8, src, msg).hash(&mut h),
+        InputRef::Timer(t) => (1u8, t).hash(&mut h),
+    }
+    h.finish()
+}
+
+#[derive(Clone, Copy)]
+enum InputRef<'a> {
+    Msg(Id, &'a Msg),
+    Timer(&'a Timer),
+}
+
+impl InputRef<'_> {
+    fn is(self, input: &Input) -> bool {
+        match (self, input) {
+            (InputRef::Msg(src, msg), Input::Msg(s, m)) => src == *s && msg == m,
+            (InputRef::Timer(t), Input::Timer(u)) => t == u,
+            _ => false,
+        }
+    }
+
+    fn owned(self) -> Input {
+        match self {
+            InputRef::Msg(src, msg) => Input::Msg(src, msg.clone()),
+            InputRef::Timer(t) => Input::Timer(*t),
+        }
+    }
+}
+
+impl Memo {
+    /// A memo that holds at most `limit` steps (at least one).
+    pub fn bounded(limit: usize) -> Memo {
+        Memo {
+            table: HashTable::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// The number of steps held.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The step of actor `index` in state `actor` on `input`: from the memo, or by running
+    /// the actor's handler (and then kept).
+    fn step(
+        &mut self,
+        model: &ProtocolModel,
+        index: usize,
+        actor: &Arc<PartyState>,
+        input: InputRef,
+    ) -> Option<&Effect> {
+        let hash = step_hash(index, actor, input);
+        let found =
+            |e: &Entry| e.index == index && Arc::ptr_eq(&e.actor, actor) && input.is(&e.input);
+        if self.table.find(hash, found).is_none() {
+            if self.table.len() >= self.limit {
+                self.table.clear();
+            }
+            let effect = run_handler(model, index, actor, input);
+            self.table.insert_unique(
+                hash,
+                Entry {
+                    hash,
+                    index,
+                    actor: Arc::clone(actor),
+                    input: input.owned(),
+                    effect,
+                },
+                |e| e.hash,
+            );
+        }
+        self.table.find(hash, found).and_then(|e| e.effect.as_ref())
+    }
+}
+
+/// Runs actor `index`'s handler on `input` in state `actor`.
+fn run_handler(
+    model: &ProtocolModel,
+    index: usize,
+    actor: &Arc<PartyState>,
+    input: InputRef,
+) -> Option<Effect> {
+    let id = Id::from(index);
+    let mut state = Cow::Borrowed(&**actor);
+    let mut out = Out::new();
+    match input {
+        InputRef::Msg(src, msg) => {
+            model
+                .party(index)
+                .on_msg(id, &mut state, src, msg.clone(), &mut out)
+        }
+        InputRef::Timer(timer) => {
+            model
+                .party(index)
+                .on_timeout(id, &mut state, timer, &mut out);
+            if is_no_op_with_timer(&state, &out, timer) {
+                return None;
+            }
+        }
+    }
+    let state = match state {
+        Cow::Owned(s) => Some(Arc::new(s)),
+        Cow::Borrowed(_) => None,
+    };
+    let commands = out
+        .into_iter()
+        .map(|c| match c {
+            Command::Send(dst, msg) => Output::Send(Sent::new(Envelope { src: id, dst, msg })),
+            c => Output::Other(c),
+        })
+        .collect();
+    Some(Effect { state, commands })
+}
+
 /// The successor of the state stored as `parts` by `step`, built from the parts: `next[slot]`
 /// is the new part, or `None` where the step leaves the parent's. `None` when the step is not
 /// one this builds (the caller takes the whole-state path); `Some(false)` when it leads
 /// nowhere. The same successor as `ProtocolModel::next_state` (stateright's `ActorModel`, with
-/// the model's consumption of a delivery that changes nothing on an unordered network).
+/// the model's consumption of a delivery that changes nothing on an unordered network). The
+/// actor's handler runs only for a step that is not in `memo` yet.
 pub fn successor(
     model: &ProtocolModel,
     parts: &[Part],
     step: &Step,
     next: &mut Vec<Option<Part>>,
+    memo: &mut Memo,
 ) -> Option<bool> {
     if !model.builds_from_parts() {
         return None;
@@ -376,83 +618,73 @@ pub fn successor(
     // The messages in flight, copied out only once the step changes them.
     let mut pending: Option<Pending> = None;
     let mut rest = Cow::Borrowed(&**rest);
-    let (id, out) = match action {
+    let (index, effect) = match action {
         ActorModelAction::Deliver { src, dst, msg } => {
             let index = usize::from(*dst);
             if index >= n || rest.crashed[index] {
                 return Some(false);
             }
-            let mut state = Cow::Borrowed(actor(&parts[index]));
-            let mut out = Out::new();
-            model
-                .party(index)
-                .on_msg(*dst, &mut state, *src, msg.clone(), &mut out);
+            let effect = memo
+                .step(model, index, actor(&parts[index]), InputRef::Msg(*src, msg))
+                .expect("a delivery always takes effect");
             // A delivery that changes nothing consumes its message all the same (stateright
             // on an ordered network, the model on an unordered one).
             if !Pending::get(&mut pending, flight).take(*src, *dst, msg) {
                 return Some(false);
             }
-            if let Cow::Owned(s) = state {
-                next[index] = Some(Part::Actor(Arc::new(s)));
-            }
-            (*dst, out)
+            (index, Some(effect))
         }
         ActorModelAction::Timeout(id, timer) => {
             let index = usize::from(*id);
-            let mut state = Cow::Borrowed(actor(&parts[index]));
-            let mut out = Out::new();
-            model
-                .party(index)
-                .on_timeout(*id, &mut state, timer, &mut out);
-            if is_no_op_with_timer(&state, &out, timer) {
+            let Some(effect) =
+                memo.step(model, index, actor(&parts[index]), InputRef::Timer(timer))
+            else {
                 return Some(false);
-            }
+            };
             rest.to_mut().timers_set[index].cancel(timer);
-            if let Cow::Owned(s) = state {
-                next[index] = Some(Part::Actor(Arc::new(s)));
-            }
-            (*id, out)
+            (index, Some(effect))
         }
         ActorModelAction::Drop(env) => {
             if !Pending::get(&mut pending, flight).take(env.src, env.dst, &env.msg) {
                 return Some(false);
             }
-            (env.dst, Out::new())
+            (usize::from(env.dst), None)
         }
         _ => return None,
     };
-    let index = usize::from(id);
-    for c in out {
+    for c in effect.iter().flat_map(|e| &e.commands) {
         match c {
-            Command::Send(dst, msg) => {
-                Pending::get(&mut pending, flight).put(Envelope { src: id, dst, msg })
-            }
-            Command::SetTimer(timer, _) => {
+            Output::Send(sent) => Pending::get(&mut pending, flight).put(Arc::clone(sent)),
+            Output::Other(Command::SetTimer(timer, _)) => {
                 let r = rest.to_mut();
                 if r.timers_set.len() <= index {
                     r.timers_set.resize_with(index + 1, Timers::new);
                 }
-                r.timers_set[index].set(timer);
+                r.timers_set[index].set(*timer);
             }
-            Command::CancelTimer(timer) => {
-                rest.to_mut().timers_set[index].cancel(&timer);
+            Output::Other(Command::CancelTimer(timer)) => {
+                rest.to_mut().timers_set[index].cancel(timer);
             }
-            Command::ChooseRandom(key, random) => {
+            Output::Other(Command::ChooseRandom(key, random)) => {
                 let r = rest.to_mut();
                 if random.is_empty() {
-                    r.random_choices[index].remove(&key);
+                    r.random_choices[index].remove(key);
                 } else {
-                    r.random_choices[index].insert(key, random)
+                    r.random_choices[index].insert(key.clone(), random.clone())
                 }
             }
-            Command::Save(storage) => {
+            Output::Other(Command::Save(storage)) => {
                 let r = rest.to_mut();
                 if r.storages.len() <= index {
                     r.storages.resize_with(index + 1, Default::default);
                 }
-                r.storages[index] = Some(storage);
+                r.storages[index] = Some(storage.clone());
             }
+            Output::Other(Command::Send(..)) => unreachable!("sends are shared when kept"),
         }
+    }
+    if let Some(s) = effect.and_then(|e| e.state.as_ref()) {
+        next[index] = Some(Part::Actor(Arc::clone(s)));
     }
     if let Some(p) = pending {
         next[n] = Some(Part::Flight(Flight {
@@ -467,7 +699,7 @@ pub fn successor(
     Some(true)
 }
 
-fn actor(part: &Part) -> &PartyState {
+fn actor(part: &Part) -> &Arc<PartyState> {
     match part {
         Part::Actor(a) => a,
         _ => unreachable!("actor parts come first"),

@@ -97,6 +97,7 @@ impl Model for Rearming {
 
 impl Footprints for Rearming {
     type Part = (u8, bool);
+    type Memo = ();
     fn split(&self, state: Self::State, parts: &mut Vec<Self::Part>) {
         parts.push(state);
     }

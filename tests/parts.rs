@@ -6,10 +6,12 @@
 use crate::support::{full_graph_within, Expanded};
 use crate::{model, model_files};
 use imessage_model::engine::{next_parts_whole, Footprints};
-use imessage_model::parts::Part;
+use imessage_model::parts::{Memo, Part};
 use imessage_model::scenario::Order;
+use imessage_model::state::State;
 use imessage_model::ProtocolModel;
 use stateright::Model;
+use std::collections::HashMap;
 
 /// The parts of a successor, the parent's where `next` leaves them.
 fn resolved(parent: &[Part], next: Vec<Option<Part>>) -> Vec<Part> {
@@ -21,7 +23,14 @@ fn resolved(parent: &[Part], next: Vec<Option<Part>>) -> Vec<Part> {
 
 /// Checks every step of every state of `graph`; returns how many successors were built from
 /// parts (not by way of the whole state).
-pub fn check_successors(name: &str, m: &ProtocolModel, graph: &[Expanded]) -> usize {
+/// The successors are built twice from parts with one `memo` for the whole graph: once where
+/// the step may be new to it, once where it holds the step.
+pub fn check_successors(
+    name: &str,
+    m: &ProtocolModel,
+    graph: &[Expanded],
+    memo: &mut Memo,
+) -> usize {
     let mut built = 0;
     let (mut fast, mut whole) = (Vec::new(), Vec::new());
     for (s, _) in graph {
@@ -30,9 +39,9 @@ pub fn check_successors(name: &str, m: &ProtocolModel, graph: &[Expanded]) -> us
         let mut actions = Vec::new();
         m.actions(s, &mut actions);
         for a in &actions {
-            let by_parts = imessage_model::parts::successor(m, &parts, a, &mut fast);
+            let by_parts = imessage_model::parts::successor(m, &parts, a, &mut fast, memo);
             built += usize::from(by_parts == Some(true));
-            let leads = m.next_parts(s, &parts, a, &mut fast);
+            let leads = m.next_parts(s, &parts, a, &mut fast, memo);
             let leads_whole = next_parts_whole(m, s, &parts, a, &mut whole);
             assert_eq!(
                 leads, leads_whole,
@@ -67,14 +76,19 @@ pub fn check_successors(name: &str, m: &ProtocolModel, graph: &[Expanded]) -> us
 
 #[test]
 fn successors_built_from_parts_are_the_whole_successors_on_every_model() {
-    let (mut graphs, mut built_total) = (0, 0);
+    let (mut graphs, mut built_total, mut held_total) = (0, 0, 0);
     for name in model_files() {
         let m = ProtocolModel::new(model(&name)).without_symmetry();
         let Some(graph) = full_graph_within(&m, crate::reduction::CONTRACT_GRAPH_LIMIT) else {
             continue;
         };
         graphs += 1;
-        let built = check_successors(&name, &m, &graph);
+        // A memo that starts anew every few steps, and one that keeps them all.
+        let small = check_successors(&name, &m, &graph, &mut Memo::bounded(3));
+        let mut memo = Memo::default();
+        let built = check_successors(&name, &m, &graph, &mut memo);
+        assert_eq!(small, built, "{name}");
+        held_total += memo.len();
         built_total += built;
         let history = m
             .scenario
@@ -94,6 +108,12 @@ fn successors_built_from_parts_are_the_whole_successors_on_every_model() {
         built_total > 10_000,
         "{built_total} successors built from parts"
     );
+    // The same step recurs across states: the memo holds fewer steps than successors built.
+    eprintln!("{held_total} steps held for {built_total} successors");
+    assert!(
+        held_total < built_total,
+        "{held_total} steps held for {built_total} successors"
+    );
 }
 
 /// Under symmetry reduction the successor is a representative, which only the whole state
@@ -103,5 +123,65 @@ fn symmetry_reduction_takes_the_whole_state_path() {
     let m = ProtocolModel::new(model("ghost-device-2016.toml"));
     assert!(!m.interchangeable_devices().is_empty());
     let graph = full_graph_within(&m, 10_000).expect("a small graph");
-    assert_eq!(check_successors("ghost-device-2016", &m, &graph), 0);
+    let mut memo = Memo::default();
+    assert_eq!(
+        check_successors("ghost-device-2016", &m, &graph, &mut memo),
+        0
+    );
+    assert!(memo.is_empty());
+}
+
+/// The parts of `s`, each shared with an equal part seen before (as the store shares them), so
+/// that equal parts are one allocation as in a search.
+fn interned(m: &ProtocolModel, tables: &mut Vec<HashMap<Part, Part>>, s: &State) -> Vec<Part> {
+    let mut parts = Vec::new();
+    m.split(s.clone(), &mut parts);
+    tables.resize_with(parts.len(), HashMap::new);
+    parts
+        .into_iter()
+        .zip(tables.iter_mut())
+        .map(|(p, t)| t.entry(p.clone()).or_insert(p).clone())
+        .collect()
+}
+
+/// `rejoin` against `join`: on every full graph, a view moved from state to state in the order
+/// a search reads them (each state, then its successors) is each state in turn, whether the
+/// parts it moves between are shared as in the store or are copies.
+#[test]
+fn a_view_moved_from_state_to_state_is_each_state_in_turn() {
+    let (mut graphs, mut moves) = (0, 0);
+    for name in model_files() {
+        let m = ProtocolModel::new(model(&name)).without_symmetry();
+        let Some(graph) = full_graph_within(&m, crate::reduction::CONTRACT_GRAPH_LIMIT) else {
+            continue;
+        };
+        graphs += 1;
+        let mut tables = Vec::new();
+        let mut at = interned(&m, &mut tables, &graph[0].0);
+        let mut view = m.join(&at.iter().collect::<Vec<_>>());
+        for (k, (s, succ)) in graph.iter().enumerate() {
+            for t in std::iter::once(s).chain(succ.iter().map(|(_, t)| t)) {
+                let to = if k % 2 == 0 {
+                    interned(&m, &mut tables, t)
+                } else {
+                    let mut copies = Vec::new();
+                    m.split(t.clone(), &mut copies);
+                    copies
+                };
+                m.rejoin(
+                    &mut view,
+                    &at.iter().collect::<Vec<_>>(),
+                    &to.iter().collect::<Vec<_>>(),
+                );
+                assert!(
+                    view == *t,
+                    "{name}: the view moved to a state is another state"
+                );
+                at = to;
+                moves += 1;
+            }
+        }
+    }
+    assert!(graphs >= 20, "only {graphs} full graphs are small enough");
+    assert!(moves > 10_000, "{moves} moves");
 }

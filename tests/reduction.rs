@@ -81,7 +81,7 @@ pub fn check_contract(name: &str, m: &ProtocolModel) -> bool {
         .map(|(p, _)| p)
         .collect();
     check_guards(name, m, &graph);
-    crate::parts::check_successors(name, m, &graph);
+    crate::parts::check_successors(name, m, &graph, &mut Default::default());
     let props: Vec<usize> = (0..m.properties().len()).collect();
     for (s, succ) in &graph {
         let tick_enabled = succ.iter().any(|(a, _)| m.owner(a).is_none());
