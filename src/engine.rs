@@ -129,7 +129,8 @@ pub trait Footprints:
     /// `next[slot]` is the new part, or `None` where the step leaves `parts[slot]` as it is;
     /// false when the step leads nowhere. The default builds the whole successor
     /// (`next_state`) and splits it; a model may build only what the step changes, and must
-    /// give the same parts, whatever `memo` holds.
+    /// give the same parts, whatever `memo` holds; [`stored`](Self::stored) is then told
+    /// which of the parts built were stored already.
     fn next_parts(
         &self,
         state: &Self::State,
@@ -140,6 +141,11 @@ pub trait Footprints:
     ) -> bool {
         next_parts_whole(self, state, parts, action, next)
     }
+
+    /// The part built in `slot` by the last [`next_parts`](Self::next_parts) was stored
+    /// already, as `stored` (equal to it): a memo that keeps built parts may keep the stored
+    /// one instead.
+    fn stored(&self, _memo: &mut Self::Memo, _slot: usize, _stored: &Self::Part) {}
 
     /// Whether the reduction's independence holds in this model at all (for example, not on a
     /// network where every delivery writes shared state).
@@ -799,20 +805,21 @@ impl<'m, M: Footprints> Search<'m, M> {
             // A successor is built from its parent's parts: a part its step leaves keeps the
             // parent's id, and only the parts it changes are interned.
             let mut next_parts = Vec::with_capacity(cur_parts.len());
+            let memo = &mut memo;
             let mut add = |store: &mut Store<M>, ai: usize, batch: &mut Vec<(u32, Vec<u32>)>| {
-                if model.next_parts(
-                    current,
-                    &cur_parts,
-                    &actions[ai],
-                    &mut next_parts,
-                    &mut memo,
-                ) {
+                if model.next_parts(current, &cur_parts, &actions[ai], &mut next_parts, memo) {
                     let row = next_parts
                         .drain(..)
                         .enumerate()
                         .map(|(slot, p)| match p {
                             Some(p) if !model.unchanged(&cur_parts[slot], &p) => {
-                                store.tables[slot].intern(p)
+                                let before = store.tables[slot].parts.len();
+                                let id = store.tables[slot].intern(p);
+                                if (id as usize) < before {
+                                    let stored = &store.tables[slot].parts[id as usize];
+                                    model.stored(memo, slot, stored);
+                                }
+                                id
                             }
                             _ => cur_ids[slot],
                         })

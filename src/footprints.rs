@@ -350,6 +350,10 @@ impl Footprints for ProtocolModel {
         }
     }
 
+    fn stored(&self, memo: &mut crate::parts::Memo, slot: usize, stored: &Part) {
+        memo.settle(slot, stored)
+    }
+
     fn reducible(&self) -> bool {
         // On a duplicating network every delivery writes the network's last message; owner
         // sets are 64-bit masks.

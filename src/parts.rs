@@ -421,6 +421,9 @@ pub fn unchanged(parent: &Part, child: &Part) -> bool {
 pub struct Memo {
     table: HashTable<Entry>,
     limit: usize,
+    /// The hash of the step the successor being built looked up and the address of its new
+    /// state, if it has one (see [`Memo::settle`]).
+    last: Option<(u64, usize)>,
 }
 
 impl Default for Memo {
@@ -444,9 +447,10 @@ struct Entry {
     effect: Option<Effect>,
 }
 
-#[derive(PartialEq)]
+/// A message delivered (the shared copy in flight, held so that its address stays its own),
+/// or a timer.
 enum Input {
-    Msg(Id, Msg),
+    Msg(Arc<Sent>),
     Timer(Timer),
 }
 
@@ -454,21 +458,22 @@ enum Input {
 /// order, each message sent already shared ([`Sent`]).
 struct Effect {
     state: Option<Arc<PartyState>>,
-    commands: Vec<Output>,
+    commands: Box<[Output]>,
 }
 
 enum Output {
     Send(Arc<Sent>),
-    Other(Command<Msg, Timer, (), LogStorage>),
+    Other(Box<Command<Msg, Timer, (), LogStorage>>),
 }
 
-/// The memo's hash of a step: the actor, its state's address and the input.
+/// The memo's hash of a step: the actor, its state's address and the input (a message's
+/// address).
 fn step_hash(index: usize, actor: &Arc<PartyState>, input: InputRef) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     index.hash(&mut h);
     (Arc::as_ptr(actor) as usize).hash(&mut h);
     match input {
-        InputRef::Msg(src, msg) => (0u8, src, msg).hash(&mut h),
+        InputRef::Msg(sent) => (0u8, Arc::as_ptr(sent) as usize).hash(&mut h),
         InputRef::Timer(t) => (1u8, t).hash(&mut h),
     }
     h.finish()
@@ -476,14 +481,14 @@ fn step_hash(index: usize, actor: &Arc<PartyState>, input: InputRef) -> u64 {
 
 #[derive(Clone, Copy)]
 enum InputRef<'a> {
-    Msg(Id, &'a Msg),
+    Msg(&'a Arc<Sent>),
     Timer(&'a Timer),
 }
 
 impl InputRef<'_> {
     fn is(self, input: &Input) -> bool {
         match (self, input) {
-            (InputRef::Msg(src, msg), Input::Msg(s, m)) => src == *s && msg == m,
+            (InputRef::Msg(a), Input::Msg(b)) => Arc::ptr_eq(a, b),
             (InputRef::Timer(t), Input::Timer(u)) => t == u,
             _ => false,
         }
@@ -491,7 +496,7 @@ impl InputRef<'_> {
 
     fn owned(self) -> Input {
         match self {
-            InputRef::Msg(src, msg) => Input::Msg(src, msg.clone()),
+            InputRef::Msg(sent) => Input::Msg(Arc::clone(sent)),
             InputRef::Timer(t) => Input::Timer(*t),
         }
     }
@@ -503,6 +508,7 @@ impl Memo {
         Memo {
             table: HashTable::new(),
             limit: limit.max(1),
+            last: None,
         }
     }
 
@@ -544,7 +550,30 @@ impl Memo {
                 |e| e.hash,
             );
         }
-        self.table.find(hash, found).and_then(|e| e.effect.as_ref())
+        let effect = self.table.find(hash, found).and_then(|e| e.effect.as_ref());
+        self.last = effect
+            .and_then(|e| e.state.as_ref())
+            .map(|s| (hash, Arc::as_ptr(s) as usize));
+        effect
+    }
+
+    /// Tells the memo that the actor's state the last step built was stored already, as
+    /// `stored` (equal to it): the step keeps the stored one, so that the memo holds no second
+    /// copy of a stored state.
+    pub fn settle(&mut self, slot: usize, stored: &Part) {
+        let (Some((hash, built)), Part::Actor(stored)) = (self.last.take(), stored) else {
+            return;
+        };
+        let built_state = |e: &Entry| {
+            e.index == slot
+                && (e.effect.as_ref().and_then(|f| f.state.as_ref()))
+                    .is_some_and(|s| Arc::as_ptr(s) as usize == built)
+        };
+        let found = self.table.find_mut(hash, built_state);
+        if let Some(state) = found.and_then(|e| e.effect.as_mut()?.state.as_mut()) {
+            debug_assert!(**state == **stored, "a state is settled to an equal one");
+            *state = Arc::clone(stored);
+        }
     }
 }
 
@@ -559,10 +588,11 @@ fn run_handler(
     let mut state = Cow::Borrowed(&**actor);
     let mut out = Out::new();
     match input {
-        InputRef::Msg(src, msg) => {
+        InputRef::Msg(sent) => {
+            let (src, msg) = (sent.env.src, sent.env.msg.clone());
             model
                 .party(index)
-                .on_msg(id, &mut state, src, msg.clone(), &mut out)
+                .on_msg(id, &mut state, src, msg, &mut out)
         }
         InputRef::Timer(timer) => {
             model
@@ -581,7 +611,7 @@ fn run_handler(
         .into_iter()
         .map(|c| match c {
             Command::Send(dst, msg) => Output::Send(Sent::new(Envelope { src: id, dst, msg })),
-            c => Output::Other(c),
+            c => Output::Other(Box::new(c)),
         })
         .collect();
     Some(Effect { state, commands })
@@ -600,6 +630,7 @@ pub fn successor(
     next: &mut Vec<Option<Part>>,
     memo: &mut Memo,
 ) -> Option<bool> {
+    memo.last = None;
     if !model.builds_from_parts() {
         return None;
     }
@@ -624,14 +655,21 @@ pub fn successor(
             if index >= n || rest.crashed[index] {
                 return Some(false);
             }
-            let effect = memo
-                .step(model, index, actor(&parts[index]), InputRef::Msg(*src, msg))
-                .expect("a delivery always takes effect");
             // A delivery that changes nothing consumes its message all the same (stateright
-            // on an ordered network, the model on an unordered one).
-            if !Pending::get(&mut pending, flight).take(*src, *dst, msg) {
+            // on an ordered network, the model on an unordered one): the first copy in flight
+            // (on an ordered network, the first of its channel equal to it, as stateright).
+            let Some(at) = flight.msgs.iter().position(|m| m.is(*src, *dst, msg)) else {
                 return Some(false);
-            }
+            };
+            let effect = memo
+                .step(
+                    model,
+                    index,
+                    actor(&parts[index]),
+                    InputRef::Msg(&flight.msgs[at]),
+                )
+                .expect("a delivery always takes effect");
+            Pending::get(&mut pending, flight).msgs.remove(at);
             (index, Some(effect))
         }
         ActorModelAction::Timeout(id, timer) => {
@@ -652,20 +690,26 @@ pub fn successor(
         }
         _ => return None,
     };
-    for c in effect.iter().flat_map(|e| &e.commands) {
+    for c in effect.iter().flat_map(|e| e.commands.iter()) {
+        let c = match c {
+            Output::Send(sent) => {
+                Pending::get(&mut pending, flight).put(Arc::clone(sent));
+                continue;
+            }
+            Output::Other(c) => &**c,
+        };
         match c {
-            Output::Send(sent) => Pending::get(&mut pending, flight).put(Arc::clone(sent)),
-            Output::Other(Command::SetTimer(timer, _)) => {
+            Command::SetTimer(timer, _) => {
                 let r = rest.to_mut();
                 if r.timers_set.len() <= index {
                     r.timers_set.resize_with(index + 1, Timers::new);
                 }
                 r.timers_set[index].set(*timer);
             }
-            Output::Other(Command::CancelTimer(timer)) => {
+            Command::CancelTimer(timer) => {
                 rest.to_mut().timers_set[index].cancel(timer);
             }
-            Output::Other(Command::ChooseRandom(key, random)) => {
+            Command::ChooseRandom(key, random) => {
                 let r = rest.to_mut();
                 if random.is_empty() {
                     r.random_choices[index].remove(key);
@@ -673,14 +717,14 @@ pub fn successor(
                     r.random_choices[index].insert(key.clone(), random.clone())
                 }
             }
-            Output::Other(Command::Save(storage)) => {
+            Command::Save(storage) => {
                 let r = rest.to_mut();
                 if r.storages.len() <= index {
                     r.storages.resize_with(index + 1, Default::default);
                 }
                 r.storages[index] = Some(storage.clone());
             }
-            Output::Other(Command::Send(..)) => unreachable!("sends are shared when kept"),
+            Command::Send(..) => unreachable!("sends are shared when kept"),
         }
     }
     if let Some(s) = effect.and_then(|e| e.state.as_ref()) {
