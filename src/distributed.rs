@@ -35,9 +35,9 @@
 //! does. Tests check all of this on every scenario of `models/`.
 
 use crate::engine::{
-    concrete_run, decide_eventually, discovered, guards, hash_of, hash_row, persistent_set,
-    resident_memory, Bound, Exploration, Finding, Footprints, Limits, PartTable, Progress,
-    Reduction, Trace, MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
+    concrete_run, decide_eventually, discovered, guards, hash_of, hash_row, intern_built,
+    persistent_set, resident_memory, Bound, Exploration, Finding, Footprints, Limits, PartTable,
+    Progress, Reduction, Trace, MEMORY_CHECK_EVERY, NO_PARENT, PUBLISH_EVERY,
 };
 use crate::rows::PackedRows;
 use hashbrown::HashTable;
@@ -698,7 +698,9 @@ where
                 .map(|(slot, (p, &h))| {
                     Piece::Known(match p {
                         None => cur.ids[slot],
-                        Some(p) => self.tables[slot].intern_hashed(p, h),
+                        Some(p) => {
+                            intern_built(&mut self.tables[slot], model, &mut self.memo, slot, p, h)
+                        }
                     })
                 })
                 .collect()
@@ -708,7 +710,11 @@ where
             for (slot, (p, &h)) in next.into_iter().zip(&hashes).enumerate() {
                 let (id, p) = match p {
                     None => (cur.ids[slot], None),
-                    Some(p) => (self.tables[slot].intern_hashed(p.clone(), h), Some(p)),
+                    Some(p) => {
+                        let table = &mut self.tables[slot];
+                        let id = intern_built(table, model, &mut self.memo, slot, p.clone(), h);
+                        (id, Some(p))
+                    }
                 };
                 let sent = &mut self.sent[to][slot];
                 let (word, bit) = (id as usize / 64, 1u64 << (id % 64));

@@ -382,6 +382,24 @@ impl<P: Eq + Hash> PartTable<P> {
     }
 }
 
+/// Interns part `p` (hash `h`) that a step built in `slot`; if an equal part is stored
+/// already, tells the model's memo which (`Footprints::stored`).
+pub(crate) fn intern_built<M: Footprints>(
+    table: &mut PartTable<M::Part>,
+    model: &M,
+    memo: &mut M::Memo,
+    slot: usize,
+    p: M::Part,
+    h: u64,
+) -> u32 {
+    let before = table.parts.len();
+    let id = table.intern_hashed(p, h);
+    if (id as usize) < before {
+        model.stored(memo, slot, &table.parts[id as usize]);
+    }
+    id
+}
+
 pub(crate) const NO_PARENT: u32 = u32::MAX;
 
 /// The visited states of one search.
@@ -813,13 +831,8 @@ impl<'m, M: Footprints> Search<'m, M> {
                         .enumerate()
                         .map(|(slot, p)| match p {
                             Some(p) if !model.unchanged(&cur_parts[slot], &p) => {
-                                let before = store.tables[slot].parts.len();
-                                let id = store.tables[slot].intern(p);
-                                if (id as usize) < before {
-                                    let stored = &store.tables[slot].parts[id as usize];
-                                    model.stored(memo, slot, stored);
-                                }
-                                id
+                                let h = hash_of(&p);
+                                intern_built(&mut store.tables[slot], model, memo, slot, p, h)
                             }
                             _ => cur_ids[slot],
                         })
