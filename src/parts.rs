@@ -338,8 +338,10 @@ pub fn join(parts: &[&Part]) -> State {
 }
 
 /// Turns `state`, the join of `old`, into the join of `new`: only the parts that differ are
-/// copied in, and the messages in flight of an unordered network are changed message by
-/// message (both lists are sorted, so a merge finds what differs).
+/// copied in. The messages in flight, when they differ, are built anew as [`join`] builds them
+/// (not changed message by message): the order of a state's actions is the order in which
+/// stateright's map holds its messages, which depends on how the map was filled, and it must
+/// depend on the state alone (traces and the reduction's choices follow it).
 pub fn rejoin(state: &mut State, old: &[&Part], new: &[&Part]) {
     let n = new.len() - 2;
     for (i, (a, b)) in old[..n].iter().zip(&new[..n]).enumerate() {
@@ -350,37 +352,8 @@ pub fn rejoin(state: &mut State, old: &[&Part], new: &[&Part]) {
     let (Part::Flight(before), Part::Flight(after)) = (old[n], new[n]) else {
         unreachable!("the messages in flight come after the actors");
     };
-    if !Arc::ptr_eq(&before.msgs, &after.msgs) || before.last.is_some() || after.last.is_some() {
-        match (&mut state.network, after.order) {
-            (Network::UnorderedNonDuplicating(map), Order::Unordered) => {
-                let (a, b) = (&before.msgs, &after.msgs);
-                let (mut i, mut j) = (0, 0);
-                loop {
-                    match (a.get(i), b.get(j)) {
-                        (None, None) => break,
-                        (Some(x), Some(y)) if Sent::same(x, y) => {
-                            i += 1;
-                            j += 1;
-                        }
-                        (Some(x), y) if y.is_none_or(|y| Sent::cmp_unordered(x, y).is_lt()) => {
-                            match map.get_mut(&x.env) {
-                                Some(c) if *c > 1 => *c -= 1,
-                                _ => {
-                                    map.remove(&x.env);
-                                }
-                            }
-                            i += 1;
-                        }
-                        (_, Some(y)) => {
-                            *map.entry(y.env.clone()).or_insert(0) += 1;
-                            j += 1;
-                        }
-                        (Some(_), None) => unreachable!("handled above"),
-                    }
-                }
-            }
-            _ => state.network = after.network(),
-        }
+    if before != after {
+        state.network = after.network();
     }
     let (Part::Rest(before), Part::Rest(after)) = (old[n + 1], new[n + 1]) else {
         unreachable!("the rest comes last");

@@ -12,6 +12,7 @@ use imessage_model::state::State;
 use imessage_model::ProtocolModel;
 use stateright::Model;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The parts of a successor, the parent's where `next` leaves them.
 fn resolved(parent: &[Part], next: Vec<Option<Part>>) -> Vec<Part> {
@@ -22,9 +23,11 @@ fn resolved(parent: &[Part], next: Vec<Option<Part>>) -> Vec<Part> {
 }
 
 /// Checks every step of every state of `graph`; returns how many successors were built from
-/// parts (not by way of the whole state).
-/// The successors are built twice from parts with one `memo` for the whole graph: once where
-/// the step may be new to it, once where it holds the step.
+/// parts (not by way of the whole state). Each successor is built from parts twice with one
+/// `memo` for the whole graph: first where the step may be new to the memo, then where the memo
+/// holds it. Between the two, the memo is told that the actor's state the first built is
+/// stored as the whole-state path's equal copy (`Footprints::stored`): the second must give
+/// that very copy.
 pub fn check_successors(
     name: &str,
     m: &ProtocolModel,
@@ -32,17 +35,32 @@ pub fn check_successors(
     memo: &mut Memo,
 ) -> usize {
     let mut built = 0;
-    let (mut fast, mut whole) = (Vec::new(), Vec::new());
+    let (mut first, mut fast, mut whole) = (Vec::new(), Vec::new(), Vec::new());
     for (s, _) in graph {
         let mut parts = Vec::new();
         m.split(s.clone(), &mut parts);
         let mut actions = Vec::new();
         m.actions(s, &mut actions);
         for a in &actions {
-            let by_parts = imessage_model::parts::successor(m, &parts, a, &mut fast, memo);
-            built += usize::from(by_parts == Some(true));
-            let leads = m.next_parts(s, &parts, a, &mut fast, memo);
+            let by_parts = imessage_model::parts::successor(m, &parts, a, &mut first, memo);
             let leads_whole = next_parts_whole(m, s, &parts, a, &mut whole);
+            assert!(
+                by_parts.is_none_or(|b| b == leads_whole),
+                "{name}: {a:?} leads somewhere one way only (the memo new to it)"
+            );
+            built += usize::from(by_parts == Some(true));
+            let settled: Vec<usize> = match by_parts {
+                Some(true) => (0..parts.len())
+                    .filter(|&slot| {
+                        first[slot].is_some() && matches!(whole[slot], Some(Part::Actor(_)))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for &slot in &settled {
+                m.stored(memo, slot, whole[slot].as_ref().expect("a built part"));
+            }
+            let leads = m.next_parts(s, &parts, a, &mut fast, memo);
             assert_eq!(
                 leads, leads_whole,
                 "{name}: {a:?} leads somewhere one way only"
@@ -59,10 +77,22 @@ pub fn check_successors(
                     );
                 }
             }
-            let (f, w) = (
-                resolved(&parts, std::mem::take(&mut fast)),
-                resolved(&parts, std::mem::take(&mut whole)),
-            );
+            for &slot in &settled {
+                assert!(
+                    matches!((&fast[slot], &whole[slot]),
+                        (Some(Part::Actor(x)), Some(Part::Actor(y))) if Arc::ptr_eq(x, y)),
+                    "{name}: {a:?}: the memo does not give the stored state of actor {slot}"
+                );
+            }
+            let w = resolved(&parts, std::mem::take(&mut whole));
+            if by_parts == Some(true) {
+                let f = resolved(&parts, std::mem::take(&mut first));
+                assert!(
+                    f == w,
+                    "{name}: {a:?} gives other parts (the memo new to it)"
+                );
+            }
+            let f = resolved(&parts, std::mem::take(&mut fast));
             assert!(f == w, "{name}: {a:?} gives other parts built from parts");
             let next = m.join(&f.iter().collect::<Vec<_>>());
             assert!(
@@ -145,8 +175,10 @@ fn interned(m: &ProtocolModel, tables: &mut Vec<HashMap<Part, Part>>, s: &State)
 }
 
 /// `rejoin` against `join`: on every full graph, a view moved from state to state in the order
-/// a search reads them (each state, then its successors) is each state in turn, whether the
-/// parts it moves between are shared as in the store or are copies.
+/// a search reads them (each state, then its successors) is each state in turn, with its
+/// actions in the same order, whether the parts it moves between are shared as in the store or
+/// split anew (a new list of messages in flight, though the actors' states and the messages
+/// themselves are shared with the graph's states).
 #[test]
 fn a_view_moved_from_state_to_state_is_each_state_in_turn() {
     let (mut graphs, mut moves) = (0, 0);
@@ -177,9 +209,40 @@ fn a_view_moved_from_state_to_state_is_each_state_in_turn() {
                     view == *t,
                     "{name}: the view moved to a state is another state"
                 );
+                // Equality ignores the order of a map; the actions' order does not.
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                m.actions(&view, &mut got);
+                m.actions(&m.join(&to.iter().collect::<Vec<_>>()), &mut want);
+                assert_eq!(
+                    got, want,
+                    "{name}: the view's actions come in another order"
+                );
                 at = to;
                 moves += 1;
             }
+        }
+        // From the state with the most messages in flight, whose map is the largest, to each
+        // state: a map that held more messages must not change the order of the actions.
+        let most = (graph.iter().map(|(s, _)| s))
+            .max_by_key(|s| s.network.len())
+            .expect("a graph has a state");
+        let from = interned(&m, &mut tables, most);
+        for (t, _) in &graph {
+            let mut view = m.join(&from.iter().collect::<Vec<_>>());
+            let to = interned(&m, &mut tables, t);
+            m.rejoin(
+                &mut view,
+                &from.iter().collect::<Vec<_>>(),
+                &to.iter().collect::<Vec<_>>(),
+            );
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            m.actions(&view, &mut got);
+            m.actions(&m.join(&to.iter().collect::<Vec<_>>()), &mut want);
+            assert_eq!(
+                got, want,
+                "{name}: the view's actions come in another order"
+            );
+            moves += 1;
         }
     }
     assert!(graphs >= 20, "only {graphs} full graphs are small enough");
