@@ -174,6 +174,28 @@ fn interned(m: &ProtocolModel, tables: &mut Vec<HashMap<Part, Part>>, s: &State)
         .collect()
 }
 
+/// Moves `view` from the state of parts `at` to that of parts `to`, which is `t`, and checks it
+/// is `t` with its actions in `join`'s order (equality ignores the order of a map; the order of
+/// the actions does not).
+fn move_view(name: &str, m: &ProtocolModel, view: &mut State, at: &[Part], to: &[Part], t: &State) {
+    m.rejoin(
+        view,
+        &at.iter().collect::<Vec<_>>(),
+        &to.iter().collect::<Vec<_>>(),
+    );
+    assert!(
+        *view == *t,
+        "{name}: the view moved to a state is another state"
+    );
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    m.actions(view, &mut got);
+    m.actions(&m.join(&to.iter().collect::<Vec<_>>()), &mut want);
+    assert_eq!(
+        got, want,
+        "{name}: the view's actions come in another order"
+    );
+}
+
 /// `rejoin` against `join`: on every full graph, a view moved from state to state in the order
 /// a search reads them (each state, then its successors) is each state in turn, with its
 /// actions in the same order, whether the parts it moves between are shared as in the store or
@@ -200,23 +222,7 @@ fn a_view_moved_from_state_to_state_is_each_state_in_turn() {
                     m.split(t.clone(), &mut copies);
                     copies
                 };
-                m.rejoin(
-                    &mut view,
-                    &at.iter().collect::<Vec<_>>(),
-                    &to.iter().collect::<Vec<_>>(),
-                );
-                assert!(
-                    view == *t,
-                    "{name}: the view moved to a state is another state"
-                );
-                // Equality ignores the order of a map; the actions' order does not.
-                let (mut got, mut want) = (Vec::new(), Vec::new());
-                m.actions(&view, &mut got);
-                m.actions(&m.join(&to.iter().collect::<Vec<_>>()), &mut want);
-                assert_eq!(
-                    got, want,
-                    "{name}: the view's actions come in another order"
-                );
+                move_view(&name, &m, &mut view, &at, &to, t);
                 at = to;
                 moves += 1;
             }
@@ -230,18 +236,7 @@ fn a_view_moved_from_state_to_state_is_each_state_in_turn() {
         for (t, _) in &graph {
             let mut view = m.join(&from.iter().collect::<Vec<_>>());
             let to = interned(&m, &mut tables, t);
-            m.rejoin(
-                &mut view,
-                &from.iter().collect::<Vec<_>>(),
-                &to.iter().collect::<Vec<_>>(),
-            );
-            let (mut got, mut want) = (Vec::new(), Vec::new());
-            m.actions(&view, &mut got);
-            m.actions(&m.join(&to.iter().collect::<Vec<_>>()), &mut want);
-            assert_eq!(
-                got, want,
-                "{name}: the view's actions come in another order"
-            );
+            move_view(&name, &m, &mut view, &from, &to, t);
             moves += 1;
         }
     }
