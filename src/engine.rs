@@ -680,13 +680,13 @@ impl<'m, M: Footprints> Search<'m, M> {
         }
     }
 
-    /// Notes the discoveries in new state `i`, reached by a step that `changes` what it says
+    /// Notes the discoveries in new state `i` (part ids `ids`), reached by a step that `changes` what it says
     /// from a state where no undiscovered property was discovered: only the properties that
     /// read something the step changes can be discovered here, and the state is rebuilt from
     /// its parts only if there is one.
     fn note_discoveries_after(
         &mut self,
-        i: u32,
+        (i, ids): (u32, &[u32]),
         changes: Option<u64>,
         view: &mut (M::State, Vec<u32>),
     ) {
@@ -699,9 +699,7 @@ impl<'m, M: Footprints> Search<'m, M> {
             let p = self.order[k];
             if self.looked_for(p) && may_change(p) {
                 if !read {
-                    let mut ids = Vec::new();
-                    self.store.row(i, &mut ids);
-                    self.store.rejoin(self.model, view, &ids);
+                    self.store.rejoin(self.model, view, ids);
                     read = true;
                 }
                 if discovered(&self.props[p], self.model, &view.0) {
@@ -879,7 +877,7 @@ impl<'m, M: Footprints> Search<'m, M> {
                 // A new state is rebuilt from its parts only while some discovery is still looked for.
                 if new && !self.all_found() {
                     let changes = model.changes(&actions[ai as usize]);
-                    self.note_discoveries_after(to, changes, view);
+                    self.note_discoveries_after((to, &row), changes, view);
                 }
                 if keep_edges {
                     succ.push(to);
